@@ -1,0 +1,116 @@
+// The backward engine: topological order from the root, gradient accumulation, graph release.
+#include "core/autograd.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/ops.h"
+
+namespace ht::autograd {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+
+// Adds g into the leaf's .grad, in the leaf's dtype; the first gradient is copied so that .grad never aliases
+// a tensor the graph handed to several inputs (in-place unscaling must not touch a neighbour's gradient).
+void accumulate_into_leaf(TensorImpl* leaf, const Tensor& g) {
+  Tensor t(std::shared_ptr<TensorImpl>(std::shared_ptr<TensorImpl>{}, leaf));
+  HT_CHECK(g.sizes() == t.sizes(), "[backward] gradient of shape ", shape_str(g.sizes()),
+           " does not match the leaf's shape ", shape_str(t.sizes()));
+  if (!leaf->grad) {
+    Tensor ng = empty(t.sizes(), {.dtype = t.dtype(), .device = t.device()});
+    ng.copy_(g);
+    leaf->grad = ng.impl_ptr();
+  } else {
+    Tensor cur(leaf->grad);
+    cur.copy_(add(cur, g.to(cur.dtype())));
+  }
+}
+}  // namespace
+
+bool grad_enabled() { return g_grad_enabled; }
+void set_grad_enabled(bool on) { g_grad_enabled = on; }
+
+Tensor record(const char* name, Tensor out, Inputs inputs, BackwardFn backward) {
+  if (!g_grad_enabled) return out;
+  bool any = false;
+  for (const auto& t : inputs) any = any || (t.defined() && t.requires_grad());
+  if (!any) return out;
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  node->inputs = std::move(inputs);
+  node->output = out.detach();
+  node->backward = std::move(backward);
+  out.impl()->grad_fn = node;
+  out.impl()->requires_grad = true;
+  return out;
+}
+
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+  HT_CHECK(root.requires_grad(), "[backward] tensor does not require grad and has no grad_fn");
+  HT_CHECK(grad.sizes() == root.sizes(), "[backward] gradient shape ", shape_str(grad.sizes()),
+           " does not match the tensor's shape ", shape_str(root.sizes()));
+  NoGradGuard no_grad;
+  if (root.is_leaf()) {
+    accumulate_into_leaf(root.impl(), grad);
+    return;
+  }
+  // Count, for every node, how many consumers will send it a gradient.
+  std::unordered_map<Node*, int> pending;
+  std::vector<Node*> stack{root.grad_fn().get()};
+  std::unordered_set<Node*> seen{stack.back()};
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    HT_CHECK(!n->released, "[backward] trying to backward through the graph a second time (through '", n->name,
+             "'); its saved tensors were freed after the first backward");
+    for (const auto& in : n->inputs) {
+      if (!in.defined() || !in.grad_fn()) continue;
+      Node* p = in.grad_fn().get();
+      pending[p]++;
+      if (seen.insert(p).second) stack.push_back(p);
+    }
+  }
+  std::unordered_map<Node*, Tensor> grads;
+  grads[root.grad_fn().get()] = grad;
+  std::vector<std::shared_ptr<Node>> ready{root.grad_fn()};
+  while (!ready.empty()) {
+    std::shared_ptr<Node> n = ready.back();
+    ready.pop_back();
+    Tensor gy = std::move(grads[n.get()]);
+    grads.erase(n.get());
+    Grads gx = n->backward(n->inputs, n->output, gy);
+    HT_CHECK(gx.size() == n->inputs.size(), "[backward] '", n->name, "' returned ", gx.size(),
+             " gradients for ", n->inputs.size(), " inputs");
+    for (size_t i = 0; i < gx.size(); ++i) {
+      const Tensor& in = n->inputs[i];
+      if (!in.defined() || !in.requires_grad() || !gx[i].defined()) {
+        if (in.defined() && in.grad_fn() && --pending[in.grad_fn().get()] == 0) ready.push_back(in.grad_fn());
+        continue;
+      }
+      HT_CHECK(gx[i].sizes() == in.sizes(), "[backward] '", n->name, "' produced a gradient of shape ",
+               shape_str(gx[i].sizes()), " for input ", i, " of shape ", shape_str(in.sizes()));
+      if (in.grad_fn()) {
+        Node* p = in.grad_fn().get();
+        auto it = grads.find(p);
+        if (it == grads.end()) grads.emplace(p, gx[i]);
+        else it->second = add(it->second, gx[i]);
+        if (--pending[p] == 0) ready.push_back(in.grad_fn());
+      } else {
+        accumulate_into_leaf(in.impl(), gx[i]);
+      }
+    }
+    if (!retain_graph) {
+      n->inputs.clear();
+      n->output = Tensor();
+      n->backward = nullptr;
+      n->released = true;
+    }
+  }
+}
+
+}  // namespace ht::autograd
+
+namespace ht {
+std::string Tensor::grad_fn_name() const { return grad_fn() ? grad_fn()->name : std::string(); }
+}  // namespace ht

@@ -1,0 +1,48 @@
+// Define-by-run autograd: each recorded op leaves a Node holding its inputs, a detached alias of its output
+// and its backward rule. The rule receives the output instead of capturing it, so no node keeps itself alive.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace ht::autograd {
+
+using Grads = std::vector<Tensor>;  // one per input; an undefined Tensor means "no gradient"
+using Inputs = std::vector<Tensor>;
+using BackwardFn = std::function<Grads(const Inputs& inputs, const Tensor& output, const Tensor& grad_output)>;
+
+struct Node {
+  std::string name;
+  Inputs inputs;   // released after backward
+  Tensor output;   // detached alias: shares storage, no grad_fn
+  BackwardFn backward;
+  bool released = false;
+};
+
+bool grad_enabled();
+void set_grad_enabled(bool on);
+
+// Records `out` as made by `name` from `inputs` when grad mode is on and any input requires grad; returns out.
+Tensor record(const char* name, Tensor out, Inputs inputs, BackwardFn backward);
+
+// Backpropagates `grad` (same shape as root) through the graph, accumulating into leaves' .grad.
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph = false);
+
+}  // namespace ht::autograd
+
+namespace ht {
+// Turns recording off in a scope, like torch.no_grad().
+class NoGradGuard {
+ public:
+  NoGradGuard() : prev_(autograd::grad_enabled()) { autograd::set_grad_enabled(false); }
+  ~NoGradGuard() { autograd::set_grad_enabled(prev_); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+}  // namespace ht

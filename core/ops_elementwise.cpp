@@ -1,0 +1,255 @@
+// Elementwise ops with broadcasting and dtype promotion, each with its backward rule beside it.
+#include "core/autograd.h"
+#include "core/ops.h"
+#include "core/raw.h"
+
+namespace ht {
+
+using autograd::Grads;
+using autograd::Inputs;
+using kernels::BinaryOp;
+using kernels::UnaryOp;
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    HT_CHECK(da == db || da == 1 || db == 1, "[", op, "] shapes ", shape_str(a), " and ", shape_str(b),
+             " cannot be broadcast together (dimension ", i, ": ", da, " vs ", db, ")");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+namespace {
+
+void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
+  HT_CHECK(a.device() == b.device(), "[", op, "] expected both tensors on the same device, got ", a.device().str(),
+           " and ", b.device().str());
+}
+
+// The gradient of a broadcast, promoted input: summed back to its shape and cast to its dtype.
+Tensor grad_for(const Tensor& g, const Tensor& input) { return sum_to(g, input.sizes()).to(input.dtype()); }
+
+// Runs a binary kernel on detached operands: both cast to `compute`, result in `out_dtype`.
+Tensor run_binary(BinaryOp op, const Tensor& a, const Tensor& b, DType compute, DType out_dtype, const char* name,
+                  double p1 = 0, double p2 = 0) {
+  check_same_device(a, b, name);
+  Shape shape = broadcast_shapes(a.sizes(), b.sizes(), name);
+  Tensor ac = a.detach().to(compute), bc = b.detach().to(compute);
+  Tensor out = empty(shape, {.dtype = out_dtype, .device = a.device()});
+  kernels::binary(op, detail::raw_broadcast(ac, shape, name), detail::raw_broadcast(bc, shape, name),
+                  detail::raw(out, name), p1, p2);
+  return out;
+}
+
+Tensor run_unary(UnaryOp op, const Tensor& x, const char* name, double a = 0, double b = 0) {
+  Tensor out = empty(x.sizes(), {.dtype = x.dtype(), .device = x.device()});
+  kernels::unary(op, detail::raw(x, name), detail::raw(out, name), a, b);
+  return out;
+}
+
+// Integers (and bool) go to float32 for ops that only make sense on reals, as PyTorch does.
+Tensor as_real(const Tensor& x) { return x.is_floating_point() ? x : x.to(kFloat32); }
+
+DType arith_type(const Tensor& a, const Tensor& b, const char* op) {
+  DType t = promote_types(a.dtype(), b.dtype());
+  HT_CHECK(t != kBool, "[", op, "] arithmetic on two bool tensors is not supported; convert them first");
+  return t;
+}
+
+// A scalar keeps the tensor's dtype unless it is fractional and the tensor integral (then float32).
+Tensor scalar_operand(const Tensor& x, double s) {
+  bool fractional = s != double(int64_t(s));
+  return !x.is_floating_point() && (fractional || x.dtype() == kBool) ? x.to(kFloat32) : x;
+}
+
+Tensor unary_record(const char* name, UnaryOp op, const Tensor& x, autograd::BackwardFn bw, double a = 0,
+                    double b = 0) {
+  return autograd::record(name, run_unary(op, x.detach(), name, a, b), {x}, std::move(bw));
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b, double alpha) {
+  DType t = arith_type(a, b, "add");
+  return autograd::record("add", run_binary(BinaryOp::Add, a, b, t, t, "add", alpha), {a, b},
+                          [alpha](const Inputs& in, const Tensor&, const Tensor& g) {
+                            return Grads{grad_for(g, in[0]), grad_for(alpha == 1 ? g : mul(g, alpha), in[1])};
+                          });
+}
+
+Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
+  DType t = arith_type(a, b, "sub");
+  return autograd::record("sub", run_binary(BinaryOp::Sub, a, b, t, t, "sub", alpha), {a, b},
+                          [alpha](const Inputs& in, const Tensor&, const Tensor& g) {
+                            return Grads{grad_for(g, in[0]), grad_for(mul(g, -alpha), in[1])};
+                          });
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  DType t = arith_type(a, b, "mul");
+  return autograd::record("mul", run_binary(BinaryOp::Mul, a, b, t, t, "mul"), {a, b},
+                          [](const Inputs& in, const Tensor&, const Tensor& g) {
+                            return Grads{in[0].requires_grad() ? grad_for(mul(g, in[1]), in[0]) : Tensor(),
+                                         in[1].requires_grad() ? grad_for(mul(g, in[0]), in[1]) : Tensor()};
+                          });
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  DType t = promote_types(a.dtype(), b.dtype());
+  if (!is_floating(t)) t = kFloat32;  // true division, as torch.div
+  return autograd::record("div", run_binary(BinaryOp::Div, a, b, t, t, "div"), {a, b},
+                          [](const Inputs& in, const Tensor& y, const Tensor& g) {
+                            return Grads{in[0].requires_grad() ? grad_for(div(g, in[1]), in[0]) : Tensor(),
+                                         in[1].requires_grad() ? grad_for(neg(div(mul(g, y), in[1])), in[1])
+                                                               : Tensor()};
+                          });
+}
+
+namespace {
+// maximum/minimum: the gradient goes to the chosen side; ties split it evenly, as PyTorch does.
+Tensor extremum(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
+  DType t = arith_type(a, b, name);
+  bool is_max = op == BinaryOp::Maximum;
+  return autograd::record(name, run_binary(op, a, b, t, t, name), {a, b},
+                          [is_max](const Inputs& in, const Tensor&, const Tensor& g) {
+                            Tensor wins_a = is_max ? gt(in[0], in[1]) : lt(in[0], in[1]);
+                            Tensor tie = eq(in[0], in[1]);
+                            Tensor half = mul(g, 0.5), zero = zeros_like(g);
+                            Tensor ga = where(wins_a, g, where(tie, half, zero));
+                            Tensor gb = where(wins_a, zero, where(tie, half, g));
+                            return Grads{grad_for(ga, in[0]), grad_for(gb, in[1])};
+                          });
+}
+}  // namespace
+
+Tensor maximum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Maximum, "maximum", a, b); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Minimum, "minimum", a, b); }
+
+Tensor add(const Tensor& a, double s) {
+  return unary_record("add", UnaryOp::AddScalar, scalar_operand(a, s),
+                      [](const Inputs& in, const Tensor&, const Tensor& g) { return Grads{g.to(in[0].dtype())}; }, s);
+}
+Tensor mul(const Tensor& a, double s) {
+  return unary_record("mul", UnaryOp::MulScalar, scalar_operand(a, s),
+                      [s](const Inputs&, const Tensor&, const Tensor& g) { return Grads{mul(g, s)}; }, s);
+}
+Tensor div(const Tensor& a, double s) {
+  return unary_record("div", UnaryOp::DivScalar, as_real(a),
+                      [s](const Inputs&, const Tensor&, const Tensor& g) { return Grads{div(g, s)}; }, s);
+}
+Tensor rsub(const Tensor& a, double s) {
+  return unary_record("rsub", UnaryOp::RSubScalar, scalar_operand(a, s),
+                      [](const Inputs&, const Tensor&, const Tensor& g) { return Grads{neg(g)}; }, s);
+}
+Tensor rdiv(const Tensor& a, double s) {
+  return unary_record("rdiv", UnaryOp::RDivScalar, as_real(a),
+                      [](const Inputs& in, const Tensor& y, const Tensor& g) {
+                        return Grads{neg(div(mul(g, y), in[0]))};
+                      }, s);
+}
+
+Tensor neg(const Tensor& x) {
+  HT_CHECK(x.dtype() != kBool, "[neg] negation of a bool tensor is not supported");
+  return unary_record("neg", UnaryOp::Neg, x, [](const Inputs&, const Tensor&, const Tensor& g) { return Grads{neg(g)}; });
+}
+Tensor exp(const Tensor& x) {
+  return unary_record("exp", UnaryOp::Exp, as_real(x),
+                      [](const Inputs&, const Tensor& y, const Tensor& g) { return Grads{mul(g, y)}; });
+}
+Tensor log(const Tensor& x) {
+  return unary_record("log", UnaryOp::Log, as_real(x),
+                      [](const Inputs& in, const Tensor&, const Tensor& g) { return Grads{div(g, in[0])}; });
+}
+Tensor sqrt(const Tensor& x) {
+  return unary_record("sqrt", UnaryOp::Sqrt, as_real(x),
+                      [](const Inputs&, const Tensor& y, const Tensor& g) { return Grads{div(mul(g, 0.5), y)}; });
+}
+Tensor rsqrt(const Tensor& x) {
+  return unary_record("rsqrt", UnaryOp::Rsqrt, as_real(x), [](const Inputs&, const Tensor& y, const Tensor& g) {
+    return Grads{mul(mul(g, pow(y, 3.0)), -0.5)};
+  });
+}
+Tensor pow(const Tensor& x, double p) {
+  return unary_record("pow", UnaryOp::PowScalar, as_real(x), [p](const Inputs& in, const Tensor&, const Tensor& g) {
+    return Grads{run_binary(BinaryOp::PowScalarBwd, g, in[0], g.dtype(), g.dtype(), "pow_backward", p)};
+  }, p);
+}
+Tensor abs(const Tensor& x) {
+  return unary_record("abs", UnaryOp::Abs, x, [](const Inputs& in, const Tensor&, const Tensor& g) {
+    Tensor zero = zeros_like(g);
+    return Grads{where(gt(in[0], zero), g, where(lt(in[0], zero), neg(g), zero))};
+  });
+}
+Tensor relu(const Tensor& x) {
+  return unary_record("relu", UnaryOp::Relu, x, [](const Inputs&, const Tensor& y, const Tensor& g) {
+    return Grads{run_binary(BinaryOp::ReluBwd, g, y, g.dtype(), g.dtype(), "relu_backward")};
+  });
+}
+Tensor sigmoid(const Tensor& x) {
+  return unary_record("sigmoid", UnaryOp::Sigmoid, as_real(x), [](const Inputs&, const Tensor& y, const Tensor& g) {
+    return Grads{run_binary(BinaryOp::SigmoidBwd, g, y, g.dtype(), g.dtype(), "sigmoid_backward")};
+  });
+}
+Tensor tanh(const Tensor& x) {
+  return unary_record("tanh", UnaryOp::Tanh, as_real(x), [](const Inputs&, const Tensor& y, const Tensor& g) {
+    return Grads{run_binary(BinaryOp::TanhBwd, g, y, g.dtype(), g.dtype(), "tanh_backward")};
+  });
+}
+Tensor square(const Tensor& x) {
+  return unary_record("square", UnaryOp::Square, x, [](const Inputs& in, const Tensor&, const Tensor& g) {
+    return Grads{mul(mul(g, in[0]), 2.0)};
+  });
+}
+Tensor clamp(const Tensor& x, double lo, double hi) {
+  HT_CHECK(lo <= hi, "[clamp] min ", lo, " must not exceed max ", hi);
+  return unary_record("clamp", UnaryOp::Clamp, x, [lo, hi](const Inputs& in, const Tensor&, const Tensor& g) {
+    return Grads{run_binary(BinaryOp::ClampBwd, g, in[0], g.dtype(), g.dtype(), "clamp_backward", lo, hi)};
+  }, lo, hi);
+}
+
+#define HT_COMPARISON(fn, OP)                                                    \
+  Tensor fn(const Tensor& a, const Tensor& b) {                                  \
+    return run_binary(BinaryOp::OP, a, b, promote_types(a.dtype(), b.dtype()), kBool, #fn); \
+  }
+HT_COMPARISON(eq, Eq)
+HT_COMPARISON(ne, Ne)
+HT_COMPARISON(lt, Lt)
+HT_COMPARISON(le, Le)
+HT_COMPARISON(gt, Gt)
+HT_COMPARISON(ge, Ge)
+#undef HT_COMPARISON
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  HT_CHECK(cond.dtype() == kBool, "[where] expected a bool condition, got ", dtype_name(cond.dtype()));
+  check_same_device(cond, a, "where");
+  check_same_device(a, b, "where");
+  DType t = promote_types(a.dtype(), b.dtype());
+  Shape shape = broadcast_shapes(broadcast_shapes(cond.sizes(), a.sizes(), "where"), b.sizes(), "where");
+  Tensor ac = a.detach().to(t), bc = b.detach().to(t);
+  Tensor out = empty(shape, {.dtype = t, .device = a.device()});
+  kernels::where(detail::raw_broadcast(cond, shape, "where"), detail::raw_broadcast(ac, shape, "where"),
+                 detail::raw_broadcast(bc, shape, "where"), detail::raw(out, "where"));
+  return autograd::record("where", out, {a, b, cond}, [](const Inputs& in, const Tensor&, const Tensor& g) {
+    Tensor zero = zeros_like(g);
+    return Grads{grad_for(where(in[2], g, zero), in[0]), grad_for(where(in[2], zero, g), in[1]), Tensor()};
+  });
+}
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator+(const Tensor& a, double s) { return add(a, s); }
+Tensor operator-(const Tensor& a, double s) { return add(a, -s); }
+Tensor operator*(const Tensor& a, double s) { return mul(a, s); }
+Tensor operator/(const Tensor& a, double s) { return div(a, s); }
+Tensor operator+(double s, const Tensor& a) { return add(a, s); }
+Tensor operator-(double s, const Tensor& a) { return rsub(a, s); }
+Tensor operator*(double s, const Tensor& a) { return mul(a, s); }
+Tensor operator/(double s, const Tensor& a) { return rdiv(a, s); }
+
+}  // namespace ht

@@ -1,0 +1,162 @@
+// Tensor: a cheap handle to (storage, offset, sizes, strides, dtype) plus autograd state. Views share storage.
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/storage.h"
+
+namespace ht {
+
+using Shape = std::vector<int64_t>;
+
+namespace autograd { struct Node; }
+class Tensor;
+
+struct TensorImpl {
+  StoragePtr storage;
+  int64_t offset = 0;  // in elements
+  Shape sizes, strides;
+  DType dtype = kFloat32;
+  bool requires_grad = false;
+  std::shared_ptr<TensorImpl> grad;          // accumulated gradient (leaves), same dtype as the tensor
+  std::shared_ptr<autograd::Node> grad_fn;   // the op that made this tensor, when recorded
+};
+
+struct TensorOptions {
+  DType dtype = kFloat32;
+  Device device = kCPU;
+  bool requires_grad = false;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+  // A view on existing storage; no copy.
+  Tensor(StoragePtr storage, DType dtype, Shape sizes, Shape strides, int64_t offset = 0);
+
+  bool defined() const { return impl_ != nullptr; }
+  TensorImpl* impl() const { return impl_.get(); }
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+  bool same(const Tensor& o) const { return impl_ == o.impl_; }
+
+  // --- metadata
+  DType dtype() const { return impl()->dtype; }
+  Device device() const { return impl()->storage->device(); }
+  bool is_cuda() const { return device().is_cuda(); }
+  const Shape& sizes() const { return impl()->sizes; }
+  const Shape& strides() const { return impl()->strides; }
+  const Shape& shape() const { return sizes(); }
+  int64_t size(int64_t dim) const;
+  int64_t stride(int64_t dim) const;
+  int64_t dim() const { return int64_t(sizes().size()); }
+  int64_t numel() const;
+  int64_t storage_offset() const { return impl()->offset; }
+  size_t element_size() const { return ht::element_size(dtype()); }
+  size_t nbytes() const { return size_t(numel()) * element_size(); }
+  bool is_contiguous() const;
+  bool is_floating_point() const { return is_floating(dtype()); }
+  const StoragePtr& storage() const { return impl()->storage; }
+  void* raw_data() const;  // pointer to element 0 of this view (offset applied)
+  template <class T> T* data_ptr() const {
+    HT_CHECK(dtype_of<T>() == dtype(), "[data_ptr] tensor has dtype ", dtype_name(dtype()),
+             ", asked for ", dtype_name(dtype_of<T>()));
+    return static_cast<T*>(raw_data());
+  }
+  // The value of a one-element tensor, converted to T (copies from the GPU when needed).
+  template <class T> T item() const;
+  double item_double() const;
+  // The whole tensor as a flat vector of T (converted), in logical (row-major) order. For tests and tools.
+  template <class T> std::vector<T> to_vector() const;
+
+  // --- views (no copy)
+  Tensor view(Shape sizes) const;
+  Tensor reshape(Shape sizes) const;  // view when possible, else a copy
+  Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
+  Tensor permute(Shape dims) const;
+  Tensor transpose(int64_t d0, int64_t d1) const;
+  Tensor t() const;
+  Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
+  Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
+  Tensor select(int64_t dim, int64_t index) const;
+  Tensor expand(Shape sizes) const;
+  Tensor squeeze() const;
+  Tensor squeeze(int64_t dim) const;
+  Tensor unsqueeze(int64_t dim) const;
+  Tensor as_strided(Shape sizes, Shape strides, int64_t offset) const;
+
+  // --- copies and conversions
+  Tensor contiguous() const;
+  Tensor clone() const;
+  Tensor to(DType dtype) const;    // returns *this when already that dtype
+  Tensor to(Device device) const;  // returns *this when already there
+  Tensor to(Device device, DType dtype) const;
+  Tensor to(Device device, DType dtype, bool force_copy) const;
+  Tensor cpu() const { return to(kCPU); }
+  Tensor cuda() const { return to(kCUDA); }
+  Tensor half() const { return to(kFloat16); }
+  Tensor float_() const { return to(kFloat32); }
+  Tensor& copy_(const Tensor& src);  // broadcasts src, converts dtype and device; not recorded by autograd
+  Tensor& fill_(double value);
+  Tensor& zero_() { return fill_(0.0); }
+
+  // --- autograd
+  bool requires_grad() const { return impl()->requires_grad; }
+  Tensor& set_requires_grad(bool r);
+  Tensor& requires_grad_(bool r = true) { return set_requires_grad(r); }
+  Tensor grad() const { return impl()->grad ? Tensor(impl()->grad) : Tensor(); }
+  void set_grad(const Tensor& g) { impl()->grad = g.impl_; }
+  const std::shared_ptr<autograd::Node>& grad_fn() const { return impl()->grad_fn; }
+  bool is_leaf() const { return impl()->grad_fn == nullptr; }
+  std::string grad_fn_name() const;  // the recording op's name, empty for leaves
+  Tensor detach() const;  // shares storage, no history
+  void backward() const;
+  void backward(const Tensor& gradient) const;
+
+  std::string str() const;  // printed like PyTorch's repr
+
+  // --- arithmetic sugar over the ops in core/ops.h
+  Tensor operator-() const;
+
+ private:
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+std::string shape_str(const Shape& s);
+int64_t numel_of(const Shape& s);
+Shape contiguous_strides(const Shape& sizes);
+// Wraps a possibly negative dim into [0, ndim); throws "[op] dim d out of range for a k-d tensor".
+int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);
+
+// --- factories
+Tensor empty(Shape sizes, TensorOptions opt = {});
+Tensor empty_like(const Tensor& t);
+Tensor zeros(Shape sizes, TensorOptions opt = {});
+Tensor ones(Shape sizes, TensorOptions opt = {});
+Tensor full(Shape sizes, double value, TensorOptions opt = {});
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+Tensor full_like(const Tensor& t, double value);
+Tensor arange(double start, double end, double step = 1, TensorOptions opt = {});
+Tensor arange(int64_t end, TensorOptions opt = {.dtype = kInt64});
+Tensor scalar_tensor(double value, TensorOptions opt = {});
+// Borrows `data`; nothing is copied and nothing freed.
+Tensor from_blob(void* data, Shape sizes, DType dtype, Device device = kCPU);
+// Copies `values` into a new CPU tensor of T's dtype, then moves it to opt.device (opt.dtype is ignored).
+template <class T> Tensor from_vector(const std::vector<T>& values, Shape sizes, Device device = kCPU);
+template <class T> Tensor tensor(std::initializer_list<T> values) {
+  return from_vector(std::vector<T>(values), {int64_t(values.size())});
+}
+
+// Seeded random numbers (a per-process generator; see core/random.h for explicit generators).
+void manual_seed(uint64_t seed);
+Tensor rand(Shape sizes, TensorOptions opt = {});   // U[0, 1)
+Tensor randn(Shape sizes, TensorOptions opt = {});  // N(0, 1)
+
+}  // namespace ht

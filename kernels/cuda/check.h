@@ -1,0 +1,29 @@
+// HT_CUDA_CHECK / HT_CUBLAS_CHECK: turn CUDA and cuBLAS status codes into ht::Error with the library's text.
+#pragma once
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include "core/error.h"
+
+#define HT_CUDA_CHECK(expr)                                                                       \
+  do {                                                                                            \
+    cudaError_t ht_err_ = (expr);                                                                 \
+    if (ht_err_ != cudaSuccess) ::ht::fail("[cuda] ", #expr, " failed: ", cudaGetErrorString(ht_err_)); \
+  } while (0)
+
+#define HT_CUBLAS_CHECK(expr)                                                                        \
+  do {                                                                                               \
+    cublasStatus_t ht_st_ = (expr);                                                                  \
+    if (ht_st_ != CUBLAS_STATUS_SUCCESS) ::ht::fail("[cublas] ", #expr, " failed: ", cublasGetStatusString(ht_st_)); \
+  } while (0)
+
+namespace ht::kernels::cuda {
+// Launch config for a grid-stride loop over n items.
+inline unsigned grid_for(int64_t n, int threads) {
+  int64_t blocks = (n + threads - 1) / threads;
+  return unsigned(blocks < 65535 * 8 ? (blocks > 0 ? blocks : 1) : 65535 * 8);
+}
+// Makes `device` current for the calling thread (all work runs on the legacy default stream of that device).
+void set_device(int device);
+cublasHandle_t cublas_handle(int device);
+}  // namespace ht::kernels::cuda
