@@ -1,0 +1,140 @@
+// Shared test helpers: the device list (CUDA cases skipped visibly without a GPU), closeness checks that print
+// the worst element, a finite-difference gradient check, and a runner for Python (real PyTorch) snippets.
+#pragma once
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <unistd.h>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/autograd.h"
+#include "core/ops.h"
+#include "core/random.h"
+#include "core/tensor.h"
+
+namespace ht::testing {
+
+inline bool require_cuda() {
+  const char* v = std::getenv("HT_REQUIRE_CUDA");
+  return v && std::string(v) == "1";
+}
+
+// CPU always; CUDA when a GPU is present. Without one, says so once per binary (and fails if HT_REQUIRE_CUDA=1).
+inline std::vector<Device> test_devices() {
+  std::vector<Device> d{kCPU};
+  if (cuda::is_available()) {
+    d.push_back(kCUDA);
+  } else {
+    static bool said = false;
+    if (!said) {
+      said = true;
+      if (require_cuda()) FAIL("HT_REQUIRE_CUDA=1 but no CUDA device is available");
+      WARN("CUDA not available: skipping the CUDA cases of this binary");
+    }
+  }
+  return d;
+}
+
+// Tolerance of a dtype for results computed in opmath then rounded (relative, with the same absolute floor).
+inline double tol_for(DType t) {
+  switch (t) {
+    case kFloat64: return 1e-12;
+    case kFloat32: return 2e-6;
+    case kFloat16: return 2e-3;
+    case kBFloat16: return 1.6e-2;
+    default: return 0;
+  }
+}
+
+// |got - want| <= atol + rtol * |want| elementwise (NaN matches NaN); on failure names the worst element.
+inline void check_close(const Tensor& got, const Tensor& want, double atol, double rtol, const std::string& what = "") {
+  INFO(what);
+  REQUIRE(got.sizes() == want.sizes());
+  std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>();
+  double worst = -1;
+  size_t wi = 0;
+  bool ok = true;
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (std::isnan(w[i]) && std::isnan(g[i])) continue;
+    double err = std::fabs(g[i] - w[i]);
+    double lim = atol + rtol * std::fabs(w[i]);
+    if (std::isnan(err) || err > lim || (std::isinf(w[i]) && g[i] != w[i])) ok = false;
+    double excess = std::isnan(err) ? 1e300 : err - lim;
+    if (excess > worst || worst < 0) {
+      worst = excess;
+      wi = i;
+    }
+  }
+  if (!ok) {
+    FAIL("worst element at flat index " << wi << ": got " << g[wi] << ", want " << w[wi] << " (atol " << atol
+                                        << ", rtol " << rtol << ")");
+  }
+  SUCCEED();
+}
+
+inline void check_equal(const Tensor& got, const Tensor& want, const std::string& what = "") {
+  check_close(got, want, 0, 0, what);
+}
+
+// Compares autograd's gradients of sum(f(inputs) * w) with central differences, all in float64 on CPU.
+inline void check_gradients(const std::function<Tensor(const std::vector<Tensor>&)>& f, std::vector<Tensor> inputs,
+                            double eps = 1e-6, double tol = 1e-6) {
+  for (auto& t : inputs) {
+    REQUIRE(t.dtype() == kFloat64);
+    t = t.detach().clone();  // fresh leaves: gradients of earlier checks must not accumulate in
+    t.set_requires_grad(true);
+  }
+  Tensor y0 = f(inputs);
+  Generator gen(1234);
+  Tensor w = randn(y0.sizes(), gen, {.dtype = kFloat64, .device = y0.device()});
+  Tensor loss = sum(mul(y0, w));
+  loss.backward();
+  NoGradGuard ng;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    Tensor x = inputs[k];
+    Tensor analytic = x.grad();
+    REQUIRE(analytic.defined());
+    std::vector<double> num(size_t(x.numel()));
+    std::vector<double> base = x.to_vector<double>();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      auto eval = [&](double delta) {
+        std::vector<double> v = base;
+        v[size_t(i)] += delta;
+        std::vector<Tensor> in = inputs;
+        in[k] = from_vector(v, x.sizes(), x.device());
+        return sum(mul(f(in), w)).item<double>();
+      };
+      num[size_t(i)] = (eval(eps) - eval(-eps)) / (2 * eps);
+    }
+    check_close(analytic, from_vector(num, x.sizes()), tol, tol, "gradient of input " + std::to_string(k));
+  }
+}
+
+inline std::filesystem::path temp_dir(const std::string& name) {
+  auto p = std::filesystem::temp_directory_path() / ("halftorch-test-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(p);
+  return p;
+}
+
+// Runs a Python snippet with the real interpreter (Debian's torch); returns its stdout; fails the test on error.
+inline std::string run_python(const std::string& code, const std::filesystem::path& dir) {
+  auto script = dir / "snippet.py";
+  auto out = dir / "snippet.out";
+  std::ofstream(script) << code;
+  std::string cmd = std::string(HT_PYTHON) + " " + script.string() + " > " + out.string() + " 2>&1";
+  int rc = std::system(cmd.c_str());
+  std::stringstream ss;
+  ss << std::ifstream(out).rdbuf();
+  INFO("python output:\n" << ss.str());
+  REQUIRE(rc == 0);
+  return ss.str();
+}
+
+}  // namespace ht::testing

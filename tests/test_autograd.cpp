@@ -1,0 +1,76 @@
+// Autograd engine: accumulation in the leaf's dtype, shared subgraphs, explicit gradients, NoGradGuard,
+// detach, and the error on a second backward through a freed graph.
+#include "tests/helpers.h"
+
+using namespace ht;
+
+TEST_CASE("gradients accumulate across backward calls and through shared subexpressions") {
+  Tensor x = tensor<float>({1, 2, 3}).requires_grad_();
+  Tensor y = x * x;             // used twice below
+  Tensor z = sum(y + y * 2.0);  // dz/dx = 3 * 2x
+  z.backward();
+  REQUIRE(x.grad().to_vector<float>() == std::vector<float>{6, 12, 18});
+  sum(x).backward();
+  REQUIRE(x.grad().to_vector<float>() == std::vector<float>{7, 13, 19});
+  x.grad().zero_();
+  REQUIRE(x.grad().to_vector<float>() == std::vector<float>{0, 0, 0});
+}
+
+TEST_CASE("a leaf's gradient keeps the leaf's dtype and never aliases another leaf's") {
+  Tensor h = ones({2}, {.dtype = kFloat16}).requires_grad_();
+  Tensor f = ones({2}).requires_grad_();
+  Tensor out = sum(h + f);  // promoted to float32
+  out.backward();
+  REQUIRE(h.grad().dtype() == kFloat16);
+  REQUIRE(f.grad().dtype() == kFloat32);
+  Tensor a = ones({2}).requires_grad_(), b = ones({2}).requires_grad_();
+  sum(a + b).backward();
+  a.grad().fill_(5);
+  REQUIRE(b.grad().to_vector<float>() == std::vector<float>{1, 1});
+}
+
+TEST_CASE("backward with an explicit gradient, non-scalar roots, and shape errors") {
+  Tensor x = tensor<float>({1, 2}).requires_grad_();
+  Tensor y = x * 3.0;
+  REQUIRE_THROWS_WITH(y.backward(), Catch::Contains("only for scalar outputs"));
+  y.backward(tensor<float>({1, 10}));
+  REQUIRE(x.grad().to_vector<float>() == std::vector<float>{3, 30});
+  Tensor y2 = x * 3.0;
+  REQUIRE_THROWS_WITH(y2.backward(ones({3})), Catch::Contains("does not match the tensor's shape"));
+}
+
+TEST_CASE("the graph is freed after backward; a second backward is a clear error") {
+  Tensor x = tensor<float>({1, 2}).requires_grad_();
+  Tensor loss = sum(exp(x));
+  loss.backward();
+  REQUIRE_THROWS_WITH(loss.backward(), Catch::Contains("backward through the graph a second time"));
+}
+
+TEST_CASE("NoGradGuard and detach stop recording") {
+  Tensor x = ones({2}).requires_grad_();
+  {
+    NoGradGuard g;
+    Tensor y = x * 2.0;
+    REQUIRE_FALSE(y.requires_grad());
+    REQUIRE(y.grad_fn() == nullptr);
+  }
+  Tensor d = x.detach();
+  REQUIRE_FALSE(d.requires_grad());
+  REQUIRE(d.storage() == x.storage());
+  Tensor y = x * 2.0;
+  REQUIRE(y.requires_grad());
+  REQUIRE(y.grad_fn_name() == "mul");
+  REQUIRE(y.str().find("grad_fn=<mul>") != std::string::npos);
+  REQUIRE_THROWS_WITH(x.copy_(ones({2})), Catch::Contains("leaf tensor that requires grad"));
+}
+
+TEST_CASE("gradients flow through dtype casts and device moves") {
+  for (Device dev : testing::test_devices()) {
+    Tensor x = tensor<float>({0.5f, -1.f}).requires_grad_();
+    Tensor y = sum(square(x.to(dev).to(kFloat64)));
+    y.backward();
+    REQUIRE(x.grad().dtype() == kFloat32);
+    REQUIRE(x.grad().device() == kCPU);
+    REQUIRE(x.grad().to_vector<float>() == std::vector<float>{1.f, -2.f});
+  }
+}

@@ -1,0 +1,286 @@
+// Every core op: forward against a float64 host reference in each floating dtype on every device, with a
+// non-contiguous input; float64 finite-difference gradients; broadcasting; and error messages.
+#include <functional>
+
+#include "tests/helpers.h"
+
+using namespace ht;
+using testing::check_close;
+using testing::check_gradients;
+using testing::tol_for;
+
+namespace {
+const DType kFloats[] = {kFloat32, kFloat64, kFloat16, kBFloat16};
+
+// A [3, 5] float64 tensor with values in [lo, hi), and the same values as a non-contiguous [5, 3]^T view.
+Tensor sample(double lo, double hi, uint64_t seed, Shape shape = {3, 5}) {
+  Generator g(seed);
+  return add(mul(rand(shape, g, {.dtype = kFloat64}), hi - lo), lo);
+}
+Tensor transposed_copy(const Tensor& x) { return x.t().contiguous().t(); }  // same values, strides (1, 3)
+
+Tensor map_ref(const Tensor& x, const std::function<double(double)>& f) {
+  std::vector<double> v = x.to_vector<double>();
+  for (double& e : v) e = f(e);
+  return from_vector(v, x.sizes());
+}
+
+struct UnaryCase {
+  const char* name;
+  std::function<Tensor(const Tensor&)> op;
+  std::function<double(double)> ref;
+  double lo, hi;
+};
+
+std::vector<UnaryCase> unary_cases() {
+  return {
+      {"neg", [](const Tensor& x) { return neg(x); }, [](double v) { return -v; }, -2, 2},
+      {"exp", [](const Tensor& x) { return exp(x); }, [](double v) { return std::exp(v); }, -2, 2},
+      {"log", [](const Tensor& x) { return log(x); }, [](double v) { return std::log(v); }, 0.1, 3},
+      {"sqrt", [](const Tensor& x) { return sqrt(x); }, [](double v) { return std::sqrt(v); }, 0.1, 3},
+      {"rsqrt", [](const Tensor& x) { return rsqrt(x); }, [](double v) { return 1 / std::sqrt(v); }, 0.2, 3},
+      {"pow", [](const Tensor& x) { return pow(x, 2.5); }, [](double v) { return std::pow(v, 2.5); }, 0.1, 2},
+      {"abs", [](const Tensor& x) { return abs(x); }, [](double v) { return std::fabs(v); }, -2, 2},
+      {"relu", [](const Tensor& x) { return relu(x); }, [](double v) { return v > 0 ? v : 0; }, -2, 2},
+      {"sigmoid", [](const Tensor& x) { return sigmoid(x); }, [](double v) { return 1 / (1 + std::exp(-v)); }, -4, 4},
+      {"tanh", [](const Tensor& x) { return tanh(x); }, [](double v) { return std::tanh(v); }, -2, 2},
+      {"square", [](const Tensor& x) { return square(x); }, [](double v) { return v * v; }, -2, 2},
+      {"clamp", [](const Tensor& x) { return clamp(x, -0.5, 0.75); },
+       [](double v) { return std::min(std::max(v, -0.5), 0.75); }, -2, 2},
+      {"add_scalar", [](const Tensor& x) { return x + 1.5; }, [](double v) { return v + 1.5; }, -2, 2},
+      {"mul_scalar", [](const Tensor& x) { return x * -3.0; }, [](double v) { return v * -3; }, -2, 2},
+      {"rsub_scalar", [](const Tensor& x) { return 2.0 - x; }, [](double v) { return 2 - v; }, -2, 2},
+      {"div_scalar", [](const Tensor& x) { return x / 3.0; }, [](double v) { return v / 3; }, -2, 2},
+      {"rdiv_scalar", [](const Tensor& x) { return 2.0 / x; }, [](double v) { return 2 / v; }, 0.5, 2},
+      {"softmax", [](const Tensor& x) { return softmax(x, 1); }, nullptr, -3, 3},
+      {"log_softmax", [](const Tensor& x) { return log_softmax(x, 0); }, nullptr, -3, 3},
+  };
+}
+
+// Reference softmax in float64 over dim of a 2-d tensor.
+Tensor softmax_ref(const Tensor& x, int64_t dim, bool log) {
+  std::vector<double> v = x.to_vector<double>();
+  int64_t r = x.size(0), c = x.size(1);
+  std::vector<double> out(v.size());
+  int64_t outer = dim == 1 ? r : c, inner = dim == 1 ? c : r;
+  for (int64_t o = 0; o < outer; ++o) {
+    auto at = [&](int64_t i) -> size_t { return size_t(dim == 1 ? o * c + i : i * c + o); };
+    double mx = -INFINITY, s = 0;
+    for (int64_t i = 0; i < inner; ++i) mx = std::max(mx, v[at(i)]);
+    for (int64_t i = 0; i < inner; ++i) s += std::exp(v[at(i)] - mx);
+    for (int64_t i = 0; i < inner; ++i) out[at(i)] = log ? v[at(i)] - mx - std::log(s) : std::exp(v[at(i)] - mx) / s;
+  }
+  return from_vector(out, x.sizes());
+}
+}  // namespace
+
+TEST_CASE("unary ops match a float64 reference in every floating dtype, contiguous or not") {
+  for (const auto& c : unary_cases()) {
+    Tensor x64 = sample(c.lo, c.hi, 11);
+    for (Device dev : testing::test_devices()) {
+      for (DType dt : kFloats) {
+        Tensor x = x64.to(dev, dt);
+        // the reference sees the same rounded inputs the op sees
+        Tensor xr = x.to(kCPU, kFloat64);
+        Tensor want;
+        if (std::string(c.name) == "softmax") want = softmax_ref(xr, 1, false);
+        else if (std::string(c.name) == "log_softmax") want = softmax_ref(xr, 0, true);
+        else want = map_ref(xr, c.ref);
+        double tol = tol_for(dt) * (dt == kFloat32 ? 4 : 2);
+        std::string what = std::string(c.name) + " " + dtype_name(dt) + " on " + dev.str();
+        Tensor got = c.op(x);
+        REQUIRE(got.dtype() == dt);
+        check_close(got, want, tol, tol, what);
+        check_close(c.op(transposed_copy(x)), want, tol, tol, what + " (non-contiguous)");
+      }
+    }
+  }
+}
+
+TEST_CASE("unary op gradients match finite differences") {
+  for (const auto& c : unary_cases()) {
+    INFO(c.name);
+    Tensor x = sample(c.lo, c.hi, 5);
+    if (std::string(c.name) == "abs" || std::string(c.name) == "relu" || std::string(c.name) == "clamp") {
+      // keep away from the kinks, where the derivative is not defined
+      x = where(lt(abs(x), full({}, 0.05, {.dtype = kFloat64})), add(x, 0.2), x);
+      x = where(lt(abs(add(x, 0.5)), full({}, 0.05, {.dtype = kFloat64})), add(x, 0.2), x);
+      x = where(lt(abs(add(x, -0.75)), full({}, 0.05, {.dtype = kFloat64})), add(x, 0.2), x);
+    }
+    check_gradients([&](const std::vector<Tensor>& in) { return c.op(in[0].t().contiguous().t()); }, {x});
+  }
+}
+
+TEST_CASE("binary ops broadcast, promote, and match the reference") {
+  struct BinCase {
+    const char* name;
+    std::function<Tensor(const Tensor&, const Tensor&)> op;
+    std::function<double(double, double)> ref;
+  };
+  std::vector<BinCase> cases = {
+      {"add", [](const Tensor& a, const Tensor& b) { return a + b; }, [](double a, double b) { return a + b; }},
+      {"add_alpha", [](const Tensor& a, const Tensor& b) { return add(a, b, 0.5); },
+       [](double a, double b) { return a + 0.5 * b; }},
+      {"sub", [](const Tensor& a, const Tensor& b) { return a - b; }, [](double a, double b) { return a - b; }},
+      {"mul", [](const Tensor& a, const Tensor& b) { return a * b; }, [](double a, double b) { return a * b; }},
+      {"div", [](const Tensor& a, const Tensor& b) { return a / b; }, [](double a, double b) { return a / b; }},
+      {"maximum", [](const Tensor& a, const Tensor& b) { return maximum(a, b); },
+       [](double a, double b) { return std::max(a, b); }},
+      {"minimum", [](const Tensor& a, const Tensor& b) { return minimum(a, b); },
+       [](double a, double b) { return std::min(a, b); }},
+  };
+  Tensor a64 = sample(0.5, 2, 21, {3, 1, 4}), b64 = sample(0.5, 2, 22, {2, 4});
+  for (const auto& c : cases) {
+    for (Device dev : testing::test_devices()) {
+      for (DType dt : kFloats) {
+        Tensor a = a64.to(dev, dt), b = b64.to(dev, dt);
+        std::vector<double> av = a.to_vector<double>(), bv = b.to_vector<double>(), want;
+        for (int i = 0; i < 3; ++i)
+          for (int j = 0; j < 2; ++j)
+            for (int k = 0; k < 4; ++k) want.push_back(c.ref(av[size_t(i * 4 + k)], bv[size_t(j * 4 + k)]));
+        Tensor got = c.op(a, b);
+        REQUIRE(got.sizes() == Shape{3, 2, 4});
+        double tol = tol_for(dt) * 2;
+        check_close(got, from_vector(want, {3, 2, 4}), tol, tol,
+                    std::string(c.name) + " " + dtype_name(dt) + " on " + dev.str());
+      }
+    }
+    INFO(c.name);
+    check_gradients([&](const std::vector<Tensor>& in) { return c.op(in[0], in[1].t().contiguous().t()); },
+                    {a64, transposed_copy(sample(0.5, 2, 23, {4, 2})).t().contiguous()});
+  }
+  // promotion: int + float -> float; half + float -> float; int / int -> float
+  REQUIRE((ones({2}, {.dtype = kInt64}) + ones({2})).dtype() == kFloat32);
+  REQUIRE((ones({2}, {.dtype = kFloat16}) + ones({2})).dtype() == kFloat32);
+  REQUIRE((ones({2}, {.dtype = kInt32}) / ones({2}, {.dtype = kInt32})).dtype() == kFloat32);
+  REQUIRE((ones({2}, {.dtype = kInt32}) * 2.0).dtype() == kInt32);
+  REQUIRE((ones({2}, {.dtype = kInt32}) * 0.5).dtype() == kFloat32);
+  REQUIRE((full({2}, 7.0, {.dtype = kInt64}) + full({2}, 5.0, {.dtype = kInt64})).to_vector<int64_t>() ==
+          std::vector<int64_t>{12, 12});
+  REQUIRE_THROWS_WITH(ones({2, 3}) + ones({4}), Catch::Contains("[add] shapes [2, 3] and [4] cannot be broadcast"));
+}
+
+TEST_CASE("comparisons and where") {
+  for (Device dev : testing::test_devices()) {
+    Tensor a = tensor<float>({1, 2, 3, 4}).to(dev), b = tensor<float>({4, 2, 2, 5}).to(dev);
+    REQUIRE(lt(a, b).to_vector<bool>() == std::vector<bool>{true, false, false, true});
+    REQUIRE(le(a, b).to_vector<bool>() == std::vector<bool>{true, true, false, true});
+    REQUIRE(gt(a, b).to_vector<bool>() == std::vector<bool>{false, false, true, false});
+    REQUIRE(ge(a, b).to_vector<bool>() == std::vector<bool>{false, true, true, false});
+    REQUIRE(eq(a, b).to_vector<bool>() == std::vector<bool>{false, true, false, false});
+    REQUIRE(ne(a, b).to_vector<bool>() == std::vector<bool>{true, false, true, true});
+    REQUIRE(eq(a, b).dtype() == kBool);
+    REQUIRE(where(lt(a, b), a, b).to_vector<float>() == std::vector<float>{1, 2, 2, 4});
+  }
+  Tensor c = from_vector(std::vector<bool>{true, false, true}, {3});
+  check_gradients([&](const std::vector<Tensor>& in) { return where(c, in[0], in[1]); },
+                  {sample(0, 1, 1, {3}), sample(0, 1, 2, {2, 3})});
+}
+
+TEST_CASE("reductions over dims with keepdim, accumulating wide for 16-bit inputs") {
+  Tensor x64 = sample(-1, 1, 31, {2, 3, 4});
+  std::vector<double> v = x64.to_vector<double>();
+  auto at = [&](int i, int j, int k) { return v[size_t(i * 12 + j * 4 + k)]; };
+  std::vector<double> s_1(8), s_02(3), mx_2(6);
+  std::vector<int64_t> amx_2(6);
+  double total = 0;
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 3; ++j)
+      for (int k = 0; k < 4; ++k) {
+        s_1[size_t(i * 4 + k)] += at(i, j, k);
+        s_02[size_t(j)] += at(i, j, k);
+        total += at(i, j, k);
+        size_t r = size_t(i * 3 + j);
+        if (k == 0 || at(i, j, k) > mx_2[r]) {
+          mx_2[r] = at(i, j, k);
+          amx_2[r] = k;
+        }
+      }
+  for (Device dev : testing::test_devices()) {
+    for (DType dt : kFloats) {
+      Tensor x = x64.to(dev, dt);
+      double tol = tol_for(dt) * 8;
+      std::string what = std::string(dtype_name(dt)) + " on " + dev.str();
+      if (dt == kFloat64) {
+        check_close(sum(x, {1}), from_vector(s_1, {2, 4}), tol, tol, "sum dim 1 " + what);
+        check_close(sum(x, {0, 2}, true), from_vector(s_02, {1, 3, 1}), tol, tol, "sum dims 0,2 " + what);
+        check_close(sum(x), full({}, total, {.dtype = kFloat64}), tol, tol, "sum " + what);
+        auto [vals, idx] = max(x, 2);
+        check_close(vals, from_vector(mx_2, {2, 3}), 0, 0, "max " + what);
+        REQUIRE(idx.to_vector<int64_t>() == amx_2);
+        REQUIRE(argmax(x, -1).to_vector<int64_t>() == amx_2);
+      }
+      // non-contiguous input and lower precision: compare with float64 of the same rounded values
+      Tensor xr = x.to(kCPU, kFloat64);
+      check_close(mean(x.transpose(0, 2), {0, 2}), mean(xr.transpose(0, 2), {0, 2}), tol, tol, "mean " + what);
+      check_close(std::get<0>(min(x, 1, true)), std::get<0>(min(xr, 1, true)), 0, 0, "min " + what);
+      check_close(max(x), max(xr), 0, 0, "max all " + what);
+    }
+  }
+  // a long fp16 sum would lose everything in fp16 accumulation: 4096 * 1.0 is exact only with a wide accumulator
+  REQUIRE(sum(ones({4097}, {.dtype = kFloat16})).item<float>() == 4096.f);  // 4097 rounds to 4096 in fp16
+  REQUIRE(sum(ones({3}, {.dtype = kInt32})).dtype() == kInt64);
+  check_gradients([](const std::vector<Tensor>& in) { return sum(in[0], {1}); }, {sample(-1, 1, 3, {2, 3, 4})});
+  check_gradients([](const std::vector<Tensor>& in) { return mean(in[0], {0, 2}, true); }, {sample(-1, 1, 3, {2, 3, 4})});
+  check_gradients([](const std::vector<Tensor>& in) { return std::get<0>(max(in[0], 1)); }, {sample(-1, 1, 4, {3, 4})});
+  check_gradients([](const std::vector<Tensor>& in) { return max(in[0]); }, {sample(-1, 1, 5, {3, 4})});
+  REQUIRE_THROWS_WITH(sum(ones({2, 3}), {3}), Catch::Contains("[sum] dim 3 out of range for a 2-d tensor"));
+}
+
+TEST_CASE("matmul: 2-d, batched with broadcasting, transposed operands, 1-d, 16-bit") {
+  auto ref = [](const Tensor& a, const Tensor& b) {  // [.., m, k] @ [k, n] reference in double
+    std::vector<double> av = a.to_vector<double>(), bv = b.to_vector<double>();
+    int64_t k = a.size(-1), n = b.size(-1), rows = a.numel() / k;
+    std::vector<double> c(size_t(rows * n));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t t = 0; t < k; ++t) c[size_t(r * n + j)] += av[size_t(r * k + t)] * bv[size_t(t * n + j)];
+    Shape s = a.sizes();
+    s.back() = n;
+    return from_vector(c, s);
+  };
+  Tensor a64 = sample(-1, 1, 41, {2, 5, 7}), b64 = sample(-1, 1, 42, {7, 3});
+  for (Device dev : testing::test_devices()) {
+    for (DType dt : kFloats) {
+      Tensor a = a64.to(dev, dt), b = b64.to(dev, dt);
+      Tensor want = ref(a.to(kCPU, kFloat64), b.to(kCPU, kFloat64));
+      double tol = tol_for(dt) * 8;
+      std::string what = std::string(dtype_name(dt)) + " on " + dev.str();
+      check_close(matmul(a, b), want, tol, tol, "batched x 2-d " + what);
+      check_close(matmul(transposed_copy(a.select(0, 1)), b), want.select(0, 1), tol, tol, "transposed a " + what);
+      check_close(matmul(a.select(0, 0), b.t().contiguous().t()), want.select(0, 0), tol, tol, "transposed b " + what);
+      check_close(matmul(a.select(0, 0), b.select(1, 0)), want.select(0, 0).select(1, 0), tol, tol, "matrix-vector " + what);
+    }
+  }
+  check_gradients([](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); },
+                  {sample(-1, 1, 1, {2, 3, 4}), sample(-1, 1, 2, {4, 5})});
+  check_gradients([](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[2]); },
+                  {sample(-1, 1, 1, {3, 4}), sample(-1, 1, 2, {5, 4}), sample(-1, 1, 3, {5})});
+  REQUIRE_THROWS_WITH(matmul(ones({2, 3}), ones({2, 3})), Catch::Contains("[matmul] shapes [2, 3] and [2, 3] cannot be multiplied"));
+  REQUIRE_THROWS_WITH(matmul(ones({2, 3}), ones({3, 2}, {.dtype = kFloat64})), Catch::Contains("one dtype"));
+}
+
+TEST_CASE("softmax and log_softmax are stable and differentiable") {
+  Tensor big = tensor<float>({1000.f, 1001.f, 1002.f});
+  std::vector<float> s = softmax(big, 0).to_vector<float>();
+  REQUIRE(std::fabs(s[2] - 0.66524096f) < 1e-6f);
+  REQUIRE(std::isfinite(log_softmax(big, 0).to_vector<float>()[0]));
+  check_gradients([](const std::vector<Tensor>& in) { return softmax(in[0], 1); }, {sample(-2, 2, 7, {3, 5})});
+  check_gradients([](const std::vector<Tensor>& in) { return log_softmax(in[0], 0); }, {sample(-2, 2, 8, {3, 5})});
+}
+
+TEST_CASE("cat joins along a dim and splits the gradient") {
+  Tensor a = sample(0, 1, 1, {2, 3}), b = sample(0, 1, 2, {2, 2});
+  Tensor c = cat({a, b}, 1);
+  REQUIRE(c.sizes() == Shape{2, 5});
+  check_close(c.narrow(1, 3, 2), b, 0, 0);
+  check_gradients([](const std::vector<Tensor>& in) { return cat({in[0], in[1]}, 1); }, {a, b});
+  REQUIRE_THROWS_WITH(cat({a, ones({3, 1}, {.dtype = kFloat64})}, 1), Catch::Contains("sizes of tensors must match"));
+}
+
+TEST_CASE("view ops are differentiable") {
+  check_gradients([](const std::vector<Tensor>& in) { return in[0].permute({2, 0, 1}).reshape({4, 6}).slice(0, 1, 4, 2); },
+                  {sample(-1, 1, 9, {2, 3, 4})});
+  check_gradients([](const std::vector<Tensor>& in) { return in[0].unsqueeze(0).expand({3, 2, 4}) * in[0].select(1, 1).unsqueeze(0).unsqueeze(-1); },
+                  {sample(-1, 1, 9, {2, 4})});
+}
