@@ -1,0 +1,96 @@
+"""Checks files halftorch wrote, with real PyTorch. Exit 0 when they match, 1 with the differences on stdout.
+
+  io_check.py same A B [--weights-only]     B (halftorch's) loads like A (torch's): values, types, layouts,
+                                            storage sharing and _metadata
+  io_check.py case NAME FILE [--weights-only]
+                                            FILE holds io_make.NAME() (e.g. all_dtypes, views)
+  io_check.py layout FILE                   FILE has PyTorch 2.x's zip layout (prefix, records, alignment)
+  io_check.py resnet FILE                   torchvision resnet18().load_state_dict(FILE, strict=True) works
+"""
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+import io_make  # noqa: E402
+from io_common import compare, sharing_groups  # noqa: E402
+
+
+def load(path, weights_only):
+    return torch.load(path, weights_only=True) if weights_only else torch.load(path)
+
+
+def report(diffs):
+    for d in diffs:
+        print(d)
+    sys.exit(1 if diffs else 0)
+
+
+def check_layout(path):
+    import struct
+    import zipfile
+    diffs = []
+    with open(path, "rb") as f:
+        raw = f.read()
+    with zipfile.ZipFile(path) as z:
+        infos = z.infolist()
+        names = [i.filename for i in infos]
+        storages = [n for n in names if n.startswith("archive/data/")]
+        want = ["archive/data.pkl", "archive/.format_version", "archive/.storage_alignment", "archive/byteorder"] + \
+            [f"archive/data/{k}" for k in range(len(storages))] + ["archive/version", "archive/.data/serialization_id"]
+        if names != want:
+            diffs.append(f"records {names}")
+        for i in infos:
+            name_len, extra_len = struct.unpack("<HH", raw[i.header_offset + 26:i.header_offset + 30])
+            start = i.header_offset + 30 + name_len + extra_len
+            if start % 64:
+                diffs.append(f"{i.filename} data at {start}, not 64-byte aligned")
+            if i.compress_type != zipfile.ZIP_STORED:
+                diffs.append(f"{i.filename} is compressed")
+            if i.file_size and z.read(i.filename) is None:
+                diffs.append(f"{i.filename} unreadable")
+        if z.read("archive/version") != b"3\n" or z.read("archive/byteorder") != b"little":
+            diffs.append("version/byteorder records")
+        if len(z.read("archive/.data/serialization_id")) != 40:
+            diffs.append("serialization_id is not 40 characters")
+        bad = z.testzip()
+        if bad:
+            diffs.append(f"CRC mismatch in {bad}")
+    return diffs
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    wo = "--weights-only" in sys.argv
+    if args[0] == "same":
+        a, b = torch.load(args[1]), load(args[2], wo)
+        diffs = compare(a, b)
+        if sharing_groups(a) != sharing_groups(b):
+            diffs.append(f"storage sharing {sharing_groups(a)} vs {sharing_groups(b)}")
+        report(diffs)
+    elif args[0] == "case":
+        want, got = getattr(io_make, args[1])(), load(args[2], wo)
+        diffs = compare(want, got)
+        if sharing_groups(want) != sharing_groups(got):
+            diffs.append(f"storage sharing {sharing_groups(want)} vs {sharing_groups(got)}")
+        report(diffs)
+    elif args[0] == "resnet":
+        import torchvision
+        m = torchvision.models.resnet18()
+        sd = torch.load(args[1], weights_only=True)
+        result = m.load_state_dict(sd, strict=True)
+        diffs = [f"load_state_dict: {result}"] if result.missing_keys or result.unexpected_keys else []
+        for k, v in m.state_dict().items():
+            if not torch.equal(v, sd[k].to(v.dtype)):
+                diffs.append(f"{k}: differs after load_state_dict")
+        report(diffs)
+    elif args[0] == "layout":
+        report(check_layout(args[1]))
+    else:
+        print("unknown command", args[0])
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
