@@ -35,17 +35,16 @@ HT_HD inline float bits_float(uint32_t u) {
 
 // IEEE binary16 <-> binary32, round-to-nearest-even, exact for every one of the 65536 half bit patterns.
 HT_HD inline float half_bits_to_float(uint16_t h) {
-  uint32_t sign = uint32_t(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1f;
-  uint32_t man = h & 0x3ff;
-  if (exp == 0x1f) return bits_float(sign | 0x7f800000u | (man << 13));  // inf / NaN (payload kept)
-  if (exp == 0) {
-    if (man == 0) return bits_float(sign);
-    // subnormal: value = man * 2^-24, exactly representable in float
-    float v = float(man) * 5.9604644775390625e-8f;
-    return bits_float(sign | float_bits(v));
-  }
-  return bits_float(sign | ((exp + 112) << 23) | (man << 13));
+  // Branch-free (selects only), so loops over half arrays vectorise: shift exponent and mantissa into place,
+  // rebias; inf/NaN get the float's all-ones exponent; subnormals are renormalised by one float subtraction.
+  const uint32_t shifted_exp = 0x7c00u << 13;
+  uint32_t o = uint32_t(h & 0x7fff) << 13;
+  uint32_t exp = shifted_exp & o;
+  o += (127 - 15) << 23;
+  o = exp == shifted_exp ? o + ((128 - 16) << 23) : o;
+  float sub = bits_float(o + (1u << 23)) - bits_float(113u << 23);
+  o = exp == 0 ? float_bits(sub) : o;
+  return bits_float(o | (uint32_t(h & 0x8000) << 16));
 }
 
 HT_HD inline uint16_t float_to_half_bits(float f) {
