@@ -27,7 +27,7 @@ template <class T, class A>
 A sum_long_row(const T* x, int64_t n) {
   constexpr int64_t kChunk = 1 << 16;
   int64_t chunks = (n + kChunk - 1) / kChunk;
-  std::vector<A> part(size_t(chunks));
+  std::vector<A> part(static_cast<size_t>(chunks));
 #pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < chunks; ++c) part[size_t(c)] = sum_span<T, A>(x + c * kChunk, std::min(kChunk, n - c * kChunk));
   A s = A(0);
