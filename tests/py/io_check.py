@@ -5,6 +5,8 @@
   io_check.py case NAME FILE [--weights-only]
                                             FILE holds io_make.NAME() (e.g. all_dtypes, views)
   io_check.py layout FILE                   FILE has PyTorch 2.x's zip layout (prefix, records, alignment)
+  io_check.py half ORIG FILE               FILE is ORIG with floating tensors cast by torch's .half()
+  io_check.py safetensors PTH FILE          FILE (parsed by hand, no safetensors package) holds PTH's tensors
   io_check.py resnet FILE                   torchvision resnet18().load_state_dict(FILE, strict=True) works
 """
 import os
@@ -60,6 +62,31 @@ def check_layout(path):
     return diffs
 
 
+def read_safetensors(path):
+    import json
+    import struct
+    dtypes = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32, "F64": torch.float64,
+              "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+              "BOOL": torch.bool}
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    assert (8 + n) % 8 == 0, "header not padded to 8 bytes"
+    header = json.loads(raw[8:8 + n])
+    assert header.pop("__metadata__") == {"format": "pt"}
+    buf = raw[8 + n:]
+    out, end = {}, 0
+    for name, info in header.items():
+        b, e = info["data_offsets"]
+        dt = dtypes[info["dtype"]]
+        assert b % torch.tensor([], dtype=dt).element_size() == 0, f"{name} misaligned"
+        out[name] = torch.frombuffer(bytearray(buf[b:e]), dtype=dt).reshape(info["shape"]) if e > b else \
+            torch.empty(info["shape"], dtype=dt)
+        end = max(end, e)
+    assert end == len(buf), "trailing bytes"
+    return out
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     wo = "--weights-only" in sys.argv
@@ -85,6 +112,11 @@ def main():
             if not torch.equal(v, sd[k].to(v.dtype)):
                 diffs.append(f"{k}: differs after load_state_dict")
         report(diffs)
+    elif args[0] == "half":
+        want = {k: v.half() if v.is_floating_point() else v for k, v in torch.load(args[1]).items()}
+        report(compare(want, dict(load(args[2], True))))
+    elif args[0] == "safetensors":
+        report(compare(dict(torch.load(args[1])), read_safetensors(args[2])))
     elif args[0] == "layout":
         report(check_layout(args[1]))
     else:
