@@ -7,6 +7,8 @@
   io_check.py layout FILE                   FILE has PyTorch 2.x's zip layout (prefix, records, alignment)
   io_check.py half ORIG FILE               FILE is ORIG with floating tensors cast by torch's .half()
   io_check.py safetensors PTH FILE          FILE (parsed by hand, no safetensors package) holds PTH's tensors
+  io_check.py npy-make DIR                  writes NumPy reference arrays DIR/<name>.npy (C and Fortran order)
+  io_check.py npy-same FILE REF             np.load(FILE) equals np.load(REF): dtype, shape, values, C order
   io_check.py resnet FILE                   torchvision resnet18().load_state_dict(FILE, strict=True) works
 """
 import os
@@ -117,6 +119,25 @@ def main():
         report(compare(want, dict(load(args[2], True))))
     elif args[0] == "safetensors":
         report(compare(dict(torch.load(args[1])), read_safetensors(args[2])))
+    elif args[0] == "npy-make":
+        import numpy as np
+        a = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+        arrays = {"f32": a, "fortran": np.asfortranarray(a), "i64": np.arange(5, dtype=np.int64) - 2,
+                  "bool": np.array([True, False, True]), "f16": np.array([0.5, -2, 65504], dtype=np.float16),
+                  "scalar": np.array(3.5), "empty": np.zeros((0, 3), dtype=np.float32),
+                  "u8": np.arange(7, dtype=np.uint8), "i8": np.array([-128, 127], dtype=np.int8)}
+        for name, arr in arrays.items():
+            np.save(os.path.join(args[1], name + ".npy"), arr)
+        report([])
+    elif args[0] == "npy-same":
+        import numpy as np
+        got, want = np.load(args[1]), np.load(args[2])
+        diffs = []
+        if got.dtype != want.dtype or got.shape != want.shape or not np.array_equal(got, want):
+            diffs.append(f"{got.dtype}{got.shape} {got.ravel()[:8]} vs {want.dtype}{want.shape} {want.ravel()[:8]}")
+        if not got.flags.c_contiguous:
+            diffs.append("not C order")
+        report(diffs)
     elif args[0] == "layout":
         report(check_layout(args[1]))
     else:
