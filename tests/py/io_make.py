@@ -76,6 +76,17 @@ def rezip(src, dst, prefix, extra, compression=zipfile.ZIP_STORED):
             zout.writestr(prefix + "/" + name, data)
 
 
+def big_endian(src, dst, itemsize):
+    """What a big-endian machine's torch.save (2.1+) writes: byteorder 'big' and byte-swapped storages."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if "/data/" in info.filename:
+                data = b"".join(data[i:i + itemsize][::-1] for i in range(0, len(data), itemsize))
+            zout.writestr(info.filename, data)
+        zout.writestr(zin.infolist()[0].filename.split("/")[0] + "/byteorder", "big")
+
+
 def evil_pickle(path, cmd):
     class Evil:
         def __reduce__(self):
@@ -105,6 +116,8 @@ def main():
     objects["archive_layout.pt"] = views()
     rezip(p("dtypes.pt"), p("deflated.pt"), "some_prefix", {}, zipfile.ZIP_DEFLATED)
     objects["deflated.pt"] = all_dtypes()
+    big_endian(p("views.pt"), p("big_endian.pt"), 4)
+    objects["big_endian.pt"] = views()
     import torchvision
     torch.manual_seed(1)
     resnet = torchvision.models.resnet18()
