@@ -1,0 +1,265 @@
+// CPU convolution: the whole batch is unfolded at once (im2col into [K, N*OH*OW]) so each group is one large
+// OpenBLAS GEMM. 16-bit tensors are widened to float, float64 uses dgemm. Kernel taps that never touch the
+// input (a 3x3 kernel with padding 1 on a 1x1 map) are dropped from K, as a direct convolution would skip them.
+#include <cblas.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/functors.h"
+#include "kernels/nn_backends.h"
+
+namespace ht::kernels::cpu {
+
+namespace {
+
+// A per-thread scratch buffer that only grows, so a training step does not page-fault fresh memory each call.
+template <class A>
+A* scratch(int slot, int64_t n) {
+  thread_local std::vector<A> bufs[4];
+  auto& b = bufs[slot];
+  if (int64_t(b.size()) < n) b.resize(size_t(n));
+  return b.data();
+}
+
+void gemm_rm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+             int64_t ldb, float beta, float* c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
+              1.0f, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+void gemm_rm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* a, int64_t lda, const double* b,
+             int64_t ldb, double beta, double* c, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
+              1.0, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+
+// The unfolding of one group: rows are (channel, live tap), columns (image, output position).
+struct Unfold {
+  const Conv2dShape& s;
+  int64_t cg, i0, i1, j0, j1;  // channels per group, live taps [i0, i1) x [j0, j1)
+  int64_t ki() const { return i1 - i0; }
+  int64_t kj() const { return j1 - j0; }
+  int64_t rows() const { return cg * ki() * kj(); }
+  int64_t ohw() const { return s.out_h * s.out_w; }
+  int64_t cols() const { return s.n * ohw(); }
+  // Output columns [lo, hi) whose input column ix = ox*stride - pad + j*dil lies inside the image.
+  void ox_range(int64_t j, int64_t& lo, int64_t& hi) const {
+    int64_t off = j * s.dil_w - s.pad_w;
+    lo = off >= 0 ? 0 : (-off + s.stride_w - 1) / s.stride_w;
+    hi = s.w - off <= 0 ? 0 : std::min(s.out_w, (s.w - off + s.stride_w - 1) / s.stride_w);
+    lo = std::min(lo, hi);
+  }
+};
+
+bool tap_live(int64_t k, int64_t size, int64_t out, int64_t stride, int64_t pad, int64_t dil) {
+  for (int64_t o = 0; o < out; ++o) {
+    int64_t v = o * stride - pad + k * dil;
+    if (v >= 0 && v < size) return true;
+  }
+  return false;
+}
+
+Unfold make_unfold(const Conv2dShape& s) {
+  Unfold u{s, s.c_in / s.groups, 0, s.kh, 0, s.kw};
+  while (u.i0 < u.i1 && !tap_live(u.i0, s.h, s.out_h, s.stride_h, s.pad_h, s.dil_h)) ++u.i0;
+  while (u.i1 > u.i0 && !tap_live(u.i1 - 1, s.h, s.out_h, s.stride_h, s.pad_h, s.dil_h)) --u.i1;
+  while (u.j0 < u.j1 && !tap_live(u.j0, s.w, s.out_w, s.stride_w, s.pad_w, s.dil_w)) ++u.j0;
+  while (u.j1 > u.j0 && !tap_live(u.j1 - 1, s.w, s.out_w, s.stride_w, s.pad_w, s.dil_w)) --u.j1;
+  return u;
+}
+
+template <class T, class A>
+void im2col(const Unfold& u, const T* x, int64_t group, A* col) {
+  const Conv2dShape& s = u.s;
+  int64_t rows = u.rows(), ncols = u.cols(), ohw = u.ohw();
+#pragma omp parallel for schedule(static) if (rows * ncols > 32768)
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t c = r / (u.ki() * u.kj()), i = u.i0 + (r / u.kj()) % u.ki(), j = u.j0 + r % u.kj();
+    int64_t lo, hi;
+    u.ox_range(j, lo, hi);
+    int64_t xoff = j * s.dil_w - s.pad_w;
+    A* dst = col + r * ncols;
+    for (int64_t n = 0; n < s.n; ++n) {
+      const T* plane = x + ((n * s.c_in) + group * u.cg + c) * s.h * s.w;
+      for (int64_t oy = 0; oy < s.out_h; ++oy) {
+        A* d = dst + n * ohw + oy * s.out_w;
+        int64_t iy = oy * s.stride_h - s.pad_h + i * s.dil_h;
+        if (iy < 0 || iy >= s.h || lo >= hi) {
+          std::fill(d, d + s.out_w, A(0));
+          continue;
+        }
+        const T* src = plane + iy * s.w + xoff;
+        std::fill(d, d + lo, A(0));
+        if (s.stride_w == 1) {
+          for (int64_t ox = lo; ox < hi; ++ox) d[ox] = A(src[ox]);
+        } else {
+          for (int64_t ox = lo; ox < hi; ++ox) d[ox] = A(src[ox * s.stride_w]);
+        }
+        std::fill(d + hi, d + s.out_w, A(0));
+      }
+    }
+  }
+}
+
+// gx planes of one group += the folded columns (each plane is written by one thread: no races).
+template <class T, class A>
+void col2im(const Unfold& u, const A* gcol, int64_t group, T* gx) {
+  const Conv2dShape& s = u.s;
+  int64_t ncols = u.cols(), ohw = u.ohw();
+#pragma omp parallel for schedule(static) if (s.n * u.cg * s.h * s.w > 32768)
+  for (int64_t pc = 0; pc < s.n * u.cg; ++pc) {
+    int64_t n = pc / u.cg, c = pc % u.cg;
+    A* acc = scratch<A>(3, s.h * s.w);
+    std::fill(acc, acc + s.h * s.w, A(0));
+    for (int64_t i = u.i0; i < u.i1; ++i)
+      for (int64_t j = u.j0; j < u.j1; ++j) {
+        int64_t r = (c * u.ki() + (i - u.i0)) * u.kj() + (j - u.j0);
+        const A* src = gcol + r * ncols + n * ohw;
+        int64_t lo, hi;
+        u.ox_range(j, lo, hi);
+        int64_t xoff = j * s.dil_w - s.pad_w;
+        for (int64_t oy = 0; oy < s.out_h; ++oy) {
+          int64_t iy = oy * s.stride_h - s.pad_h + i * s.dil_h;
+          if (iy < 0 || iy >= s.h) continue;
+          A* d = acc + iy * s.w + xoff;
+          const A* sr = src + oy * s.out_w;
+          for (int64_t ox = lo; ox < hi; ++ox) d[ox * s.stride_w] += sr[ox];
+        }
+      }
+    T* plane = gx + ((n * s.c_in) + group * u.cg + c) * s.h * s.w;
+    for (int64_t k = 0; k < s.h * s.w; ++k) plane[k] = T(acc[k]);
+  }
+}
+
+// The live taps of one group's weight as a [cout_g, rows] matrix in A (no copy when it already is one).
+template <class T, class A>
+const A* group_weight(const Unfold& u, const T* w, int64_t group, int slot) {
+  const Conv2dShape& s = u.s;
+  int64_t coutg = s.c_out / s.groups, full = u.cg * s.kh * s.kw;
+  const T* wg = w + group * coutg * full;
+  if constexpr (std::is_same_v<T, A>) {
+    if (u.ki() == s.kh && u.kj() == s.kw) return wg;
+  }
+  A* out = scratch<A>(slot, coutg * u.rows());
+  for (int64_t o = 0; o < coutg; ++o)
+    for (int64_t c = 0; c < u.cg; ++c)
+      for (int64_t i = u.i0; i < u.i1; ++i)
+        for (int64_t j = u.j0; j < u.j1; ++j)
+          *out++ = A(wg[((o * u.cg + c) * s.kh + i) * s.kw + j]);
+  return out - coutg * u.rows();
+}
+
+// gy of one group as [cout_g, N*OH*OW] (channel-major, the GEMM's layout).
+template <class T, class A>
+A* group_grad_out(const Unfold& u, const T* gy, int64_t group) {
+  const Conv2dShape& s = u.s;
+  int64_t coutg = s.c_out / s.groups, ohw = u.ohw();
+  A* out = scratch<A>(2, coutg * u.cols());
+#pragma omp parallel for schedule(static) if (coutg * u.cols() > 32768)
+  for (int64_t o = 0; o < coutg; ++o)
+    for (int64_t n = 0; n < s.n; ++n) {
+      const T* src = gy + (n * s.c_out + group * coutg + o) * ohw;
+      A* dst = out + o * u.cols() + n * ohw;
+      for (int64_t p = 0; p < ohw; ++p) dst[p] = A(src[p]);
+    }
+  return out;
+}
+
+template <class T, class A>
+void forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+  Unfold u = make_unfold(s);
+  int64_t coutg = s.c_out / s.groups, ohw = u.ohw(), ncols = u.cols();
+  for (int64_t g = 0; g < s.groups; ++g) {
+    A* out = scratch<A>(1, coutg * ncols);
+    if (u.rows() == 0) {
+      std::fill(out, out + coutg * ncols, A(0));
+    } else {
+      A* col = scratch<A>(0, u.rows() * ncols);
+      im2col(u, x, g, col);
+      gemm_rm(false, false, coutg, ncols, u.rows(), group_weight<T, A>(u, w, g, 2), u.rows(), col, ncols, A(0), out,
+              ncols);
+    }
+#pragma omp parallel for schedule(static) if (coutg * ncols > 32768)
+    for (int64_t o = 0; o < coutg; ++o) {
+      A b = bias ? A(bias[g * coutg + o]) : A(0);
+      for (int64_t n = 0; n < s.n; ++n) {
+        const A* src = out + o * ncols + n * ohw;
+        T* dst = y + (n * s.c_out + g * coutg + o) * ohw;
+        for (int64_t p = 0; p < ohw; ++p) dst[p] = T(src[p] + b);
+      }
+    }
+  }
+}
+
+template <class T, class A>
+void backward_data(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
+  Unfold u = make_unfold(s);
+  int64_t coutg = s.c_out / s.groups, ncols = u.cols();
+  for (int64_t g = 0; g < s.groups; ++g) {
+    A* gcol = scratch<A>(0, u.rows() * ncols);
+    if (u.rows() > 0) {
+      A* gyt = group_grad_out<T, A>(u, gy, g);
+      gemm_rm(true, false, u.rows(), ncols, coutg, group_weight<T, A>(u, w, g, 1), u.rows(), gyt, ncols, A(0), gcol,
+              ncols);
+    }
+    col2im(u, gcol, g, gx);
+  }
+}
+
+template <class T, class A>
+void backward_weight(const Conv2dShape& s, const T* x, const T* gy, T* gw) {
+  Unfold u = make_unfold(s);
+  int64_t coutg = s.c_out / s.groups, ncols = u.cols();
+  std::fill(gw, gw + s.c_out * u.cg * s.kh * s.kw, T(A(0)));
+  if (u.rows() == 0) return;
+  for (int64_t g = 0; g < s.groups; ++g) {
+    A* col = scratch<A>(0, u.rows() * ncols);
+    im2col(u, x, g, col);
+    A* gyt = group_grad_out<T, A>(u, gy, g);
+    A* out = scratch<A>(1, coutg * u.rows());
+    gemm_rm(false, true, coutg, u.rows(), ncols, gyt, ncols, col, ncols, A(0), out, u.rows());
+    T* gwg = gw + g * coutg * u.cg * s.kh * s.kw;
+    for (int64_t o = 0; o < coutg; ++o)
+      for (int64_t c = 0; c < u.cg; ++c)
+        for (int64_t i = u.i0; i < u.i1; ++i)
+          for (int64_t j = u.j0; j < u.j1; ++j)
+            gwg[((o * u.cg + c) * s.kh + i) * s.kw + j] = T(*out++);
+  }
+}
+
+template <class F>
+void visit_conv(DType t, F&& f) {
+  visit_floating(t, "conv2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    f(tag, TypeTag<opmath_t<T>>{});
+  });
+}
+
+}  // namespace
+
+void conv2d_forward(const Conv2dShape& s, const RawView& x, const RawView& w, const RawView* bias, const RawView& y) {
+  visit_conv(x.dtype, [&](auto t, auto a) {
+    using T = typename decltype(t)::type;
+    using A = typename decltype(a)::type;
+    forward<T, A>(s, static_cast<const T*>(x.data), static_cast<const T*>(w.data),
+                  bias ? static_cast<const T*>(bias->data) : nullptr, static_cast<T*>(y.data));
+  });
+}
+
+void conv2d_backward_data(const Conv2dShape& s, const RawView& gy, const RawView& w, const RawView& gx) {
+  visit_conv(gy.dtype, [&](auto t, auto a) {
+    using T = typename decltype(t)::type;
+    using A = typename decltype(a)::type;
+    backward_data<T, A>(s, static_cast<const T*>(gy.data), static_cast<const T*>(w.data), static_cast<T*>(gx.data));
+  });
+}
+
+void conv2d_backward_weight(const Conv2dShape& s, const RawView& x, const RawView& gy, const RawView& gw) {
+  visit_conv(x.dtype, [&](auto t, auto a) {
+    using T = typename decltype(t)::type;
+    using A = typename decltype(a)::type;
+    backward_weight<T, A>(s, static_cast<const T*>(x.data), static_cast<const T*>(gy.data), static_cast<T*>(gw.data));
+  });
+}
+
+}  // namespace ht::kernels::cpu

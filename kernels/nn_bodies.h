@@ -1,0 +1,157 @@
+// Host-device bodies of the nn kernels that are plain maps over output elements (pooling forward and backward,
+// batch-norm normalisation and its input gradient). The CPU and CUDA executors run these same bodies; only the
+// per-channel reductions and the convolution GEMMs are written per device.
+#pragma once
+#include <cstdint>
+#include <limits>
+
+#include "kernels/functors.h"
+#include "kernels/nn_kernels.h"
+
+namespace ht::kernels {
+
+HT_HD inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+HT_HD inline int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
+// One output element of max pooling: the first maximum of its window (a NaN wins), as PyTorch's CPU kernel picks it.
+template <class T>
+struct MaxPoolFwdBody {
+  Pool2dShape s;
+  const T* x; T* y; int64_t* idx;
+  HT_HD void operator()(int64_t i) const {
+    using A = opmath_t<T>;
+    int64_t ox = i % s.out_w, oy = (i / s.out_w) % s.out_h, p = i / (s.out_w * s.out_h);
+    int64_t hs = oy * s.stride_h - s.pad_h, ws = ox * s.stride_w - s.pad_w;
+    int64_t fy = hs, fx = ws;
+    while (fy < 0) fy += s.dil_h;
+    while (fx < 0) fx += s.dil_w;
+    const T* plane = x + p * s.h * s.w;
+    int64_t best_i = fy * s.w + fx;
+    A best = -std::numeric_limits<A>::infinity();
+    for (int64_t ky = 0; ky < s.kh; ++ky) {
+      int64_t iy = hs + ky * s.dil_h;
+      if (iy < 0 || iy >= s.h) continue;
+      for (int64_t kx = 0; kx < s.kw; ++kx) {
+        int64_t ix = ws + kx * s.dil_w;
+        if (ix < 0 || ix >= s.w) continue;
+        A v = A(plane[iy * s.w + ix]);
+        if (v > best || m_isnan(v)) {
+          best = v;
+          best_i = iy * s.w + ix;
+        }
+      }
+    }
+    y[i] = plane[best_i];
+    idx[i] = best_i;
+  }
+};
+
+// One input element of max pooling's backward: the sum of gy over the windows that chose it (no atomics).
+template <class T>
+struct MaxPoolBwdBody {
+  Pool2dShape s;
+  const T* gy; const int64_t* idx; T* gx;
+  HT_HD void operator()(int64_t i) const {
+    using A = opmath_t<T>;
+    int64_t ix = i % s.w, iy = (i / s.w) % s.h, p = i / (s.w * s.h);
+    int64_t flat = iy * s.w + ix;
+    int64_t oy0 = ceil_div(iy + s.pad_h - (s.kh - 1) * s.dil_h, s.stride_h), oy1 = floor_div(iy + s.pad_h, s.stride_h);
+    int64_t ox0 = ceil_div(ix + s.pad_w - (s.kw - 1) * s.dil_w, s.stride_w), ox1 = floor_div(ix + s.pad_w, s.stride_w);
+    oy0 = oy0 < 0 ? 0 : oy0;
+    ox0 = ox0 < 0 ? 0 : ox0;
+    oy1 = oy1 >= s.out_h ? s.out_h - 1 : oy1;
+    ox1 = ox1 >= s.out_w ? s.out_w - 1 : ox1;
+    A acc = A(0);
+    int64_t base = p * s.out_h * s.out_w;
+    for (int64_t oy = oy0; oy <= oy1; ++oy)
+      for (int64_t ox = ox0; ox <= ox1; ++ox) {
+        int64_t o = base + oy * s.out_w + ox;
+        if (idx[o] == flat) acc += A(gy[o]);
+      }
+    gx[i] = T(acc);
+  }
+};
+
+HT_HD inline int64_t adaptive_start(int64_t o, int64_t in, int64_t out) { return (o * in) / out; }
+HT_HD inline int64_t adaptive_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
+
+template <class T>
+struct AdaptiveAvgFwdBody {
+  Pool2dShape s;
+  const T* x; T* y;
+  HT_HD void operator()(int64_t i) const {
+    using A = opmath_t<T>;
+    int64_t ox = i % s.out_w, oy = (i / s.out_w) % s.out_h, p = i / (s.out_w * s.out_h);
+    int64_t h0 = adaptive_start(oy, s.h, s.out_h), h1 = adaptive_end(oy, s.h, s.out_h);
+    int64_t w0 = adaptive_start(ox, s.w, s.out_w), w1 = adaptive_end(ox, s.w, s.out_w);
+    const T* plane = x + p * s.h * s.w;
+    A acc = A(0);
+    for (int64_t iy = h0; iy < h1; ++iy)
+      for (int64_t ix = w0; ix < w1; ++ix) acc += A(plane[iy * s.w + ix]);
+    y[i] = T(acc / A((h1 - h0) * (w1 - w0)));
+  }
+};
+
+template <class T>
+struct AdaptiveAvgBwdBody {
+  Pool2dShape s;
+  const T* gy; T* gx;
+  HT_HD void operator()(int64_t i) const {
+    using A = opmath_t<T>;
+    int64_t ix = i % s.w, iy = (i / s.w) % s.h, p = i / (s.w * s.h);
+    // the output cells whose range can hold iy lie within one of floor(iy*oh/h)
+    int64_t oy0 = (iy * s.out_h) / s.h - 1, oy1 = ((iy + 1) * s.out_h) / s.h + 1;
+    int64_t ox0 = (ix * s.out_w) / s.w - 1, ox1 = ((ix + 1) * s.out_w) / s.w + 1;
+    A acc = A(0);
+    for (int64_t oy = oy0 < 0 ? 0 : oy0; oy <= oy1 && oy < s.out_h; ++oy) {
+      int64_t h0 = adaptive_start(oy, s.h, s.out_h), h1 = adaptive_end(oy, s.h, s.out_h);
+      if (iy < h0 || iy >= h1) continue;
+      for (int64_t ox = ox0 < 0 ? 0 : ox0; ox <= ox1 && ox < s.out_w; ++ox) {
+        int64_t w0 = adaptive_start(ox, s.w, s.out_w), w1 = adaptive_end(ox, s.w, s.out_w);
+        if (ix < w0 || ix >= w1) continue;
+        acc += A(gy[(p * s.out_h + oy) * s.out_w + ox]) / A((h1 - h0) * (w1 - w0));
+      }
+    }
+    gx[i] = T(acc);
+  }
+};
+
+// y = (x - mean[c]) * invstd[c] * weight[c] + bias[c] over [n, c, hw]; weight / bias may be null.
+template <class T>
+struct BnApplyBody {
+  using A = opmath_t<T>;
+  int64_t c, hw;
+  const T* x; const A* mean; const A* invstd; const T* weight; const T* bias; T* y;
+  HT_HD void operator()(int64_t i) const {
+    int64_t ch = (i / hw) % c;
+    A v = (A(x[i]) - mean[ch]) * invstd[ch];
+    if (weight) v *= A(weight[ch]);
+    if (bias) v += A(bias[ch]);
+    y[i] = T(v);
+  }
+};
+
+// The input gradient of batch norm. Training: gx = w*invstd*(gy - sum_gy/m - xhat*sum_gy_xhat/m), from the
+// per-channel sums; eval: gx = w*invstd*gy.
+template <class T>
+struct BnBackwardBody {
+  using A = opmath_t<T>;
+  int64_t c, hw;
+  A inv_m;
+  bool train;
+  const T* x; const T* gy; const A* mean; const A* invstd; const T* weight;
+  const A* sum_gy; const A* sum_gy_xhat;
+  T* gx;
+  HT_HD void operator()(int64_t i) const {
+    int64_t ch = (i / hw) % c;
+    A a = invstd[ch] * (weight ? A(weight[ch]) : A(1));
+    A g = A(gy[i]);
+    if (train) {
+      A xhat = (A(x[i]) - mean[ch]) * invstd[ch];
+      g = g - sum_gy[ch] * inv_m - xhat * sum_gy_xhat[ch] * inv_m;
+    }
+    gx[i] = T(a * g);
+  }
+};
+
+}  // namespace ht::kernels

@@ -1,0 +1,59 @@
+// ht::nn::functional: the differentiable building blocks of networks (convolution, batch norm, pooling,
+// dropout, cross-entropy), named and defaulted as torch.nn.functional's are.
+#pragma once
+#include <cstdint>
+#include <utility>
+
+#include "core/ops.h"
+#include "core/random.h"
+#include "core/tensor.h"
+
+namespace ht::nn {
+
+// A (height, width) pair that a single number also converts to, like PyTorch's int-or-tuple arguments.
+struct Size2 {
+  int64_t h = 0, w = 0;
+  Size2(int64_t v) : h(v), w(v) {}  // NOLINT: implicit, as PyTorch accepts an int for a pair
+  Size2(int64_t h_, int64_t w_) : h(h_), w(w_) {}
+  friend bool operator==(const Size2&, const Size2&) = default;
+};
+
+namespace functional {
+
+// x [N, C_in, H, W] (or unbatched [C_in, H, W]), weight [C_out, C_in / groups, kH, kW], bias [C_out] or undefined.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Size2 stride = 1,
+              Size2 padding = 0, Size2 dilation = 1, int64_t groups = 1);
+
+// x [N, C, *]. Training normalises with the batch's statistics and updates running_mean / running_var in place
+// (when defined) with `momentum` and the unbiased variance; eval uses the running statistics.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), bool training = false,
+                  double momentum = 0.1, double eps = 1e-5);
+
+// stride 0 means stride = kernel_size (PyTorch's stride=None).
+Tensor max_pool2d(const Tensor& x, Size2 kernel_size, Size2 stride = 0, Size2 padding = 0, Size2 dilation = 1,
+                  bool ceil_mode = false);
+// Also returns the int64 indices of the maxima (flat positions within each input plane).
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, Size2 kernel_size, Size2 stride = 0,
+                                                  Size2 padding = 0, Size2 dilation = 1, bool ceil_mode = false);
+Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output_size);
+
+inline Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor()) {
+  return ht::linear(x, weight, bias);
+}
+inline Tensor relu(const Tensor& x) { return ht::relu(x); }
+
+// Zeroes each element with probability p and scales the rest by 1 / (1 - p); identity when !training.
+Tensor dropout(const Tensor& x, double p = 0.5, bool training = true, Generator* gen = nullptr);
+
+struct CrossEntropyOptions {
+  int64_t ignore_index = -100;
+  double label_smoothing = 0.0;
+};
+// Mean cross-entropy of logits [N, C] against int64 class indices [N] (entries equal to ignore_index are left
+// out of the sum and of the count) or against class probabilities [N, C]. 16-bit logits are computed in
+// float32; the loss has the logits' dtype.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, CrossEntropyOptions options = {});
+
+}  // namespace functional
+}  // namespace ht::nn

@@ -1,0 +1,94 @@
+// max_pool2d (with indices) and adaptive_avg_pool2d, with their backward rules.
+#include "core/autograd.h"
+#include "core/raw.h"
+#include "kernels/nn_kernels.h"
+#include "nn/functional.h"
+
+namespace ht::nn::functional {
+
+using autograd::Grads;
+using autograd::Inputs;
+
+namespace {
+int64_t pooled_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil, bool ceil_mode) {
+  int64_t span = in + 2 * pad - dil * (k - 1) - 1;
+  int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+  // with ceil_mode the last window must start inside the input or its left padding, as PyTorch requires
+  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
+
+// [N, C, H, W] or [C, H, W] -> (planes, h, w), leading shape.
+void planes_of(const Tensor& x, const char* op, kernels::Pool2dShape& s) {
+  HT_CHECK(x.dim() == 3 || x.dim() == 4, "[", op, "] expected input (N, C, H, W) or (C, H, W), got shape ",
+           shape_str(x.sizes()));
+  HT_CHECK(x.is_floating_point(), "[", op, "] expected a floating-point input, got ", dtype_name(x.dtype()));
+  s.h = x.size(-2);
+  s.w = x.size(-1);
+  s.planes = s.h > 0 && s.w > 0 ? x.numel() / (s.h * s.w) : (x.dim() == 4 ? x.size(0) * x.size(1) : x.size(0));
+}
+
+Shape out_shape(const Tensor& x, int64_t oh, int64_t ow) {
+  Shape sh(x.sizes().begin(), x.sizes().end() - 2);
+  sh.push_back(oh);
+  sh.push_back(ow);
+  return sh;
+}
+}  // namespace
+
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, Size2 kernel_size, Size2 stride, Size2 padding,
+                                                  Size2 dilation, bool ceil_mode) {
+  kernels::Pool2dShape s;
+  planes_of(x, "max_pool2d", s);
+  if (stride.h == 0 && stride.w == 0) stride = kernel_size;
+  HT_CHECK(kernel_size.h > 0 && kernel_size.w > 0 && stride.h > 0 && stride.w > 0 && dilation.h > 0 && dilation.w > 0,
+           "[max_pool2d] expected positive kernel_size, stride and dilation, got kernel (", kernel_size.h, ", ",
+           kernel_size.w, "), stride (", stride.h, ", ", stride.w, "), dilation (", dilation.h, ", ", dilation.w, ")");
+  HT_CHECK(padding.h >= 0 && padding.w >= 0 && padding.h * 2 <= kernel_size.h && padding.w * 2 <= kernel_size.w,
+           "[max_pool2d] expected padding at most half the kernel size, got padding (", padding.h, ", ", padding.w,
+           ") for kernel (", kernel_size.h, ", ", kernel_size.w, ")");
+  s.kh = kernel_size.h; s.kw = kernel_size.w; s.stride_h = stride.h; s.stride_w = stride.w;
+  s.pad_h = padding.h; s.pad_w = padding.w; s.dil_h = dilation.h; s.dil_w = dilation.w;
+  s.out_h = pooled_size(s.h, s.kh, s.pad_h, s.stride_h, s.dil_h, ceil_mode);
+  s.out_w = pooled_size(s.w, s.kw, s.pad_w, s.stride_w, s.dil_w, ceil_mode);
+  HT_CHECK(s.out_h > 0 && s.out_w > 0, "[max_pool2d] output size (", s.out_h, " x ", s.out_w,
+           ") is too small for input ", shape_str(x.sizes()));
+  Tensor xc = x.detach().contiguous();
+  TensorOptions o{.dtype = x.dtype(), .device = x.device()};
+  Tensor y = empty(out_shape(x, s.out_h, s.out_w), o);
+  Tensor idx = empty(y.sizes(), {.dtype = kInt64, .device = x.device()});
+  if (y.numel() > 0) kernels::max_pool2d_forward(s, detail::raw(xc), detail::raw(y), detail::raw(idx));
+  y = autograd::record("max_pool2d", y, {x}, [s, idx](const Inputs& in, const Tensor&, const Tensor& g) {
+    Tensor gy = g.contiguous().to(in[0].dtype());
+    Tensor gx = empty(in[0].sizes(), {.dtype = in[0].dtype(), .device = in[0].device()});
+    if (gx.numel() > 0) kernels::max_pool2d_backward(s, detail::raw(gy), detail::raw(idx), detail::raw(gx));
+    return Grads{gx};
+  });
+  return {y, idx};
+}
+
+Tensor max_pool2d(const Tensor& x, Size2 kernel_size, Size2 stride, Size2 padding, Size2 dilation, bool ceil_mode) {
+  return max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode).first;
+}
+
+Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output_size) {
+  kernels::Pool2dShape s;
+  planes_of(x, "adaptive_avg_pool2d", s);
+  HT_CHECK(output_size.h > 0 && output_size.w > 0, "[adaptive_avg_pool2d] expected a positive output size, got (",
+           output_size.h, ", ", output_size.w, ")");
+  HT_CHECK(s.h > 0 && s.w > 0, "[adaptive_avg_pool2d] expected a non-empty input plane, got shape ",
+           shape_str(x.sizes()));
+  s.out_h = output_size.h;
+  s.out_w = output_size.w;
+  Tensor xc = x.detach().contiguous();
+  Tensor y = empty(out_shape(x, s.out_h, s.out_w), {.dtype = x.dtype(), .device = x.device()});
+  if (y.numel() > 0) kernels::adaptive_avg_pool2d_forward(s, detail::raw(xc), detail::raw(y));
+  return autograd::record("adaptive_avg_pool2d", y, {x}, [s](const Inputs& in, const Tensor&, const Tensor& g) {
+    Tensor gy = g.contiguous().to(in[0].dtype());
+    Tensor gx = empty(in[0].sizes(), {.dtype = in[0].dtype(), .device = in[0].device()});
+    if (gx.numel() > 0) kernels::adaptive_avg_pool2d_backward(s, detail::raw(gy), detail::raw(gx));
+    return Grads{gx};
+  });
+}
+
+}  // namespace ht::nn::functional
