@@ -1,0 +1,110 @@
+// Layer constructors (PyTorch's default initialisation) and forwards.
+#include "nn/layers.h"
+
+#include <cmath>
+
+#include "core/autograd.h"
+#include "nn/init.h"
+
+namespace ht::nn {
+
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size, Conv2dOptions options)
+    : in_channels(in_channels), out_channels(out_channels), kernel_size(kernel_size), options(options) {
+  HT_CHECK(in_channels > 0 && out_channels > 0 && options.groups > 0 && in_channels % options.groups == 0 &&
+               out_channels % options.groups == 0,
+           "[Conv2d] expected positive channels divisible by groups, got in_channels ", in_channels,
+           ", out_channels ", out_channels, ", groups ", options.groups);
+  weight = register_parameter(
+      "weight", empty({out_channels, in_channels / options.groups, kernel_size.h, kernel_size.w}));
+  if (options.bias) bias = register_parameter("bias", empty({out_channels}));
+  reset_parameters();
+}
+
+void Conv2d::reset_parameters() {
+  init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (bias.defined()) {
+    auto [fan_in, fan_out] = init::calculate_fan_in_and_fan_out(weight);
+    double bound = fan_in > 0 ? 1.0 / std::sqrt(double(fan_in)) : 0.0;
+    init::uniform_(bias, -bound, bound);
+  }
+}
+
+Tensor Conv2d::forward(const Tensor& x) {
+  return functional::conv2d(x, weight, bias, options.stride, options.padding, options.dilation, options.groups);
+}
+
+BatchNorm2d::BatchNorm2d(int64_t num_features, BatchNormOptions options)
+    : num_features(num_features), options(options) {
+  if (options.affine) {
+    weight = register_parameter("weight", ones({num_features}));
+    bias = register_parameter("bias", zeros({num_features}));
+  }
+  if (options.track_running_stats) {
+    running_mean = register_buffer("running_mean", zeros({num_features}));
+    running_var = register_buffer("running_var", ones({num_features}));
+    num_batches_tracked = register_buffer("num_batches_tracked", zeros({}, {.dtype = kInt64}));
+  }
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  HT_CHECK(x.dim() == 4, "[BatchNorm2d] expected 4D input (got ", x.dim(), "D input)");
+  double factor = options.momentum.value_or(0.0);
+  if (is_training() && options.track_running_stats) {
+    NoGradGuard ng;
+    num_batches_tracked.copy_(add(num_batches_tracked, 1.0));
+    if (!options.momentum) factor = 1.0 / double(num_batches_tracked.item<int64_t>());
+  }
+  bool use_batch = is_training() || !options.track_running_stats;
+  bool pass_stats = !is_training() || options.track_running_stats;
+  return functional::batch_norm(x, pass_stats ? running_mean : Tensor(), pass_stats ? running_var : Tensor(), weight,
+                                bias, use_batch, factor, options.eps);
+}
+
+bool BatchNorm2d::fill_missing(const std::string& local_name, int64_t file_version) {
+  // files written before BatchNorm's version 2 have no counter: start it at 0, as PyTorch does
+  if (local_name != "num_batches_tracked" || file_version >= 2) return false;
+  num_batches_tracked.zero_();
+  return true;
+}
+
+Tensor MaxPool2d::forward(const Tensor& x) {
+  return functional::max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode);
+}
+
+Linear::Linear(int64_t in_features, int64_t out_features, bool with_bias)
+    : in_features(in_features), out_features(out_features) {
+  HT_CHECK(in_features >= 0 && out_features >= 0, "[Linear] expected non-negative sizes, got ", in_features, " and ",
+           out_features);
+  weight = register_parameter("weight", empty({out_features, in_features}));
+  if (with_bias) bias = register_parameter("bias", empty({out_features}));
+  reset_parameters();
+}
+
+void Linear::reset_parameters() {
+  if (in_features > 0) init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (bias.defined()) {
+    double bound = in_features > 0 ? 1.0 / std::sqrt(double(in_features)) : 0.0;
+    init::uniform_(bias, -bound, bound);
+  }
+}
+
+Dropout::Dropout(double p) : p(p) {
+  HT_CHECK(p >= 0.0 && p <= 1.0, "[Dropout] dropout probability has to be between 0 and 1, but got ", p);
+}
+
+Sequential::Sequential(std::initializer_list<ModulePtr> modules) {
+  for (const auto& m : modules) push_back(m);
+}
+
+void Sequential::push_back(ModulePtr m) {
+  register_module(std::to_string(modules_.size()), m);
+  modules_.push_back(std::move(m));
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor y = x;
+  for (const auto& m : modules_) y = m->forward(y);
+  return y;
+}
+
+}  // namespace ht::nn
