@@ -1,0 +1,133 @@
+// eval_resnet18: evaluates a PyTorch- or halftorch-written ResNet-18 state_dict on the Fashion-MNIST or
+// CIFAR-10 test split and prints `test accuracy: 0.XXXX` as its last line.
+//   eval_resnet18 --weights W.pth [--data fashion-mnist|cifar10] [--data-dir DIR] [--device auto|cpu|cuda]
+//                 [--precision fp16|fp32] [--limit N] [--batch-size B] [--logits OUT.npy]
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "core/autograd.h"
+#include "io/datasets.h"
+#include "io/npy.h"
+#include "io/serialize.h"
+#include "nn/resnet.h"
+
+namespace {
+
+struct Args {
+  std::string weights, data = "fashion-mnist", data_dir, device = "auto", precision = "fp32", logits;
+  int64_t limit = -1, batch_size = 256;
+};
+
+const char* kUsage =
+    "usage: eval_resnet18 --weights W.pth [--data fashion-mnist|cifar10] [--data-dir DIR]\n"
+    "                     [--device auto|cpu|cuda] [--precision fp16|fp32] [--limit N] [--batch-size B]\n"
+    "                     [--logits OUT.npy]\n";
+
+int64_t to_count(const std::string& flag, const std::string& v) {
+  size_t used = 0;
+  long long n = -1;
+  try {
+    n = std::stoll(v, &used);
+  } catch (const std::exception&) {
+  }
+  HT_CHECK(used == v.size() && n > 0, "[eval_resnet18] expected a positive integer for ", flag, ", got '", v, "'");
+  return n;
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string f = argv[i];
+    if (f == "-h" || f == "--help") {
+      std::cout << kUsage;
+      std::exit(0);
+    }
+    HT_CHECK(i + 1 < argc, "[eval_resnet18] expected a value after ", f);
+    std::string v = argv[++i];
+    if (f == "--weights") a.weights = v;
+    else if (f == "--data") a.data = v;
+    else if (f == "--data-dir") a.data_dir = v;
+    else if (f == "--device") a.device = v;
+    else if (f == "--precision") a.precision = v;
+    else if (f == "--limit") a.limit = to_count(f, v);
+    else if (f == "--batch-size") a.batch_size = to_count(f, v);
+    else if (f == "--logits") a.logits = v;
+    else ht::fail("[eval_resnet18] unknown flag ", f);
+  }
+  HT_CHECK(!a.weights.empty(), "[eval_resnet18] expected --weights W.pth");
+  HT_CHECK(a.data == "fashion-mnist" || a.data == "cifar10", "[eval_resnet18] expected --data fashion-mnist or ",
+           "cifar10, got ", a.data);
+  HT_CHECK(a.device == "auto" || a.device == "cpu" || a.device == "cuda", "[eval_resnet18] expected --device auto, ",
+           "cpu or cuda, got ", a.device);
+  HT_CHECK(a.precision == "fp32" || a.precision == "fp16", "[eval_resnet18] expected --precision fp16 or fp32, got ",
+           a.precision);
+  if (a.data_dir.empty())
+    a.data_dir = a.data == "cifar10" ? "/usr/share/datasets/cifar10" : "/usr/share/datasets/fashion-mnist";
+  return a;
+}
+
+const ht::Tensor& require_tensor(const ht::StateDict& sd, const std::string& name, int64_t dims,
+                                 const std::string& path) {
+  const ht::Tensor* t = sd.find(name);
+  HT_CHECK(t != nullptr, "[eval_resnet18] ", path, " has no tensor ", name, "; expected a ResNet-18 state_dict");
+  HT_CHECK(t->dim() == dims, "[eval_resnet18] ", name, " in ", path, " has shape ", ht::shape_str(t->sizes()),
+           ", expected a ", dims, "-d tensor");
+  return *t;
+}
+
+int run(const Args& a) {
+  bool fmnist = a.data == "fashion-mnist";
+  int64_t channels = fmnist ? 1 : 3;
+  ht::StateDict sd = ht::load_state_dict_file(a.weights);
+  const ht::Tensor& conv1 = require_tensor(sd, "conv1.weight", 4, a.weights);
+  const ht::Tensor& fc = require_tensor(sd, "fc.weight", 2, a.weights);
+  ht::Shape want{64, channels, 7, 7};
+  HT_CHECK(conv1.sizes() == want, "[eval_resnet18] weights do not fit ", a.data, ": tensor conv1.weight has shape ",
+           ht::shape_str(conv1.sizes()), ", but ", a.data, " images (", channels, " channel", channels > 1 ? "s" : "",
+           ") need shape ", ht::shape_str(want));
+  int64_t num_classes = fc.size(0);
+
+  ht::Device device = a.device == "cuda" || (a.device == "auto" && ht::cuda::is_available()) ? ht::kCUDA : ht::kCPU;
+  ht::DType dtype = a.precision == "fp16" ? ht::kFloat16 : ht::kFloat32;
+  auto model = ht::nn::resnet18({.num_classes = num_classes, .in_channels = channels});
+  model->load_state_dict(sd);
+  model->to(device).to(dtype);
+  model->eval();
+
+  ht::io::ImageDataset data = fmnist ? ht::io::load_fashion_mnist(a.data_dir) : ht::io::load_cifar10(a.data_dir);
+  int64_t n = a.limit > 0 ? std::min(a.limit, data.images.size(0)) : data.images.size(0);
+  std::vector<double> mean = fmnist ? std::vector<double>{0.2860} : std::vector<double>{0.4914, 0.4822, 0.4465};
+  std::vector<double> stdv = fmnist ? std::vector<double>{0.3530} : std::vector<double>{0.2470, 0.2435, 0.2616};
+  std::cerr << "resnet18 (" << channels << " -> " << num_classes << " classes) on " << device.str() << " in "
+            << a.precision << ", " << n << " " << a.data << " test images\n";
+
+  ht::NoGradGuard no_grad;
+  ht::Tensor all_logits = ht::empty({n, num_classes});
+  std::vector<int64_t> labels = data.labels.to_vector<int64_t>();
+  int64_t correct = 0;
+  for (int64_t start = 0; start < n; start += a.batch_size) {
+    int64_t b = std::min(a.batch_size, n - start);
+    ht::Tensor x = ht::io::normalize_images(data.images.narrow(0, start, b), mean, stdv).to(device, dtype);
+    ht::Tensor logits = model->forward(x).to(ht::kCPU, ht::kFloat32);
+    all_logits.narrow(0, start, b).copy_(logits);
+    std::vector<int64_t> pred = ht::argmax(logits, 1).to_vector<int64_t>();
+    for (int64_t i = 0; i < b; ++i) correct += pred[size_t(i)] == labels[size_t(start + i)];
+  }
+  if (!a.logits.empty()) ht::io::save_npy(all_logits, a.logits);
+  std::printf("test accuracy: %.4f\n", n ? double(correct) / double(n) : 0.0);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse(argc, argv));
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
