@@ -1,0 +1,99 @@
+// The optimizer math, written once as host-device bodies: the CPU executor (kernels/cpu/optim.cpp) and the
+// CUDA multi-tensor kernel (kernels/cuda/optim.cu) call these same functions per element. Everything is
+// computed in fp32 (opmath) in the operation order of torch.optim's single-tensor CPU path, so an fp32 run
+// follows PyTorch's rounding as closely as separate kernels allow.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "core/half.h"
+#include "kernels/optim_kernels.h"
+
+namespace ht::kernels {
+
+// true for finite values; inf - inf and NaN - NaN are NaN, which compares unequal to zero.
+template <class A> HT_HD inline bool m_isfinite(A x) { return (x - x) == A(0); }
+HT_HD inline float m_sqrtf(float x) { return ::sqrtf(x); }
+HT_HD inline float m_fma(float a, float b, float c) { return ::fmaf(a, b, c); }
+// torch.maximum: NaN wins.
+HT_HD inline float m_nan_max(float a, float b) { return a != a ? a : (b != b ? b : (a > b ? a : b)); }
+
+// Reads the gradient element in fp32, unscaled and negated as the step asks.
+template <class T>
+HT_HD inline float read_grad(const void* grad, int64_t i, float inv_scale, bool maximize) {
+  float g = float(static_cast<const T*>(grad)[i]);
+  if (inv_scale != 1.f) g = g * inv_scale;
+  return maximize ? -g : g;
+}
+
+// The fp32 value being optimized (the master copy when there is one) and its write-back.
+template <class T>
+HT_HD inline float read_param(void* param, const float* master, int64_t i) {
+  return master ? master[i] : float(static_cast<const T*>(param)[i]);
+}
+template <class T>
+HT_HD inline void write_param(void* param, float* master, int64_t i, float p) {
+  if (master) master[i] = p;
+  static_cast<T*>(param)[i] = T(p);
+}
+
+// torch.optim.Adam / AdamW (_single_tensor_adam[w]): L2 coupled into g (Adam) or decoupled decay on p (AdamW);
+// moments as mul_ then add_/addcmul_; eps added after dividing sqrt(v) by sqrt(1 - beta2^t); amsgrad maxes the
+// raw v; p += (-step_size * m) / denom (addcdiv_).
+struct AdamBody {
+  template <class T>
+  HT_HD void apply(const AdamTensor& t, int64_t i, float inv_scale) const {
+    float g = read_grad<T>(t.grad, i, inv_scale, t.maximize);
+    float p = read_param<T>(t.param, t.master, i);
+    if (t.decoupled) {
+      p = p * t.decay_factor;
+    } else if (t.weight_decay != 0.f) {
+      g = m_fma(p, t.weight_decay, g);
+    }
+    float m = m_fma(g, t.one_minus_beta1, t.exp_avg[i] * t.beta1);
+    float v = m_fma(t.one_minus_beta2 * g, g, t.exp_avg_sq[i] * t.beta2);
+    t.exp_avg[i] = m;
+    t.exp_avg_sq[i] = v;
+    if (t.amsgrad) {
+      v = m_nan_max(t.max_exp_avg_sq[i], v);
+      t.max_exp_avg_sq[i] = v;
+    }
+    float denom = m_sqrtf(v) / t.bias_correction2_sqrt + t.eps;
+    p = p + t.neg_step_size * m / denom;
+    write_param<T>(t.param, t.master, i, p);
+  }
+};
+
+// torch.optim.SGD (_single_tensor_sgd): weight decay into g, momentum buffer (cloned from g on its first step,
+// then buf*momentum + (1-dampening)*g), nesterov g + momentum*buf, p += -lr * g.
+struct SgdBody {
+  template <class T>
+  HT_HD void apply(const SgdTensor& t, int64_t i, float inv_scale) const {
+    float g = read_grad<T>(t.grad, i, inv_scale, t.maximize);
+    float p = read_param<T>(t.param, t.master, i);
+    if (t.weight_decay != 0.f) g = m_fma(p, t.weight_decay, g);
+    if (t.momentum_buffer) {
+      float buf = t.init_buffer ? g : m_fma(g, t.one_minus_dampening, t.momentum_buffer[i] * t.momentum);
+      t.momentum_buffer[i] = buf;
+      g = t.nesterov ? m_fma(buf, t.momentum, g) : buf;
+    }
+    p = m_fma(g, t.neg_lr, p);
+    write_param<T>(t.param, t.master, i, p);
+  }
+};
+
+// PyTorch's _amp_foreach_non_finite_check_and_unscale_ for one element: reports a non-finite value and
+// multiplies in opmath (written back only when inv_scale != 1). Returns true when the element is inf or NaN.
+struct UnscaleBody {
+  template <class T>
+  HT_HD bool apply(const GradTensor& t, int64_t i, float inv_scale) const {
+    T* g = static_cast<T*>(t.grad);
+    using A = opmath_t<T>;
+    A v = A(g[i]);
+    bool bad = !m_isfinite(v);
+    if (inv_scale != 1.f) g[i] = T(v * A(inv_scale));
+    return bad;
+  }
+};
+
+}  // namespace ht::kernels
