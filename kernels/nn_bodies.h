@@ -154,4 +154,59 @@ struct BnBackwardBody {
   }
 };
 
+// The map parts of the nn kernels for an executor E (E::run(n, body)), shared by the CPU and CUDA backends.
+template <class E>
+struct NnMaps {
+  static void max_pool2d_forward(const Pool2dShape& s, const RawView& x, const RawView& y, const RawView& idx) {
+    visit_floating(x.dtype, "max_pool2d", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      E::run(s.planes * s.out_h * s.out_w, MaxPoolFwdBody<T>{s, static_cast<const T*>(x.data), static_cast<T*>(y.data),
+                                                             static_cast<int64_t*>(idx.data)});
+    });
+  }
+  static void max_pool2d_backward(const Pool2dShape& s, const RawView& gy, const RawView& idx, const RawView& gx) {
+    visit_floating(gy.dtype, "max_pool2d_backward", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      E::run(s.planes * s.h * s.w, MaxPoolBwdBody<T>{s, static_cast<const T*>(gy.data),
+                                                     static_cast<const int64_t*>(idx.data), static_cast<T*>(gx.data)});
+    });
+  }
+  static void adaptive_avg_pool2d_forward(const Pool2dShape& s, const RawView& x, const RawView& y) {
+    visit_floating(x.dtype, "adaptive_avg_pool2d", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      E::run(s.planes * s.out_h * s.out_w,
+             AdaptiveAvgFwdBody<T>{s, static_cast<const T*>(x.data), static_cast<T*>(y.data)});
+    });
+  }
+  static void adaptive_avg_pool2d_backward(const Pool2dShape& s, const RawView& gy, const RawView& gx) {
+    visit_floating(gy.dtype, "adaptive_avg_pool2d_backward", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      E::run(s.planes * s.h * s.w, AdaptiveAvgBwdBody<T>{s, static_cast<const T*>(gy.data), static_cast<T*>(gx.data)});
+    });
+  }
+  // y from x and per-channel mean / invstd (opmath, in views), optional weight / bias.
+  static void batch_norm_apply(const BatchNormShape& s, const RawView& x, const RawView& mean, const RawView& invstd,
+                               const RawView* weight, const RawView* bias, const RawView& y) {
+    visit_floating(x.dtype, "batch_norm", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      using A = opmath_t<T>;
+      E::run(s.n * s.c * s.hw, BnApplyBody<T>{s.c, s.hw, static_cast<const T*>(x.data), static_cast<const A*>(mean.data),
+                                              static_cast<const A*>(invstd.data), opt<T>(weight), opt<T>(bias),
+                                              static_cast<T*>(y.data)});
+    });
+  }
+  // gx from the per-channel sums of gy and gy * xhat (opmath pointers on the views' device).
+  template <class T>
+  static void batch_norm_input_grad(const BatchNormShape& s, const RawView& x, const RawView& gy, const RawView& mean,
+                                    const RawView& invstd, const RawView* weight, bool train, const opmath_t<T>* sum_gy,
+                                    const opmath_t<T>* sum_dot, const RawView& gx) {
+    using A = opmath_t<T>;
+    E::run(s.n * s.c * s.hw, BnBackwardBody<T>{s.c, s.hw, A(1) / A(s.n * s.hw), train, static_cast<const T*>(x.data),
+                                               static_cast<const T*>(gy.data), static_cast<const A*>(mean.data),
+                                               static_cast<const A*>(invstd.data), opt<T>(weight), sum_gy, sum_dot,
+                                               static_cast<T*>(gx.data)});
+  }
+  template <class T> static const T* opt(const RawView* v) { return v ? static_cast<const T*>(v->data) : nullptr; }
+};
+
 }  // namespace ht::kernels

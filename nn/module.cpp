@@ -50,33 +50,26 @@ void Module::add_child(std::string name, ModulePtr m) {
   children_.emplace_back(std::move(name), std::move(m));
 }
 
-Named<Tensor> Module::named_parameters(bool recurse) const {
-  Named<Tensor> out = params_;
+Named<Tensor> Module::collect(Named<Tensor> Module::*member, bool recurse) const {
+  Named<Tensor> out = this->*member;
   if (recurse)
     for (const auto& [name, child] : children_)
-      for (auto& [n, t] : child->named_parameters(true)) out.emplace_back(name + "." + n, t);
+      for (auto& [n, t] : child->collect(member, true)) out.emplace_back(name + "." + n, t);
   return out;
 }
 
-std::vector<Tensor> Module::parameters(bool recurse) const {
+namespace {
+std::vector<Tensor> values_of(const Named<Tensor>& named) {
   std::vector<Tensor> out;
-  for (auto& [n, t] : named_parameters(recurse)) out.push_back(t);
+  for (const auto& [n, t] : named) out.push_back(t);
   return out;
 }
+}  // namespace
 
-Named<Tensor> Module::named_buffers(bool recurse) const {
-  Named<Tensor> out = buffers_;
-  if (recurse)
-    for (const auto& [name, child] : children_)
-      for (auto& [n, t] : child->named_buffers(true)) out.emplace_back(name + "." + n, t);
-  return out;
-}
-
-std::vector<Tensor> Module::buffers(bool recurse) const {
-  std::vector<Tensor> out;
-  for (auto& [n, t] : named_buffers(recurse)) out.push_back(t);
-  return out;
-}
+Named<Tensor> Module::named_parameters(bool recurse) const { return collect(&Module::params_, recurse); }
+std::vector<Tensor> Module::parameters(bool recurse) const { return values_of(named_parameters(recurse)); }
+Named<Tensor> Module::named_buffers(bool recurse) const { return collect(&Module::buffers_, recurse); }
+std::vector<Tensor> Module::buffers(bool recurse) const { return values_of(named_buffers(recurse)); }
 
 std::vector<ModulePtr> Module::children() const {
   std::vector<ModulePtr> out;

@@ -79,6 +79,7 @@ class Module {
 
  private:
   void add_child(std::string name, ModulePtr m);
+  Named<Tensor> collect(Named<Tensor> Module::*member, bool recurse) const;
   template <class F> void for_each_tensor(F&& f);
   Named<Tensor> params_, buffers_;
   Named<ModulePtr> children_;

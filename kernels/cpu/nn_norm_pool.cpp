@@ -10,7 +10,7 @@
 namespace ht::kernels::cpu {
 
 namespace {
-template <class T> const T* ptr(const RawView* v) { return v ? static_cast<const T*>(v->data) : nullptr; }
+using Maps = NnMaps<Executor>;
 template <class T> T* mut(const RawView* v) { return v ? static_cast<T*>(v->data) : nullptr; }
 }  // namespace
 
@@ -51,20 +51,13 @@ void batch_norm_forward_train(const BatchNormShape& s, const RawView& x, const R
         rv[c] = T(A(momentum) * unbiased + A(1 - momentum) * A(rv[c]));
       }
     }
-    Executor::run(s.n * s.c * s.hw, BnApplyBody<T>{s.c, s.hw, px, pm, pi, ptr<T>(weight), ptr<T>(bias),
-                                                   static_cast<T*>(y.data)});
   });
+  Maps::batch_norm_apply(s, x, mean, invstd, weight, bias, y);
 }
 
 void batch_norm_apply(const BatchNormShape& s, const RawView& x, const RawView& mean, const RawView& invstd,
                       const RawView* weight, const RawView* bias, const RawView& y) {
-  visit_floating(x.dtype, "batch_norm", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    using A = opmath_t<T>;
-    Executor::run(s.n * s.c * s.hw, BnApplyBody<T>{s.c, s.hw, static_cast<const T*>(x.data),
-                                                   static_cast<const A*>(mean.data), static_cast<const A*>(invstd.data),
-                                                   ptr<T>(weight), ptr<T>(bias), static_cast<T*>(y.data)});
-  });
+  Maps::batch_norm_apply(s, x, mean, invstd, weight, bias, y);
 }
 
 void batch_norm_backward(const BatchNormShape& s, const RawView& x, const RawView& gy, const RawView& mean,
@@ -95,46 +88,21 @@ void batch_norm_backward(const BatchNormShape& s, const RawView& x, const RawVie
       if (gweight) static_cast<T*>(gweight->data)[c] = T(sum_dot[size_t(c)]);
       if (gbias) static_cast<T*>(gbias->data)[c] = T(sg);
     }
-    if (gx) {
-      A inv_m = A(1) / A(s.n * s.hw);
-      Executor::run(s.n * s.c * s.hw, BnBackwardBody<T>{s.c, s.hw, inv_m, train, px, pg, pm, pi, ptr<T>(weight),
-                                                        sum_gy.data(), sum_dot.data(), static_cast<T*>(gx->data)});
-    }
+    if (gx) Maps::batch_norm_input_grad<T>(s, x, gy, mean, invstd, weight, train, sum_gy.data(), sum_dot.data(), *gx);
   });
 }
 
 void max_pool2d_forward(const Pool2dShape& s, const RawView& x, const RawView& y, const RawView& indices) {
-  visit_floating(x.dtype, "max_pool2d", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    Executor::run(s.planes * s.out_h * s.out_w,
-                  MaxPoolFwdBody<T>{s, static_cast<const T*>(x.data), static_cast<T*>(y.data),
-                                    static_cast<int64_t*>(indices.data)});
-  });
+  Maps::max_pool2d_forward(s, x, y, indices);
 }
-
 void max_pool2d_backward(const Pool2dShape& s, const RawView& gy, const RawView& indices, const RawView& gx) {
-  visit_floating(gy.dtype, "max_pool2d_backward", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    Executor::run(s.planes * s.h * s.w, MaxPoolBwdBody<T>{s, static_cast<const T*>(gy.data),
-                                                          static_cast<const int64_t*>(indices.data),
-                                                          static_cast<T*>(gx.data)});
-  });
+  Maps::max_pool2d_backward(s, gy, indices, gx);
 }
-
 void adaptive_avg_pool2d_forward(const Pool2dShape& s, const RawView& x, const RawView& y) {
-  visit_floating(x.dtype, "adaptive_avg_pool2d", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    Executor::run(s.planes * s.out_h * s.out_w,
-                  AdaptiveAvgFwdBody<T>{s, static_cast<const T*>(x.data), static_cast<T*>(y.data)});
-  });
+  Maps::adaptive_avg_pool2d_forward(s, x, y);
 }
-
 void adaptive_avg_pool2d_backward(const Pool2dShape& s, const RawView& gy, const RawView& gx) {
-  visit_floating(gy.dtype, "adaptive_avg_pool2d_backward", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    Executor::run(s.planes * s.h * s.w,
-                  AdaptiveAvgBwdBody<T>{s, static_cast<const T*>(gy.data), static_cast<T*>(gx.data)});
-  });
+  Maps::adaptive_avg_pool2d_backward(s, gy, gx);
 }
 
 }  // namespace ht::kernels::cpu
