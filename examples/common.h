@@ -1,0 +1,106 @@
+// Pieces the example programs share: the datasets they know (with their normalisation), device choice, and
+// batch assembly from a shuffled index list. Header-only so each example stays one program.
+#pragma once
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <halftorch/halftorch.h>
+
+#include "io/datasets.h"
+#include "kernels/functors.h"
+
+namespace examples {
+
+inline const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
+struct DataSpec {
+  std::string name;  // "fashion-mnist" or "cifar10"
+  std::vector<double> mean, std;
+  int64_t channels;
+};
+
+inline DataSpec data_spec(const std::string& name) {
+  if (name == "fashion-mnist") return {name, {0.2860}, {0.3530}, 1};
+  if (name == "cifar10") return {name, {0.4914, 0.4822, 0.4465}, {0.2470, 0.2435, 0.2616}, 3};
+  ht::fail("unknown --data '", name, "' (expected fashion-mnist or cifar10)");
+}
+
+inline std::string default_data_dir(const DataSpec& spec) {
+  return spec.name == "fashion-mnist" ? kFashionMnistDir : "data/cifar-10-batches-bin";
+}
+
+// Normalised float32 images [N, C, H, W] and int64 labels [N], the first `limit` of the split (0: all).
+struct Split {
+  ht::Tensor images, labels;
+  int64_t size() const { return labels.size(0); }
+};
+inline Split load_split(const DataSpec& spec, const std::string& dir, bool train, int64_t limit) {
+  ht::io::ImageDataset d = spec.name == "fashion-mnist" ? ht::io::load_fashion_mnist(dir, train)
+                                                        : ht::io::load_cifar10(dir, train);
+  int64_t n = limit > 0 ? std::min(limit, d.labels.size(0)) : d.labels.size(0);
+  return {ht::io::normalize_images(d.images.narrow(0, 0, n), spec.mean, spec.std).contiguous(),
+          d.labels.narrow(0, 0, n).contiguous()};
+}
+
+// "auto" picks CUDA when a GPU is present; "cuda" without one is an error that says so.
+inline ht::Device pick_device(const std::string& choice) {
+  if (choice == "cpu") return ht::kCPU;
+  bool gpu = ht::cuda::is_available();
+  if (choice == "auto") return gpu ? ht::kCUDA : ht::kCPU;
+  HT_CHECK(choice == "cuda" || choice.rfind("cuda:", 0) == 0, "unknown --device '", choice,
+           "' (expected auto, cpu or cuda)");
+  HT_CHECK(gpu, "--device ", choice, " was asked for, but no CUDA GPU is available on this machine",
+           " (or halftorch was built without CUDA); use --device cpu");
+  return ht::Device(choice);
+}
+
+// A permutation of [0, n) that depends only on (seed, epoch): Fisher-Yates over a counter-based stream, so a
+// resumed run reproduces the order without saving generator state.
+inline std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[size_t(i)] = i;
+  if (!shuffle) return order;
+  uint64_t key = ht::kernels::mix64(seed ^ ht::kernels::mix64(uint64_t(epoch) + 0x5eed));
+  for (int64_t i = n - 1; i > 0; --i) {
+    uint64_t r = ht::kernels::mix64(key + uint64_t(i));
+    std::swap(order[size_t(i)], order[size_t(r % uint64_t(i + 1))]);
+  }
+  return order;
+}
+
+// Rows order[begin, end) of a contiguous CPU tensor, gathered into a new contiguous CPU tensor.
+inline ht::Tensor gather_rows(const ht::Tensor& src, const std::vector<int64_t>& order, int64_t begin, int64_t end) {
+  ht::Shape s = src.sizes();
+  s[0] = end - begin;
+  ht::Tensor out = ht::empty(s, {.dtype = src.dtype()});
+  size_t row = size_t(src.numel() / std::max<int64_t>(src.size(0), 1)) * src.element_size();
+  const char* from = static_cast<const char*>(src.raw_data());
+  char* to = static_cast<char*>(out.raw_data());
+  for (int64_t i = begin; i < end; ++i) std::memcpy(to + size_t(i - begin) * row, from + size_t(order[size_t(i)]) * row, row);
+  return out;
+}
+
+// Top-1 accuracy of `model` in eval mode over a split, batch by batch.
+inline double evaluate(ht::nn::Module& model, const Split& split, ht::Device device, ht::DType dtype,
+                       int64_t batch_size, std::vector<float>* logits_out = nullptr) {
+  bool was_training = model.is_training();
+  model.eval();
+  ht::NoGradGuard no_grad;
+  int64_t correct = 0;
+  for (int64_t start = 0; start < split.size(); start += batch_size) {
+    int64_t b = std::min(batch_size, split.size() - start);
+    ht::Tensor logits = model(split.images.narrow(0, start, b).to(device, dtype)).to(ht::kCPU, ht::kFloat32);
+    std::vector<int64_t> pred = ht::argmax(logits, 1).to_vector<int64_t>();
+    std::vector<int64_t> want = split.labels.narrow(0, start, b).to_vector<int64_t>();
+    for (int64_t i = 0; i < b; ++i) correct += pred[size_t(i)] == want[size_t(i)];
+    if (logits_out) {
+      std::vector<float> l = logits.to_vector<float>();
+      logits_out->insert(logits_out->end(), l.begin(), l.end());
+    }
+  }
+  model.train(was_training);
+  return split.size() ? double(correct) / double(split.size()) : 0.0;
+}
+
+}  // namespace examples

@@ -1,0 +1,257 @@
+// train_resnet18: trains torchvision's ResNet-18 on Fashion-MNIST or CIFAR-10 with Adam, in fp16 (half model,
+// fp32 master weights, GradScaler) or fp32, then saves the model as `model.half(); torch.save(
+// model.state_dict(), ...)` would. Checkpoints hold the whole training state and resume bit-exactly on CPU.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "examples/common.h"
+
+namespace {
+
+struct Args {
+  std::string data = "fashion-mnist", data_dir, device = "auto", precision = "fp16";
+  int64_t epochs = 1, batch_size = 128, limit = 0;
+  uint64_t seed = 0;
+  double lr = 1e-3, weight_decay = 0;
+  bool shuffle = true, augment = false;
+  std::string init, out = "model_fp16.pth", checkpoint, resume, log;
+};
+
+const char* kUsage =
+    "usage: train_resnet18 [--data fashion-mnist|cifar10] [--data-dir DIR] [--epochs N] [--batch-size B]\n"
+    "                      [--lr X] [--weight-decay X] [--limit N] [--no-shuffle] [--seed S] [--augment]\n"
+    "                      [--device auto|cpu|cuda] [--precision fp16|fp32] [--init W.pth]\n"
+    "                      [--out model_fp16.pth] [--checkpoint CK.pth] [--resume CK.pth] [--log LOG.jsonl]\n";
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw UsageError(k + " needs a value");
+      return argv[++i];
+    };
+    auto number = [&](auto& dst) {
+      std::string v = value();
+      try {
+        size_t used = 0;
+        if constexpr (std::is_floating_point_v<std::decay_t<decltype(dst)>>) dst = std::stod(v, &used);
+        else dst = static_cast<std::decay_t<decltype(dst)>>(std::stoll(v, &used));
+        if (used != v.size()) throw std::invalid_argument(v);
+      } catch (const std::logic_error&) {
+        throw UsageError(k + " expects a number, got '" + v + "'");
+      }
+    };
+    if (k == "--help" || k == "-h") {
+      std::cout << kUsage;
+      std::exit(0);
+    } else if (k == "--data") a.data = value();
+    else if (k == "--data-dir") a.data_dir = value();
+    else if (k == "--epochs") number(a.epochs);
+    else if (k == "--batch-size") number(a.batch_size);
+    else if (k == "--lr") number(a.lr);
+    else if (k == "--weight-decay") number(a.weight_decay);
+    else if (k == "--limit") number(a.limit);
+    else if (k == "--seed") number(a.seed);
+    else if (k == "--no-shuffle") a.shuffle = false;
+    else if (k == "--augment") a.augment = true;
+    else if (k == "--device") a.device = value();
+    else if (k == "--precision") a.precision = value();
+    else if (k == "--init") a.init = value();
+    else if (k == "--out") a.out = value();
+    else if (k == "--checkpoint") a.checkpoint = value();
+    else if (k == "--resume") a.resume = value();
+    else if (k == "--log") a.log = value();
+    else throw UsageError("unknown argument '" + k + "'");
+  }
+  if (a.precision != "fp16" && a.precision != "fp32") throw UsageError("--precision must be fp16 or fp32");
+  if (a.epochs < 0 || a.batch_size <= 0 || a.limit < 0) throw UsageError("--epochs, --batch-size and --limit must be positive");
+  return a;
+}
+
+// Random crop (padding 4) and horizontal flip of a CIFAR batch, drawn from (seed, epoch, step).
+ht::Tensor augment_batch(const ht::Tensor& x, uint64_t key) {
+  int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  ht::Tensor out = ht::zeros(x.sizes());
+  const float* src = x.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t r = ht::kernels::mix64(key + uint64_t(i));
+    int64_t dy = int64_t(r % 9) - 4, dx = int64_t((r >> 8) % 9) - 4;
+    bool flip = (r >> 16) & 1;
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t xx = 0; xx < w; ++xx) {
+          int64_t sy = y + dy, sx = (flip ? w - 1 - xx : xx) + dx;
+          if (sy < 0 || sy >= h || sx < 0 || sx >= w) continue;  // zero padding
+          dst[((i * c + ch) * h + y) * w + xx] = src[((i * c + ch) * h + sy) * w + sx];
+        }
+  }
+  return out;
+}
+
+// The model's state_dict with every floating tensor in `dtype` (parameters from `weights` when given).
+ht::StateDict state_dict_as(const ht::nn::Module& model, ht::DType dtype, const std::vector<ht::Tensor>* weights) {
+  ht::StateDict sd = model.state_dict();
+  auto params = model.named_parameters();
+  size_t p = 0;
+  for (auto& [name, t] : sd.tensors) {
+    if (weights && p < params.size() && params[p].first == name) t = (*weights)[p++];
+    if (t.is_floating_point()) t = t.to(ht::kCPU, dtype).clone();
+    else t = t.cpu().clone();
+  }
+  return sd;
+}
+
+// One progress line: a bar redrawn in place on a terminal, a plain line every `every` steps otherwise.
+struct Progress {
+  bool tty = isatty(STDOUT_FILENO);
+  int64_t total, every;
+  Progress(int64_t total_steps) : total(total_steps), every(std::max<int64_t>(1, total_steps / 10)) {}
+  void show(int64_t epoch, int64_t step, double loss, double ips, std::optional<double> scale) {
+    char extra[64] = "";
+    if (scale) std::snprintf(extra, sizeof extra, "  scale %g", *scale);
+    if (tty) {
+      int filled = int(30 * step / std::max<int64_t>(total, 1));
+      std::printf("\repoch %lld [%-30s] %lld/%lld  loss %.4f  %.0f img/s%s", static_cast<long long>(epoch),
+                  std::string(size_t(filled), '=').c_str(), static_cast<long long>(step),
+                  static_cast<long long>(total), loss, ips, extra);
+      if (step == total) std::printf("\n");
+      std::fflush(stdout);
+    } else if (step % every == 0 || step == total) {
+      std::printf("epoch %lld step %lld/%lld  loss %.4f  %.0f img/s%s\n", static_cast<long long>(epoch),
+                  static_cast<long long>(step), static_cast<long long>(total), loss, ips, extra);
+      std::fflush(stdout);
+    }
+  }
+};
+
+int run(const Args& a) {
+  examples::DataSpec spec = examples::data_spec(a.data);
+  std::string dir = a.data_dir.empty() ? examples::default_data_dir(spec) : a.data_dir;
+  ht::Device device = examples::pick_device(a.device);
+  bool fp16 = a.precision == "fp16";
+  ht::DType dtype = fp16 ? ht::kFloat16 : ht::kFloat32;
+
+  examples::Split train = examples::load_split(spec, dir, true, a.limit);
+  examples::Split test = examples::load_split(spec, dir, false, a.limit);
+
+  uint64_t seed = a.seed;
+  int64_t start_epoch = 0, global_step = 0;
+  ht::Value resume_state;
+  if (!a.resume.empty()) {
+    resume_state = ht::load(a.resume);
+    HT_CHECK(resume_state.is_dict() && resume_state.to_dict().contains("model") &&
+                 resume_state.to_dict().contains("optimizer"),
+             a.resume, ": not a train_resnet18 checkpoint (expected a dict with 'model' and 'optimizer')");
+    seed = uint64_t(resume_state["seed"].to_int());
+    start_epoch = resume_state["epoch"].to_int();
+    global_step = resume_state["global_step"].to_int();
+  }
+
+  ht::manual_seed(seed);
+  auto model = ht::nn::resnet18({.num_classes = 10, .in_channels = spec.channels});
+  if (!a.init.empty()) {
+    try {
+      model->load_state_dict(ht::load_state_dict_file(a.init));
+    } catch (const ht::Error& e) {
+      ht::fail("--init ", a.init, ": ", e.what());
+    }
+  }
+  if (!resume_state.is_none()) model->load_state_dict(ht::to_state_dict(resume_state["model"]));
+  model->to(device).to(dtype);
+  model->train();
+
+  ht::optim::Adam opt(model->parameters(), {.lr = a.lr, .weight_decay = a.weight_decay});
+  ht::amp::GradScaler scaler({.enabled = fp16});
+  if (!resume_state.is_none()) {
+    opt.load_state_dict(resume_state["optimizer"]);
+    if (fp16) scaler.load_state_dict(resume_state["scaler"]);
+  }
+
+  std::ofstream log;
+  if (!a.log.empty()) {
+    log.open(a.log, resume_state.is_none() ? std::ios::trunc : std::ios::app);
+    HT_CHECK(log.good(), "cannot open --log file ", a.log);
+  }
+  int64_t steps_per_epoch = (train.size() + a.batch_size - 1) / a.batch_size;
+  std::printf("train_resnet18: %s, %lld train / %lld test images, %s on %s, batch %lld, Adam lr %g\n",
+              spec.name.c_str(), static_cast<long long>(train.size()), static_cast<long long>(test.size()),
+              a.precision.c_str(), device.str().c_str(), static_cast<long long>(a.batch_size), a.lr);
+  double accuracy = -1;
+  for (int64_t epoch = start_epoch; epoch < a.epochs; ++epoch) {
+    std::vector<int64_t> order = examples::epoch_order(train.size(), seed, epoch, a.shuffle);
+    Progress progress(steps_per_epoch);
+    for (int64_t step = 0; step < steps_per_epoch; ++step) {
+      auto t0 = std::chrono::steady_clock::now();
+      int64_t begin = step * a.batch_size, end = std::min(train.size(), begin + a.batch_size);
+      ht::Tensor x = examples::gather_rows(train.images, order, begin, end);
+      if (a.augment && spec.name == "cifar10") x = augment_batch(x, ht::kernels::mix64(seed + 7919 * uint64_t(global_step)));
+      ht::Tensor y = examples::gather_rows(train.labels, order, begin, end).to(device);
+      ht::Tensor loss = ht::nn::functional::cross_entropy((*model)(x.to(device, dtype)), y);
+      opt.zero_grad();
+      scaler.scale(loss).backward();
+      double scale_used = scaler.get_scale();
+      bool stepped = scaler.step(opt);
+      scaler.update();
+      double loss_value = loss.item<double>();
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      double ips = double(end - begin) / secs;
+      ++global_step;
+      progress.show(epoch + 1, step + 1, loss_value, ips, fp16 ? std::optional<double>(scale_used) : std::nullopt);
+      if (log.is_open()) {
+        nlohmann::json j = {{"epoch", epoch + 1}, {"step", global_step}, {"loss", loss_value},
+                            {"lr", opt.lr(0)}, {"images_per_s", ips}};
+        if (fp16) {
+          j["scale"] = scale_used;
+          j["skipped"] = !stepped;
+        }
+        log << j.dump() << "\n" << std::flush;
+      }
+    }
+    accuracy = examples::evaluate(*model, test, device, dtype, 256);
+    std::printf("epoch %lld: test accuracy %.4f\n", static_cast<long long>(epoch + 1), accuracy);
+    if (log.is_open()) log << nlohmann::json{{"epoch", epoch + 1}, {"test_accuracy", accuracy}}.dump() << "\n" << std::flush;
+    if (!a.checkpoint.empty()) {
+      std::vector<ht::Tensor> masters = opt.master_params();
+      ht::Value ck = ht::Value::dict();
+      ck.to_dict().set("model", ht::to_value(state_dict_as(*model, ht::kFloat32, &masters)));
+      ck.to_dict().set("optimizer", opt.state_dict());
+      if (fp16) ck.to_dict().set("scaler", scaler.state_dict());
+      ck.to_dict().set("epoch", epoch + 1);
+      ck.to_dict().set("global_step", global_step);
+      ck.to_dict().set("seed", int64_t(seed));
+      ht::save(ck, a.checkpoint);
+    }
+  }
+  if (accuracy < 0) accuracy = examples::evaluate(*model, test, device, dtype, 256);
+  ht::save(state_dict_as(*model, ht::kFloat16, nullptr), a.out);
+  std::printf("saved %s\n", a.out.c_str());
+  std::printf("test accuracy: %.4f\n", accuracy);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse(argc, argv));
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "error: %s\n%s", e.what(), kUsage);
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
