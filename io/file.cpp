@@ -72,6 +72,15 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   return f;
 }
 
+std::shared_ptr<MappedFile> MappedFile::from_memory(std::vector<uint8_t> bytes, std::string name) {
+  std::shared_ptr<MappedFile> f(new MappedFile());
+  f->path_ = std::move(name);
+  f->fallback_ = std::move(bytes);
+  f->data_ = f->fallback_.data();
+  f->size_ = f->fallback_.size();
+  return f;
+}
+
 MappedFile::~MappedFile() {
   if (mapped_) ::munmap(data_, size_);
 }

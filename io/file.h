@@ -17,6 +17,8 @@ namespace ht::io {
 class MappedFile {
  public:
   static std::shared_ptr<MappedFile> open(const std::string& path);
+  // Bytes already in memory (a download, a fuzzer input), named `name` in error messages.
+  static std::shared_ptr<MappedFile> from_memory(std::vector<uint8_t> bytes, std::string name);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;

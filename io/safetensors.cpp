@@ -77,7 +77,9 @@ Value load_safetensors(const std::shared_ptr<MappedFile>& file) {
   };
   std::vector<Entry> entries;
   Value result = Value::dict();
-  for (auto& [name, info] : header.items()) {
+  for (auto& item : header.items()) {
+    const std::string name = item.key();
+    const Json& info = item.value();
     if (name == "__metadata__") {
       HT_CHECK(info.is_object(), "[io] ", what, ": __metadata__ is not an object");
       Value meta = Value::dict();

@@ -116,6 +116,8 @@ const void* Value::container_id() const {
   return nullptr;
 }
 
+const Value& Value::operator[](const std::string& key) const { return to_dict().at(key); }
+
 const Value& Value::operator[](int64_t key) const {
   if (is_dict()) return to_dict().at(key);
   const ValueList& xs = items();

@@ -36,29 +36,7 @@ using ValueList = std::vector<Value>;
 using DictKey = std::variant<std::string, int64_t>;
 std::string key_str(const DictKey& k);
 
-// Insertion-ordered dict. `ordered` records collections.OrderedDict (written back as one), and `attrs` holds
-// attributes set through pickle BUILD, i.e. a state_dict's `_metadata`.
-class Dict {
- public:
-  size_t size() const { return items_.size(); }
-  bool empty() const { return items_.empty(); }
-  // Inserts or replaces (Python semantics: a replaced key keeps its first position).
-  void set(DictKey key, Value value);
-  const Value* find(const DictKey& key) const;
-  Value* find(const DictKey& key);
-  bool contains(const DictKey& key) const { return find(key) != nullptr; }
-  const Value& at(const DictKey& key) const;  // throws "[io] no key ..." when absent
-  const std::vector<std::pair<DictKey, Value>>& items() const { return items_; }
-  std::vector<std::pair<DictKey, Value>>& items_mut() { return items_; }
-  void clear();
-
-  bool ordered = false;
-  std::shared_ptr<Dict> attrs;  // null when the dict had no BUILD state
-
- private:
-  std::vector<std::pair<DictKey, Value>> items_;
-  std::unordered_map<DictKey, size_t> index_;
-};
+class Dict;
 
 // Containers have reference semantics, as in Python: copying a Value shares its list/tuple/dict. This is what
 // lets the pickle VM fill a memoized container after it was referenced, and keeps copies cheap.
@@ -114,7 +92,7 @@ class Value {
   const void* container_id() const;
 
   // Convenience lookups on a dict value.
-  const Value& operator[](const std::string& key) const { return to_dict().at(key); }
+  const Value& operator[](const std::string& key) const;  // str dict key
   const Value& operator[](int64_t key) const;  // list/tuple index, or int dict key
 
  private:
@@ -123,6 +101,30 @@ class Value {
   std::variant<std::monostate, bool, int64_t, double, std::string, Bytes, Tensor, std::shared_ptr<ListBox>,
                std::shared_ptr<TupleBox>, std::shared_ptr<Dict>, Global>
       v_;
+};
+
+// Insertion-ordered dict. `ordered` records collections.OrderedDict (written back as one), and `attrs` holds
+// attributes set through pickle BUILD, i.e. a state_dict's `_metadata`.
+class Dict {
+ public:
+  size_t size() const { return items_.size(); }
+  bool empty() const { return items_.empty(); }
+  // Inserts or replaces (Python semantics: a replaced key keeps its first position).
+  void set(DictKey key, Value value);
+  const Value* find(const DictKey& key) const;
+  Value* find(const DictKey& key);
+  bool contains(const DictKey& key) const { return find(key) != nullptr; }
+  const Value& at(const DictKey& key) const;  // throws "[io] no key ..." when absent
+  const std::vector<std::pair<DictKey, Value>>& items() const { return items_; }
+  std::vector<std::pair<DictKey, Value>>& items_mut() { return items_; }
+  void clear();
+
+  bool ordered = false;
+  std::shared_ptr<Dict> attrs;  // null when the dict had no BUILD state
+
+ private:
+  std::vector<std::pair<DictKey, Value>> items_;
+  std::unordered_map<DictKey, size_t> index_;
 };
 
 // A state_dict: names -> tensors in insertion order, plus PyTorch's `_metadata` (module prefix -> version).
