@@ -2,6 +2,7 @@
 // OpenBLAS GEMM. 16-bit tensors are widened to float, float64 uses dgemm. Kernel taps that never touch the
 // input (a 3x3 kernel with padding 1 on a 1x1 map) are dropped from K, as a direct convolution would skip them.
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <vector>
@@ -31,6 +32,28 @@ void gemm_rm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* a,
              int64_t ldb, double beta, double* c, int64_t ldc) {
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
               1.0, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+
+// C = op(A) @ op(B) with the columns of C split across the OpenMP threads, each running a single-threaded
+// GEMM. One thread pool for the whole step: OpenBLAS's own threads would compete for the cores with OpenMP's
+// spinning workers between the im2col loops and the GEMMs.
+template <class A>
+void parallel_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const A* a, int64_t lda, const A* b,
+                   int64_t ldb, A* c, int64_t ldc) {
+  int threads = omp_get_max_threads();
+  constexpr int64_t kMinCols = 32;
+  if (threads > n / kMinCols) threads = int(std::max<int64_t>(n / kMinCols, 1));
+  int blas_threads = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+#pragma omp parallel num_threads(threads)
+  {
+    int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    int64_t chunk = (n + nt - 1) / nt;
+    chunk = (chunk + 15) / 16 * 16;  // whole vector widths per thread
+    int64_t j0 = std::min(n, t * chunk), j1 = std::min(n, j0 + chunk);
+    if (j0 < j1) gemm_rm(ta, tb, m, j1 - j0, k, a, lda, tb ? b + j0 * ldb : b + j0, ldb, A(0), c + j0, ldc);
+  }
+  openblas_set_num_threads(blas_threads);
 }
 
 // The unfolding of one group: rows are (channel, live tap), columns (image, output position).
@@ -176,8 +199,8 @@ void forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) 
     } else {
       A* col = scratch<A>(0, u.rows() * ncols);
       im2col(u, x, g, col);
-      gemm_rm(false, false, coutg, ncols, u.rows(), group_weight<T, A>(u, w, g, 2), u.rows(), col, ncols, A(0), out,
-              ncols);
+      parallel_gemm(false, false, coutg, ncols, u.rows(), group_weight<T, A>(u, w, g, 2), u.rows(), col, ncols, out,
+                    ncols);
     }
 #pragma omp parallel for schedule(static) if (coutg * ncols > 32768)
     for (int64_t o = 0; o < coutg; ++o) {
@@ -199,8 +222,8 @@ void backward_data(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
     A* gcol = scratch<A>(0, u.rows() * ncols);
     if (u.rows() > 0) {
       A* gyt = group_grad_out<T, A>(u, gy, g);
-      gemm_rm(true, false, u.rows(), ncols, coutg, group_weight<T, A>(u, w, g, 1), u.rows(), gyt, ncols, A(0), gcol,
-              ncols);
+      parallel_gemm(true, false, u.rows(), ncols, coutg, group_weight<T, A>(u, w, g, 1), u.rows(), gyt, ncols, gcol,
+                    ncols);
     }
     col2im(u, gcol, g, gx);
   }
@@ -217,7 +240,7 @@ void backward_weight(const Conv2dShape& s, const T* x, const T* gy, T* gw) {
     im2col(u, x, g, col);
     A* gyt = group_grad_out<T, A>(u, gy, g);
     A* out = scratch<A>(1, coutg * u.rows());
-    gemm_rm(false, true, coutg, u.rows(), ncols, gyt, ncols, col, ncols, A(0), out, u.rows());
+    parallel_gemm(false, true, coutg, u.rows(), ncols, gyt, ncols, col, ncols, out, u.rows());
     T* gwg = gw + g * coutg * u.cg * s.kh * s.kw;
     for (int64_t o = 0; o < coutg; ++o)
       for (int64_t c = 0; c < u.cg; ++c)
