@@ -9,42 +9,54 @@
 #include "core/half.h"
 #include "kernels/optim_kernels.h"
 
+// The bodies are inlined into each executor loop (also into the CPU's per-instruction-set clones), so that
+// the loops vectorise.
+#if defined(__CUDACC__)
+#define HT_BODY_INLINE __forceinline__
+#elif defined(__GNUC__)
+#define HT_BODY_INLINE __attribute__((always_inline)) inline
+#else
+#define HT_BODY_INLINE inline
+#endif
+
 namespace ht::kernels {
 
 // true for finite values; inf - inf and NaN - NaN are NaN, which compares unequal to zero.
-template <class A> HT_HD inline bool m_isfinite(A x) { return (x - x) == A(0); }
-HT_HD inline float m_sqrtf(float x) { return ::sqrtf(x); }
-HT_HD inline float m_fma(float a, float b, float c) { return ::fmaf(a, b, c); }
+template <class A> HT_HD HT_BODY_INLINE bool m_isfinite(A x) { return (x - x) == A(0); }
+HT_HD HT_BODY_INLINE float m_sqrtf(float x) { return ::sqrtf(x); }
+HT_HD HT_BODY_INLINE float m_fma(float a, float b, float c) { return ::fmaf(a, b, c); }
 // torch.maximum: NaN wins.
-HT_HD inline float m_nan_max(float a, float b) { return a != a ? a : (b != b ? b : (a > b ? a : b)); }
+HT_HD HT_BODY_INLINE float m_nan_max(float a, float b) { return a != a ? a : (b != b ? b : (a > b ? a : b)); }
 
 // Reads the gradient element in fp32, unscaled and negated as the step asks.
 template <class T>
-HT_HD inline float read_grad(const void* grad, int64_t i, float inv_scale, bool maximize) {
+HT_HD HT_BODY_INLINE float read_grad(const void* grad, int64_t i, float inv_scale, bool maximize) {
   float g = float(static_cast<const T*>(grad)[i]);
   if (inv_scale != 1.f) g = g * inv_scale;
   return maximize ? -g : g;
 }
 
 // The fp32 value being optimized (the master copy when there is one) and its write-back.
-template <class T>
-HT_HD inline float read_param(void* param, const float* master, int64_t i) {
-  return master ? master[i] : float(static_cast<const T*>(param)[i]);
+template <class T, bool kMaster>
+HT_HD HT_BODY_INLINE float read_param(const void* param, const float* master, int64_t i) {
+  if constexpr (kMaster) return master[i];
+  return float(static_cast<const T*>(param)[i]);
 }
-template <class T>
-HT_HD inline void write_param(void* param, float* master, int64_t i, float p) {
-  if (master) master[i] = p;
+template <class T, bool kMaster>
+HT_HD HT_BODY_INLINE void write_param(void* param, float* master, int64_t i, float p) {
+  if constexpr (kMaster) master[i] = p;
   static_cast<T*>(param)[i] = T(p);
 }
 
 // torch.optim.Adam / AdamW (_single_tensor_adam[w]): L2 coupled into g (Adam) or decoupled decay on p (AdamW);
 // moments as mul_ then add_/addcmul_; eps added after dividing sqrt(v) by sqrt(1 - beta2^t); amsgrad maxes the
-// raw v; p += (-step_size * m) / denom (addcdiv_).
+// raw v; p += (-step_size * m) / denom (addcdiv_). The two flags that decide which buffers exist are template
+// parameters, so a CPU loop over one tensor has no conditional loads or stores and vectorises.
 struct AdamBody {
-  template <class T>
-  HT_HD void apply(const AdamTensor& t, int64_t i, float inv_scale) const {
+  template <class T, bool kMaster, bool kAmsgrad>
+  HT_HD HT_BODY_INLINE void apply_as(const AdamTensor& t, int64_t i, float inv_scale) const {
     float g = read_grad<T>(t.grad, i, inv_scale, t.maximize);
-    float p = read_param<T>(t.param, t.master, i);
+    float p = read_param<T, kMaster>(t.param, t.master, i);
     if (t.decoupled) {
       p = p * t.decay_factor;
     } else if (t.weight_decay != 0.f) {
@@ -54,31 +66,48 @@ struct AdamBody {
     float v = m_fma(t.one_minus_beta2 * g, g, t.exp_avg_sq[i] * t.beta2);
     t.exp_avg[i] = m;
     t.exp_avg_sq[i] = v;
-    if (t.amsgrad) {
+    if constexpr (kAmsgrad) {
       v = m_nan_max(t.max_exp_avg_sq[i], v);
       t.max_exp_avg_sq[i] = v;
     }
     float denom = m_sqrtf(v) / t.bias_correction2_sqrt + t.eps;
     p = p + t.neg_step_size * m / denom;
-    write_param<T>(t.param, t.master, i, p);
+    write_param<T, kMaster>(t.param, t.master, i, p);
+  }
+  template <class T>
+  HT_HD HT_BODY_INLINE void apply(const AdamTensor& t, int64_t i, float inv_scale) const {
+    if (t.master) {
+      t.amsgrad ? apply_as<T, true, true>(t, i, inv_scale) : apply_as<T, true, false>(t, i, inv_scale);
+    } else {
+      t.amsgrad ? apply_as<T, false, true>(t, i, inv_scale) : apply_as<T, false, false>(t, i, inv_scale);
+    }
   }
 };
 
 // torch.optim.SGD (_single_tensor_sgd): weight decay into g, momentum buffer (cloned from g on its first step,
 // then buf*momentum + (1-dampening)*g), nesterov g + momentum*buf, p += -lr * g.
 struct SgdBody {
-  template <class T>
-  HT_HD void apply(const SgdTensor& t, int64_t i, float inv_scale) const {
+  template <class T, bool kMaster, bool kMomentum>
+  HT_HD HT_BODY_INLINE void apply_as(const SgdTensor& t, int64_t i, float inv_scale) const {
     float g = read_grad<T>(t.grad, i, inv_scale, t.maximize);
-    float p = read_param<T>(t.param, t.master, i);
+    float p = read_param<T, kMaster>(t.param, t.master, i);
     if (t.weight_decay != 0.f) g = m_fma(p, t.weight_decay, g);
-    if (t.momentum_buffer) {
-      float buf = t.init_buffer ? g : m_fma(g, t.one_minus_dampening, t.momentum_buffer[i] * t.momentum);
+    if constexpr (kMomentum) {
+      float old = t.momentum_buffer[i];
+      float buf = t.init_buffer ? g : m_fma(g, t.one_minus_dampening, old * t.momentum);
       t.momentum_buffer[i] = buf;
       g = t.nesterov ? m_fma(buf, t.momentum, g) : buf;
     }
     p = m_fma(g, t.neg_lr, p);
-    write_param<T>(t.param, t.master, i, p);
+    write_param<T, kMaster>(t.param, t.master, i, p);
+  }
+  template <class T>
+  HT_HD HT_BODY_INLINE void apply(const SgdTensor& t, int64_t i, float inv_scale) const {
+    if (t.master) {
+      t.momentum_buffer ? apply_as<T, true, true>(t, i, inv_scale) : apply_as<T, true, false>(t, i, inv_scale);
+    } else {
+      t.momentum_buffer ? apply_as<T, false, true>(t, i, inv_scale) : apply_as<T, false, false>(t, i, inv_scale);
+    }
   }
 };
 
@@ -86,7 +115,7 @@ struct SgdBody {
 // multiplies in opmath (written back only when inv_scale != 1). Returns true when the element is inf or NaN.
 struct UnscaleBody {
   template <class T>
-  HT_HD bool apply(const GradTensor& t, int64_t i, float inv_scale) const {
+  HT_HD HT_BODY_INLINE bool apply(const GradTensor& t, int64_t i, float inv_scale) const {
     T* g = static_cast<T*>(t.grad);
     using A = opmath_t<T>;
     A v = A(g[i]);

@@ -32,8 +32,9 @@ struct AdamTensor {
   bool amsgrad = false, maximize = false, decoupled = false;
 };
 
-// One parameter for SGD. momentum_buffer (fp32) is null when momentum == 0; init_buffer says the buffer does
-// not exist yet, so this step sets it to the gradient (PyTorch's `torch.clone(d_p)`).
+// One parameter for SGD. momentum_buffer (fp32) is null when momentum == 0; init_buffer says the buffer was
+// just created (zero-filled: it is read either way), so this step sets it to the gradient (PyTorch's
+// `torch.clone(d_p)`).
 struct SgdTensor {
   void* param = nullptr;
   const void* grad = nullptr;

@@ -53,7 +53,7 @@ void SGD::step(const StepScaling& scaling) {
       if (o.momentum != 0) {
         Tensor& buf = momentum_buffers_[i];
         e.init_buffer = !buf.defined();
-        if (e.init_buffer) buf = empty(p.sizes(), {.dtype = kFloat32, .device = p.device()});
+        if (e.init_buffer) buf = zeros(p.sizes(), {.dtype = kFloat32, .device = p.device()});
         e.momentum_buffer = buf.data_ptr<float>();
       }
       e.numel = p.numel();
