@@ -25,6 +25,15 @@ namespace ht::kernels {
 template <class A> HT_HD HT_BODY_INLINE bool m_isfinite(A x) { return (x - x) == A(0); }
 HT_HD HT_BODY_INLINE float m_sqrtf(float x) { return ::sqrtf(x); }
 HT_HD HT_BODY_INLINE float m_fma(float a, float b, float c) { return ::fmaf(a, b, c); }
+// A product that must stay rounded on its own (PyTorch rounds it in a separate kernel): nvcc would otherwise
+// be free to fuse it into a later add.
+HT_HD HT_BODY_INLINE float m_mul_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
 // torch.maximum: NaN wins.
 HT_HD HT_BODY_INLINE float m_nan_max(float a, float b) { return a != a ? a : (b != b ? b : (a > b ? a : b)); }
 
@@ -51,14 +60,14 @@ HT_HD HT_BODY_INLINE void write_param(void* param, float* master, int64_t i, flo
 // torch.optim.Adam / AdamW (_single_tensor_adam[w]): L2 coupled into g (Adam) or decoupled decay on p (AdamW);
 // moments as mul_ then add_/addcmul_; eps added after dividing sqrt(v) by sqrt(1 - beta2^t); amsgrad maxes the
 // raw v; p += (-step_size * m) / denom (addcdiv_). The two flags that decide which buffers exist are template
-// parameters, so a CPU loop over one tensor has no conditional loads or stores and vectorises.
+// parameters (executors pick the instantiation per tensor), so a loop has no conditional loads or stores.
 struct AdamBody {
   template <class T, bool kMaster, bool kAmsgrad>
   HT_HD HT_BODY_INLINE void apply_as(const AdamTensor& t, int64_t i, float inv_scale) const {
     float g = read_grad<T>(t.grad, i, inv_scale, t.maximize);
     float p = read_param<T, kMaster>(t.param, t.master, i);
     if (t.decoupled) {
-      p = p * t.decay_factor;
+      p = m_mul_rn(p, t.decay_factor);
     } else if (t.weight_decay != 0.f) {
       g = m_fma(p, t.weight_decay, g);
     }
@@ -74,14 +83,9 @@ struct AdamBody {
     p = p + t.neg_step_size * m / denom;
     write_param<T, kMaster>(t.param, t.master, i, p);
   }
-  template <class T>
-  HT_HD HT_BODY_INLINE void apply(const AdamTensor& t, int64_t i, float inv_scale) const {
-    if (t.master) {
-      t.amsgrad ? apply_as<T, true, true>(t, i, inv_scale) : apply_as<T, true, false>(t, i, inv_scale);
-    } else {
-      t.amsgrad ? apply_as<T, false, true>(t, i, inv_scale) : apply_as<T, false, false>(t, i, inv_scale);
-    }
-  }
+  // The template flags an entry needs: (has a master copy, amsgrad).
+  HT_HD static bool flag_a(const AdamTensor& t) { return t.master != nullptr; }
+  HT_HD static bool flag_b(const AdamTensor& t) { return t.amsgrad; }
 };
 
 // torch.optim.SGD (_single_tensor_sgd): weight decay into g, momentum buffer (cloned from g on its first step,
@@ -101,14 +105,9 @@ struct SgdBody {
     p = m_fma(g, t.neg_lr, p);
     write_param<T, kMaster>(t.param, t.master, i, p);
   }
-  template <class T>
-  HT_HD HT_BODY_INLINE void apply(const SgdTensor& t, int64_t i, float inv_scale) const {
-    if (t.master) {
-      t.momentum_buffer ? apply_as<T, true, true>(t, i, inv_scale) : apply_as<T, true, false>(t, i, inv_scale);
-    } else {
-      t.momentum_buffer ? apply_as<T, false, true>(t, i, inv_scale) : apply_as<T, false, false>(t, i, inv_scale);
-    }
-  }
+  // The template flags an entry needs: (has a master copy, has a momentum buffer).
+  HT_HD static bool flag_a(const SgdTensor& t) { return t.master != nullptr; }
+  HT_HD static bool flag_b(const SgdTensor& t) { return t.momentum_buffer != nullptr; }
 };
 
 // PyTorch's _amp_foreach_non_finite_check_and_unscale_ for one element: reports a non-finite value and

@@ -3,7 +3,6 @@
 // compiled twice (target_clones): with FMA (and AVX) where the CPU has them, and a portable version whose fmaf
 // calls give the same correctly rounded results, more slowly.
 #include <algorithm>
-#include <utility>
 #include <vector>
 
 #include "kernels/cpu/executor.h"
@@ -20,7 +19,8 @@ namespace ht::kernels::cpu {
 
 namespace {
 
-// One loop per body, dtype and buffer layout (kA, kB: see flags()), compiled once per instruction set.
+// One loop per body, dtype and buffer layout (kA, kB: the body's flag_a/flag_b), compiled once per instruction
+// set.
 template <class Body, class T, bool kA, bool kB, class Entry>
 HT_FMA_CLONES void run_range(const Entry& entry, int64_t begin, int64_t end, float inv_scale) {
   // a local copy: its fields cannot alias the buffers the loop stores to, so they stay in registers
@@ -29,16 +29,12 @@ HT_FMA_CLONES void run_range(const Entry& entry, int64_t begin, int64_t end, flo
   for (int64_t i = begin; i < end; ++i) body.template apply_as<T, kA, kB>(e, i, inv_scale);
 }
 
-// The compile-time flags of each body: (has a master copy, amsgrad) and (has a master copy, has momentum).
-inline std::pair<bool, bool> flags(const AdamTensor& e) { return {e.master != nullptr, e.amsgrad}; }
-inline std::pair<bool, bool> flags(const SgdTensor& e) { return {e.master != nullptr, e.momentum_buffer != nullptr}; }
-
 template <class Entry>
 using RangeFn = void (*)(const Entry&, int64_t, int64_t, float);
 
 template <class Body, class T, class Entry>
 RangeFn<Entry> pick_range(const Entry& e) {
-  auto [a, b] = flags(e);
+  const bool a = Body::flag_a(e), b = Body::flag_b(e);
   if (a) return b ? run_range<Body, T, true, true, Entry> : run_range<Body, T, true, false, Entry>;
   return b ? run_range<Body, T, false, true, Entry> : run_range<Body, T, false, false, Entry>;
 }

@@ -24,9 +24,24 @@ struct ChunkRef {
   int32_t chunk;
 };
 
-template <class T, class Body, class Entry>
+template <class T, bool kA, bool kB, class Body, class Entry>
 __device__ void apply_range(const Body& body, const Entry& e, int64_t begin, int64_t end, float inv_scale) {
-  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) body.template apply<T>(e, i, inv_scale);
+  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) body.template apply_as<T, kA, kB>(e, i, inv_scale);
+}
+
+// The buffer layout is uniform across a chunk, so the branch costs nothing per element.
+template <class T, class Body, class Entry>
+__device__ void apply_chunk(const Body& body, const Entry& e, int64_t begin, int64_t end, float inv_scale) {
+  const bool a = Body::flag_a(e), b = Body::flag_b(e);
+  if (a && b) {
+    apply_range<T, true, true>(body, e, begin, end, inv_scale);
+  } else if (a) {
+    apply_range<T, true, false>(body, e, begin, end, inv_scale);
+  } else if (b) {
+    apply_range<T, false, true>(body, e, begin, end, inv_scale);
+  } else {
+    apply_range<T, false, false>(body, e, begin, end, inv_scale);
+  }
 }
 
 template <class Body, class Entry>
@@ -39,9 +54,9 @@ __global__ void multi_tensor_step(const Entry* entries, const ChunkRef* chunks, 
     int64_t begin = int64_t(chunks[c].chunk) * kChunk;
     int64_t end = begin + kChunk < e.numel ? begin + kChunk : e.numel;
     switch (e.dtype) {
-      case DType::Float32: apply_range<float>(body, e, begin, end, inv_scale); break;
-      case DType::Float16: apply_range<Half>(body, e, begin, end, inv_scale); break;
-      case DType::BFloat16: apply_range<BFloat16>(body, e, begin, end, inv_scale); break;
+      case DType::Float32: apply_chunk<float>(body, e, begin, end, inv_scale); break;
+      case DType::Float16: apply_chunk<Half>(body, e, begin, end, inv_scale); break;
+      case DType::BFloat16: apply_chunk<BFloat16>(body, e, begin, end, inv_scale); break;
       default: break;  // rejected on the host
     }
   }
