@@ -116,14 +116,15 @@ struct AdaptiveAvgBwdBody {
   }
 };
 
+// Batch-norm bodies are per element with the channel given, at(i, ch), so that each executor can walk
+// [n, c, hw] its own way (the CPU by rows of one channel, CUDA by flat index): see run_channels.
+
 // y = (x - mean[c]) * invstd[c] * weight[c] + bias[c] over [n, c, hw]; weight / bias may be null.
 template <class T>
 struct BnApplyBody {
   using A = opmath_t<T>;
-  int64_t c, hw;
   const T* x; const A* mean; const A* invstd; const T* weight; const T* bias; T* y;
-  HT_HD void operator()(int64_t i) const {
-    int64_t ch = (i / hw) % c;
+  HT_HD void at(int64_t i, int64_t ch) const {
     A v = (A(x[i]) - mean[ch]) * invstd[ch];
     if (weight) v *= A(weight[ch]);
     if (bias) v += A(bias[ch]);
@@ -136,14 +137,12 @@ struct BnApplyBody {
 template <class T>
 struct BnBackwardBody {
   using A = opmath_t<T>;
-  int64_t c, hw;
   A inv_m;
   bool train;
   const T* x; const T* gy; const A* mean; const A* invstd; const T* weight;
   const A* sum_gy; const A* sum_gy_xhat;
   T* gx;
-  HT_HD void operator()(int64_t i) const {
-    int64_t ch = (i / hw) % c;
+  HT_HD void at(int64_t i, int64_t ch) const {
     A a = invstd[ch] * (weight ? A(weight[ch]) : A(1));
     A g = A(gy[i]);
     if (train) {
@@ -154,7 +153,16 @@ struct BnBackwardBody {
   }
 };
 
-// The map parts of the nn kernels for an executor E (E::run(n, body)), shared by the CPU and CUDA backends.
+// A per-channel body over [n, c, hw] as a flat map: element i is in channel (i / hw) % c.
+template <class Body>
+struct FlatChannels {
+  Body body;
+  int64_t c, hw;
+  HT_HD void operator()(int64_t i) const { body.at(i, (i / hw) % c); }
+};
+
+// The map parts of the nn kernels for an executor E, shared by the CPU and CUDA backends. E::run(n, body) runs
+// body(i) for i < n; E::run_channels(s, body) runs body.at(i, channel) over [s.n, s.c, s.hw].
 template <class E>
 struct NnMaps {
   static void max_pool2d_forward(const Pool2dShape& s, const RawView& x, const RawView& y, const RawView& idx) {
@@ -190,9 +198,9 @@ struct NnMaps {
     visit_floating(x.dtype, "batch_norm", [&](auto tag) {
       using T = typename decltype(tag)::type;
       using A = opmath_t<T>;
-      E::run(s.n * s.c * s.hw, BnApplyBody<T>{s.c, s.hw, static_cast<const T*>(x.data), static_cast<const A*>(mean.data),
-                                              static_cast<const A*>(invstd.data), opt<T>(weight), opt<T>(bias),
-                                              static_cast<T*>(y.data)});
+      E::run_channels(s, BnApplyBody<T>{static_cast<const T*>(x.data), static_cast<const A*>(mean.data),
+                                        static_cast<const A*>(invstd.data), opt<T>(weight), opt<T>(bias),
+                                        static_cast<T*>(y.data)});
     });
   }
   // gx from the per-channel sums of gy and gy * xhat (opmath pointers on the views' device).
@@ -201,10 +209,10 @@ struct NnMaps {
                                     const RawView& invstd, const RawView* weight, bool train, const opmath_t<T>* sum_gy,
                                     const opmath_t<T>* sum_dot, const RawView& gx) {
     using A = opmath_t<T>;
-    E::run(s.n * s.c * s.hw, BnBackwardBody<T>{s.c, s.hw, A(1) / A(s.n * s.hw), train, static_cast<const T*>(x.data),
-                                               static_cast<const T*>(gy.data), static_cast<const A*>(mean.data),
-                                               static_cast<const A*>(invstd.data), opt<T>(weight), sum_gy, sum_dot,
-                                               static_cast<T*>(gx.data)});
+    E::run_channels(s, BnBackwardBody<T>{A(1) / A(s.n * s.hw), train, static_cast<const T*>(x.data),
+                                         static_cast<const T*>(gy.data), static_cast<const A*>(mean.data),
+                                         static_cast<const A*>(invstd.data), opt<T>(weight), sum_gy, sum_dot,
+                                         static_cast<T*>(gx.data)});
   }
   template <class T> static const T* opt(const RawView* v) { return v ? static_cast<const T*>(v->data) : nullptr; }
 };

@@ -124,16 +124,31 @@ void im2col(const Unfold& u, const T* x, int64_t group, A* col) {
   }
 }
 
-// gx planes of one group += the folded columns (each plane is written by one thread: no races).
+// Adds row `src` (output columns [lo, hi)) into `dst` at input columns ox * stride.
+template <class A>
+inline void add_row(A* dst, const A* src, int64_t lo, int64_t hi, int64_t stride) {
+  if (stride == 1) {
+    for (int64_t ox = lo; ox < hi; ++ox) dst[ox] += src[ox];
+  } else {
+    for (int64_t ox = lo; ox < hi; ++ox) dst[ox * stride] += src[ox];
+  }
+}
+
+// The gx planes of one group from the folded columns (each plane is written by one thread: no races). Images
+// vary fastest so that each tap row of gcol is read as one sequential stream. float accumulates in place;
+// 16-bit types through a float plane, rounded once.
 template <class T, class A>
 void col2im(const Unfold& u, const A* gcol, int64_t group, T* gx) {
   const Conv2dShape& s = u.s;
-  int64_t ncols = u.cols(), ohw = u.ohw();
-#pragma omp parallel for schedule(static) if (s.n * u.cg * s.h * s.w > 32768)
+  int64_t ncols = u.cols(), ohw = u.ohw(), hw = s.h * s.w;
+#pragma omp parallel for schedule(static) if (s.n * u.cg * hw > 32768)
   for (int64_t pc = 0; pc < s.n * u.cg; ++pc) {
-    int64_t n = pc / u.cg, c = pc % u.cg;
-    A* acc = scratch<A>(3, s.h * s.w);
-    std::fill(acc, acc + s.h * s.w, A(0));
+    int64_t c = pc / s.n, n = pc % s.n;
+    T* plane = gx + ((n * s.c_in) + group * u.cg + c) * hw;
+    A* acc;
+    if constexpr (std::is_same_v<T, A>) acc = plane;
+    else acc = scratch<A>(3, hw);
+    std::fill(acc, acc + hw, A(0));
     for (int64_t i = u.i0; i < u.i1; ++i)
       for (int64_t j = u.j0; j < u.j1; ++j) {
         int64_t r = (c * u.ki() + (i - u.i0)) * u.kj() + (j - u.j0);
@@ -143,14 +158,11 @@ void col2im(const Unfold& u, const A* gcol, int64_t group, T* gx) {
         int64_t xoff = j * s.dil_w - s.pad_w;
         for (int64_t oy = 0; oy < s.out_h; ++oy) {
           int64_t iy = oy * s.stride_h - s.pad_h + i * s.dil_h;
-          if (iy < 0 || iy >= s.h) continue;
-          A* d = acc + iy * s.w + xoff;
-          const A* sr = src + oy * s.out_w;
-          for (int64_t ox = lo; ox < hi; ++ox) d[ox * s.stride_w] += sr[ox];
+          if (iy >= 0 && iy < s.h) add_row(acc + iy * s.w + xoff, src + oy * s.out_w, lo, hi, s.stride_w);
         }
       }
-    T* plane = gx + ((n * s.c_in) + group * u.cg + c) * s.h * s.w;
-    for (int64_t k = 0; k < s.h * s.w; ++k) plane[k] = T(acc[k]);
+    if constexpr (!std::is_same_v<T, A>)
+      for (int64_t k = 0; k < hw; ++k) plane[k] = T(acc[k]);
   }
 }
 

@@ -27,6 +27,10 @@ struct NnExecutor {
     nn_grid_stride<<<grid_for(n, kThreads), kThreads>>>(n, body);
     HT_CUDA_CHECK(cudaGetLastError());
   }
+  template <class Body>
+  static void run_channels(const BatchNormShape& s, const Body& body) {
+    run(s.n * s.c * s.hw, FlatChannels<Body>{body, s.c, s.hw});
+  }
 };
 using Maps = NnMaps<NnExecutor>;
 

@@ -29,11 +29,13 @@ def main():
 
     for _ in range(args.warmup):
         step()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(args.steps):
         step()
     dt = (time.perf_counter() - t0) / args.steps
-    print(f"torch {torch.__version__}: {dt * 1000:.1f} ms/step, {args.batch_size / dt:.1f} images/s")
+    dc = (time.process_time() - c0) / args.steps
+    print(f"torch {torch.__version__}: {dt * 1000:.1f} ms/step, {args.batch_size / dt:.1f} images/s, "
+          f"{dc * 1000:.1f} CPU ms/step (batch {args.batch_size}, {args.threads} threads)")
 
 
 if __name__ == "__main__":
