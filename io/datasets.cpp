@@ -48,12 +48,17 @@ Shape read_idx(const std::string& path, std::vector<uint8_t>& bytes, size_t& hea
   return dims;
 }
 
-std::string find_file(const std::string& dir, const std::string& name) {
+// `hint` says where the files come from, for the error when they are missing.
+std::string find_file(const std::string& dir, const std::string& name, const char* hint) {
   namespace fs = std::filesystem;
   for (const std::string& cand : {name + ".gz", name})
     if (fs::exists(fs::path(dir) / cand)) return (fs::path(dir) / cand).string();
-  fail("[datasets] expected ", name, "[.gz] in ", dir);
+  fail("[datasets] expected ", name, "[.gz] in ", dir, hint);
 }
+
+constexpr const char* kFashionMnistHint =
+    " (Debian's package dataset-fashion-mnist installs them in /usr/share/datasets/fashion-mnist: "
+    "apt-get install dataset-fashion-mnist)";
 
 }  // namespace
 
@@ -61,7 +66,8 @@ ImageDataset load_fashion_mnist(const std::string& dir, bool train) {
   std::string split = train ? "train" : "t10k";
   std::vector<uint8_t> ib, lb;
   size_t ih, lh;
-  std::string ipath = find_file(dir, split + "-images-idx3-ubyte"), lpath = find_file(dir, split + "-labels-idx1-ubyte");
+  std::string ipath = find_file(dir, split + "-images-idx3-ubyte", kFashionMnistHint);
+  std::string lpath = find_file(dir, split + "-labels-idx1-ubyte", kFashionMnistHint);
   Shape idims = read_idx(ipath, ib, ih), ldims = read_idx(lpath, lb, lh);
   HT_CHECK(idims.size() == 3, "[datasets] ", ipath, ": expected images [N, H, W], got dims ", shape_str(idims));
   HT_CHECK(ldims.size() == 1 && ldims[0] == idims[0], "[datasets] ", lpath, ": expected ", idims[0],

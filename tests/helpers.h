@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <sstream>
 #include <string>
@@ -136,5 +137,25 @@ inline std::string run_python(const std::string& code, const std::filesystem::pa
   REQUIRE(rc == 0);
   return ss.str();
 }
+
+struct CommandResult {
+  int exit_code;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs a shell command, capturing its output and exit code (for the command-line programs' tests).
+inline CommandResult run_command(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// A program built into build/bin.
+inline std::string bin(const std::string& name) { return std::string(HT_BINARY_DIR) + "/bin/" + name; }
 
 }  // namespace ht::testing
