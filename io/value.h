@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <variant>
@@ -47,8 +48,10 @@ class Value {
   Value() = default;
   Value(std::nullptr_t) {}
   Value(bool b) : v_(b) {}
-  Value(int v) : v_(int64_t(v)) {}
-  Value(int64_t v) : v_(v) {}
+  // Any integer type (int, int64_t, size_t, ...) becomes a Python int.
+  template <class T>
+    requires(std::is_integral_v<T> && !std::is_same_v<T, bool>)
+  Value(T v) : v_(int64_t(v)) {}
   Value(double v) : v_(v) {}
   Value(const char* s) : v_(std::string(s)) {}
   Value(std::string s) : v_(std::move(s)) {}
