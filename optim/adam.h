@@ -32,13 +32,6 @@ struct AdamWOptions {
   bool master_weights = true;
 };
 
-// A parameter group; without options it takes the optimizer's defaults.
-template <class Options>
-struct ParamGroup {
-  std::vector<Tensor> params;
-  std::optional<Options> options;
-};
-
 class Adam : public Optimizer {
  public:
   explicit Adam(std::vector<Tensor> params, AdamOptions defaults = {});

@@ -2,12 +2,14 @@
 #include "optim/optimizer.h"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "core/autograd.h"
 
 namespace ht::optim {
 
 void check_params(const std::vector<Tensor>& params, const char* op) {
+  std::unordered_set<const TensorImpl*> seen;
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     HT_CHECK(p.defined(), "[", op, "] parameter ", i, " is an undefined tensor");
@@ -16,8 +18,7 @@ void check_params(const std::vector<Tensor>& params, const char* op) {
              i);
     HT_CHECK(p.is_leaf(), "[", op, "] can't optimize a non-leaf Tensor (parameter ", i, ")");
     HT_CHECK(p.is_contiguous(), "[", op, "] expected contiguous parameters, parameter ", i, " is not");
-    for (size_t j = 0; j < i; ++j)
-      HT_CHECK(!params[j].same(p), "[", op, "] some parameters appear in more than one parameter group");
+    HT_CHECK(seen.insert(p.impl()).second, "[", op, "] some parameters appear in more than one parameter group");
   }
 }
 

@@ -21,6 +21,13 @@ struct StepScaling {
   const Tensor* found_inf = nullptr;
 };
 
+// A parameter group; without options it takes the optimizer's defaults.
+template <class Options>
+struct ParamGroup {
+  std::vector<Tensor> params;
+  std::optional<Options> options;
+};
+
 class Optimizer {
  public:
   virtual ~Optimizer() = default;

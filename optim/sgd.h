@@ -3,7 +3,7 @@
 #pragma once
 #include <vector>
 
-#include "optim/adam.h"
+#include "optim/optimizer.h"
 
 namespace ht::optim {
 

@@ -279,6 +279,38 @@ TEST_CASE("fp16 training with fp32 master weights tracks fp32; pure fp16 updates
   CHECK(master.dtype() == kFloat32);
 }
 
+TEST_CASE("16-bit parameters always hold their fp32 master, rounded") {
+  for (DType dt : {kFloat16, kBFloat16}) {
+    INFO(dtype_name(dt));
+    Generator gen(3);
+    Tensor a = randn({50}, gen).to(dt).set_requires_grad(true), b = randn({7, 3}, gen).to(dt).set_requires_grad(true);
+    optim::AdamW adamw({a}, {.lr = 1e-2, .amsgrad = true});
+    optim::SGD sgd({b}, {.lr = 1e-2, .momentum = 0.9, .nesterov = true});
+    for (int t = 0; t < 5; ++t) {
+      a.set_grad(randn({50}, gen).to(dt));
+      b.set_grad(randn({7, 3}, gen).to(dt));
+      adamw.step();
+      sgd.step();
+    }
+    Tensor ma = adamw.master_params()[0], mb = sgd.master_params()[0];
+    CHECK(ma.dtype() == kFloat32);
+    CHECK(mb.dtype() == kFloat32);
+    ht::testing::check_equal(a, ma.to(dt), "AdamW parameter == rounded master");
+    ht::testing::check_equal(b, mb.to(dt), "SGD parameter == rounded master");
+    CHECK(max_rel_error(ma, a.to(kFloat32)) > 0);  // the master keeps what the 16-bit copy cannot
+    // load_master_params sets both; reset_master_params follows a parameter written from outside
+    adamw.load_master_params({full({50}, 0.1)});
+    ht::testing::check_equal(adamw.master_params()[0], full({50}, 0.1), "loaded master");
+    ht::testing::check_equal(a, full({50}, 0.1).to(dt), "parameter after load_master_params");
+    {
+      NoGradGuard ng;
+      a.fill_(2.0);
+    }
+    adamw.reset_master_params();
+    ht::testing::check_equal(adamw.master_params()[0], full({50}, 2.0), "master after reset");
+  }
+}
+
 TEST_CASE("autocast: the switch, its nesting, and the cast policy ops consult") {
   Tensor x = randn({3, 3}).set_requires_grad(true);
   CHECK_FALSE(amp::is_autocast_enabled());
