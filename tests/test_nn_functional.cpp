@@ -206,3 +206,18 @@ TEST_CASE("dropout keeps or zeroes elements and scales by 1/(1-p)", "[nn][dropou
   check_equal(x.grad(), y.detach(), "dropout gradient is the scaled mask");
   CHECK(F::dropout(x, 0.5, false).same(x));
 }
+
+TEST_CASE("conv2d on a batch too big to unfold at once (chunks of images) matches float64", "[nn][conv]") {
+  // 32 images of 16x64x64 with a 3x3 kernel unfold to ~75 MB: the CPU kernel works in chunks of images
+  Generator gen(11);
+  Tensor x = randn({32, 16, 64, 64}, gen), w = randn({16, 16, 3, 3}, gen), gy = randn({32, 16, 64, 64}, gen);
+  Tensor xd = x.to(kFloat64).requires_grad_(true), wd = w.to(kFloat64).requires_grad_(true);
+  x.requires_grad_(true);
+  w.requires_grad_(true);
+  Tensor y = F::conv2d(x, w, Tensor(), 1, 1), yd = F::conv2d(xd, wd, Tensor(), 1, 1);
+  check_rel(y, yd, 1e-5, "forward");
+  y.backward(gy);
+  yd.backward(gy.to(kFloat64));
+  check_rel(x.grad(), xd.grad(), 1e-5, "input gradient");
+  check_rel(w.grad(), wd.grad(), 1e-5, "weight gradient");
+}

@@ -39,7 +39,7 @@ void gemm_rm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* a,
 // spinning workers between the im2col loops and the GEMMs.
 template <class A>
 void parallel_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const A* a, int64_t lda, const A* b,
-                   int64_t ldb, A* c, int64_t ldc) {
+                   int64_t ldb, A beta, A* c, int64_t ldc) {
   int threads = omp_get_max_threads();
   constexpr int64_t kMinCols = 32;
   if (threads > n / kMinCols) threads = int(std::max<int64_t>(n / kMinCols, 1));
@@ -51,20 +51,22 @@ void parallel_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const A* a
     int64_t chunk = (n + nt - 1) / nt;
     chunk = (chunk + 15) / 16 * 16;  // whole vector widths per thread
     int64_t j0 = std::min(n, t * chunk), j1 = std::min(n, j0 + chunk);
-    if (j0 < j1) gemm_rm(ta, tb, m, j1 - j0, k, a, lda, tb ? b + j0 * ldb : b + j0, ldb, A(0), c + j0, ldc);
+    if (j0 < j1) gemm_rm(ta, tb, m, j1 - j0, k, a, lda, tb ? b + j0 * ldb : b + j0, ldb, beta, c + j0, ldc);
   }
   openblas_set_num_threads(blas_threads);
 }
 
-// The unfolding of one group: rows are (channel, live tap), columns (image, output position).
+// The unfolding of one group over images [n0, n0 + nb): rows are (channel, live tap), columns (image, output
+// position). Large batches are unfolded a chunk of images at a time (see for_chunks).
 struct Unfold {
   const Conv2dShape& s;
   int64_t cg, i0, i1, j0, j1;  // channels per group, live taps [i0, i1) x [j0, j1)
+  int64_t n0 = 0, nb = 0;
   int64_t ki() const { return i1 - i0; }
   int64_t kj() const { return j1 - j0; }
   int64_t rows() const { return cg * ki() * kj(); }
   int64_t ohw() const { return s.out_h * s.out_w; }
-  int64_t cols() const { return s.n * ohw(); }
+  int64_t cols() const { return nb * ohw(); }
   // Output columns [lo, hi) whose input column ix = ox*stride - pad + j*dil lies inside the image.
   void ox_range(int64_t j, int64_t& lo, int64_t& hi) const {
     int64_t off = j * s.dil_w - s.pad_w;
@@ -83,7 +85,7 @@ bool tap_live(int64_t k, int64_t size, int64_t out, int64_t stride, int64_t pad,
 }
 
 Unfold make_unfold(const Conv2dShape& s) {
-  Unfold u{s, s.c_in / s.groups, 0, s.kh, 0, s.kw};
+  Unfold u{s, s.c_in / s.groups, 0, s.kh, 0, s.kw, 0, s.n};
   while (u.i0 < u.i1 && !tap_live(u.i0, s.h, s.out_h, s.stride_h, s.pad_h, s.dil_h)) ++u.i0;
   while (u.i1 > u.i0 && !tap_live(u.i1 - 1, s.h, s.out_h, s.stride_h, s.pad_h, s.dil_h)) --u.i1;
   while (u.j0 < u.j1 && !tap_live(u.j0, s.w, s.out_w, s.stride_w, s.pad_w, s.dil_w)) ++u.j0;
@@ -102,8 +104,8 @@ void im2col(const Unfold& u, const T* x, int64_t group, A* col) {
     u.ox_range(j, lo, hi);
     int64_t xoff = j * s.dil_w - s.pad_w;
     A* dst = col + r * ncols;
-    for (int64_t n = 0; n < s.n; ++n) {
-      const T* plane = x + ((n * s.c_in) + group * u.cg + c) * s.h * s.w;
+    for (int64_t n = 0; n < u.nb; ++n) {
+      const T* plane = x + (((u.n0 + n) * s.c_in) + group * u.cg + c) * s.h * s.w;
       for (int64_t oy = 0; oy < s.out_h; ++oy) {
         A* d = dst + n * ohw + oy * s.out_w;
         int64_t iy = oy * s.stride_h - s.pad_h + i * s.dil_h;
@@ -141,10 +143,10 @@ template <class T, class A>
 void col2im(const Unfold& u, const A* gcol, int64_t group, T* gx) {
   const Conv2dShape& s = u.s;
   int64_t ncols = u.cols(), ohw = u.ohw(), hw = s.h * s.w;
-#pragma omp parallel for schedule(static) if (s.n * u.cg * hw > 32768)
-  for (int64_t pc = 0; pc < s.n * u.cg; ++pc) {
-    int64_t c = pc / s.n, n = pc % s.n;
-    T* plane = gx + ((n * s.c_in) + group * u.cg + c) * hw;
+#pragma omp parallel for schedule(static) if (u.nb * u.cg * hw > 32768)
+  for (int64_t pc = 0; pc < u.nb * u.cg; ++pc) {
+    int64_t c = pc / u.nb, n = pc % u.nb;
+    T* plane = gx + (((u.n0 + n) * s.c_in) + group * u.cg + c) * hw;
     A* acc;
     if constexpr (std::is_same_v<T, A>) acc = plane;
     else acc = scratch<A>(3, hw);
@@ -192,73 +194,92 @@ A* group_grad_out(const Unfold& u, const T* gy, int64_t group) {
   A* out = scratch<A>(2, coutg * u.cols());
 #pragma omp parallel for schedule(static) if (coutg * u.cols() > 32768)
   for (int64_t o = 0; o < coutg; ++o)
-    for (int64_t n = 0; n < s.n; ++n) {
-      const T* src = gy + (n * s.c_out + group * coutg + o) * ohw;
+    for (int64_t n = 0; n < u.nb; ++n) {
+      const T* src = gy + ((u.n0 + n) * s.c_out + group * coutg + o) * ohw;
       A* dst = out + o * u.cols() + n * ohw;
       for (int64_t p = 0; p < ohw; ++p) dst[p] = A(src[p]);
     }
   return out;
 }
 
+// Calls f(u) for each chunk of images, sized so that the unfolded columns stay near kColumnBudget bytes.
+template <class A, class F>
+void for_chunks(Unfold u, F&& f) {
+  constexpr int64_t kColumnBudget = int64_t(64) << 20;
+  int64_t per_image = std::max<int64_t>(std::max(u.rows(), u.s.c_out) * u.ohw() * int64_t(sizeof(A)), 1);
+  int64_t chunk = std::clamp<int64_t>(kColumnBudget / per_image, 1, std::max<int64_t>(u.s.n, 1));
+  for (u.n0 = 0; u.n0 < u.s.n; u.n0 += chunk) {
+    u.nb = std::min(chunk, u.s.n - u.n0);
+    f(u);
+  }
+}
+
 template <class T, class A>
 void forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
-  Unfold u = make_unfold(s);
-  int64_t coutg = s.c_out / s.groups, ohw = u.ohw(), ncols = u.cols();
+  int64_t coutg = s.c_out / s.groups;
   for (int64_t g = 0; g < s.groups; ++g) {
-    A* out = scratch<A>(1, coutg * ncols);
-    if (u.rows() == 0) {
-      std::fill(out, out + coutg * ncols, A(0));
-    } else {
-      A* col = scratch<A>(0, u.rows() * ncols);
-      im2col(u, x, g, col);
-      parallel_gemm(false, false, coutg, ncols, u.rows(), group_weight<T, A>(u, w, g, 2), u.rows(), col, ncols, out,
-                    ncols);
-    }
-#pragma omp parallel for schedule(static) if (coutg * ncols > 32768)
-    for (int64_t o = 0; o < coutg; ++o) {
-      A b = bias ? A(bias[g * coutg + o]) : A(0);
-      for (int64_t n = 0; n < s.n; ++n) {
-        const A* src = out + o * ncols + n * ohw;
-        T* dst = y + (n * s.c_out + g * coutg + o) * ohw;
-        for (int64_t p = 0; p < ohw; ++p) dst[p] = T(src[p] + b);
+    for_chunks<A>(make_unfold(s), [&](const Unfold& u) {
+      int64_t ncols = u.cols(), ohw = u.ohw();
+      A* out = scratch<A>(1, coutg * ncols);
+      if (u.rows() == 0) {
+        std::fill(out, out + coutg * ncols, A(0));
+      } else {
+        A* col = scratch<A>(0, u.rows() * ncols);
+        im2col(u, x, g, col);
+        parallel_gemm(false, false, coutg, ncols, u.rows(), group_weight<T, A>(u, w, g, 2), u.rows(), col, ncols, A(0),
+                      out, ncols);
       }
-    }
+#pragma omp parallel for schedule(static) if (coutg * ncols > 32768)
+      for (int64_t o = 0; o < coutg; ++o) {
+        A b = bias ? A(bias[g * coutg + o]) : A(0);
+        for (int64_t n = 0; n < u.nb; ++n) {
+          const A* src = out + o * ncols + n * ohw;
+          T* dst = y + ((u.n0 + n) * s.c_out + g * coutg + o) * ohw;
+          for (int64_t p = 0; p < ohw; ++p) dst[p] = T(src[p] + b);
+        }
+      }
+    });
   }
 }
 
 template <class T, class A>
 void backward_data(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
-  Unfold u = make_unfold(s);
-  int64_t coutg = s.c_out / s.groups, ncols = u.cols();
+  int64_t coutg = s.c_out / s.groups;
   for (int64_t g = 0; g < s.groups; ++g) {
-    A* gcol = scratch<A>(0, u.rows() * ncols);
-    if (u.rows() > 0) {
-      A* gyt = group_grad_out<T, A>(u, gy, g);
-      parallel_gemm(true, false, u.rows(), ncols, coutg, group_weight<T, A>(u, w, g, 1), u.rows(), gyt, ncols, gcol,
-                    ncols);
-    }
-    col2im(u, gcol, g, gx);
+    for_chunks<A>(make_unfold(s), [&](const Unfold& u) {
+      int64_t ncols = u.cols();
+      A* gcol = scratch<A>(0, u.rows() * ncols);
+      if (u.rows() > 0) {
+        A* gyt = group_grad_out<T, A>(u, gy, g);
+        parallel_gemm(true, false, u.rows(), ncols, coutg, group_weight<T, A>(u, w, g, 1), u.rows(), gyt, ncols, A(0),
+                      gcol, ncols);
+      }
+      col2im(u, gcol, g, gx);
+    });
   }
 }
 
 template <class T, class A>
 void backward_weight(const Conv2dShape& s, const T* x, const T* gy, T* gw) {
-  Unfold u = make_unfold(s);
-  int64_t coutg = s.c_out / s.groups, ncols = u.cols();
-  std::fill(gw, gw + s.c_out * u.cg * s.kh * s.kw, T(A(0)));
-  if (u.rows() == 0) return;
+  Unfold full = make_unfold(s);
+  int64_t coutg = s.c_out / s.groups, rows = full.rows();
+  std::fill(gw, gw + s.c_out * full.cg * s.kh * s.kw, T(A(0)));
+  if (rows == 0) return;
   for (int64_t g = 0; g < s.groups; ++g) {
-    A* col = scratch<A>(0, u.rows() * ncols);
-    im2col(u, x, g, col);
-    A* gyt = group_grad_out<T, A>(u, gy, g);
-    A* out = scratch<A>(1, coutg * u.rows());
-    parallel_gemm(false, true, coutg, u.rows(), ncols, gyt, ncols, col, ncols, out, u.rows());
-    T* gwg = gw + g * coutg * u.cg * s.kh * s.kw;
+    A* out = scratch<A>(1, coutg * rows);
+    for_chunks<A>(full, [&](const Unfold& u) {  // sums over the chunks in `out`
+      int64_t ncols = u.cols();
+      A* col = scratch<A>(0, rows * ncols);
+      im2col(u, x, g, col);
+      A* gyt = group_grad_out<T, A>(u, gy, g);
+      parallel_gemm(false, true, coutg, rows, ncols, gyt, ncols, col, ncols, A(u.n0 == 0 ? 0 : 1), out, rows);
+    });
+    T* gwg = gw + g * coutg * full.cg * s.kh * s.kw;
     for (int64_t o = 0; o < coutg; ++o)
-      for (int64_t c = 0; c < u.cg; ++c)
-        for (int64_t i = u.i0; i < u.i1; ++i)
-          for (int64_t j = u.j0; j < u.j1; ++j)
-            gwg[((o * u.cg + c) * s.kh + i) * s.kw + j] = T(*out++);
+      for (int64_t c = 0; c < full.cg; ++c)
+        for (int64_t i = full.i0; i < full.i1; ++i)
+          for (int64_t j = full.j0; j < full.j1; ++j)
+            gwg[((o * full.cg + c) * s.kh + i) * s.kw + j] = T(*out++);
   }
 }
 
