@@ -7,6 +7,7 @@
 #include "tests/test_optim_util.h"
 
 using namespace ht;
+using optim_test::check_throws;
 using optim_test::max_rel_error;
 
 namespace {
@@ -309,32 +310,22 @@ TEST_CASE("state_dict layout is torch.optim's") {
 
 TEST_CASE("optimizer options are validated with PyTorch's messages") {
   auto params = fresh_params(problem().init);
-  auto throws_with = [](auto&& f, const std::string& text) {
-    try {
-      f();
-    } catch (const Error& e) {
-      INFO(e.what());
-      CHECK(std::string(e.what()).find(text) != std::string::npos);
-      return;
-    }
-    FAIL("no error for " << text);
-  };
-  throws_with([&] { optim::Adam(params, {.lr = -1}); }, "[Adam] Invalid learning rate: -1");
-  throws_with([&] { optim::Adam(params, {.eps = -1}); }, "Invalid epsilon value");
-  throws_with([&] { optim::Adam(params, {.betas = {1.0, 0.9}}); }, "Invalid beta parameter at index 0: 1");
-  throws_with([&] { optim::AdamW(params, {.betas = {0.9, -0.1}}); }, "[AdamW] Invalid beta parameter at index 1");
-  throws_with([&] { optim::AdamW(params, {.weight_decay = -1}); }, "Invalid weight_decay value");
-  throws_with([&] { optim::SGD(params, {.momentum = -0.5}); }, "[SGD] Invalid momentum value");
-  throws_with([&] { optim::SGD(params, {.lr = 0.1, .nesterov = true}); },
+  check_throws([&] { optim::Adam(params, {.lr = -1}); }, "[Adam] Invalid learning rate: -1");
+  check_throws([&] { optim::Adam(params, {.eps = -1}); }, "Invalid epsilon value");
+  check_throws([&] { optim::Adam(params, {.betas = {1.0, 0.9}}); }, "Invalid beta parameter at index 0: 1");
+  check_throws([&] { optim::AdamW(params, {.betas = {0.9, -0.1}}); }, "[AdamW] Invalid beta parameter at index 1");
+  check_throws([&] { optim::AdamW(params, {.weight_decay = -1}); }, "Invalid weight_decay value");
+  check_throws([&] { optim::SGD(params, {.momentum = -0.5}); }, "[SGD] Invalid momentum value");
+  check_throws([&] { optim::SGD(params, {.lr = 0.1, .nesterov = true}); },
               "Nesterov momentum requires a momentum and zero dampening");
-  throws_with([&] { optim::SGD(std::vector<Tensor>{params[0], params[0]}); }, "more than one parameter group");
-  throws_with([&] { optim::SGD(std::vector<Tensor>{zeros({3}, {.dtype = kInt64})}); }, "expected float32, float16");
+  check_throws([&] { optim::SGD(std::vector<Tensor>{params[0], params[0]}); }, "more than one parameter group");
+  check_throws([&] { optim::SGD(std::vector<Tensor>{zeros({3}, {.dtype = kInt64})}); }, "expected float32, float16");
   optim::Adam adam(params);
   Value sd = adam.state_dict();
   optim::Adam two_groups(std::vector<optim::ParamGroup<optim::AdamOptions>>{{{params[0]}, {}}, {{params[1]}, {}}});
-  throws_with([&] { two_groups.load_state_dict(sd); }, "different number of parameter groups");
+  check_throws([&] { two_groups.load_state_dict(sd); }, "different number of parameter groups");
   optim::Adam fewer(std::vector<Tensor>{params[0]});
-  throws_with([&] { fewer.load_state_dict(sd); }, "doesn't match the size of optimizer's group");
+  check_throws([&] { fewer.load_state_dict(sd); }, "doesn't match the size of optimizer's group");
 }
 
 TEST_CASE("zero_grad drops or zeroes gradients; parameters without gradients are left alone") {

@@ -8,6 +8,7 @@
 #include "tests/test_optim_util.h"
 
 using namespace ht;
+using optim_test::check_throws;
 using optim_test::max_rel_error;
 
 namespace {
@@ -89,17 +90,6 @@ const Value& torch_sequences() {
   return out;
 }
 
-template <class F>
-void check_throws(F&& f, const std::string& text) {
-  try {
-    f();
-  } catch (const Error& e) {
-    INFO(e.what());
-    CHECK(std::string(e.what()).find(text) != std::string::npos);
-    return;
-  }
-  FAIL("no error; expected one containing: " << text);
-}
 
 }  // namespace
 

@@ -204,26 +204,16 @@ TEST_CASE("a scheduler resumes from its state_dict and the optimizer's") {
 TEST_CASE("schedulers check their arguments as PyTorch does") {
   const SchedCase& c = sched_cases()[0];
   Setup s = make_optimizer(c);
-  auto msg = [](auto&& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
-  CHECK(msg([&] { optim::StepLR(*s.opt, 3, 0.1, 5); }).find("param 'initial_lr' is not specified") !=
-        std::string::npos);
-  CHECK(msg([&] { optim::LinearLR(*s.opt, 1.5); }).find("Starting multiplicative factor expected to be between 0 and 1") !=
-        std::string::npos);
-  CHECK(msg([&] { optim::OneCycleLR(*s.opt, 0.1, {}); })
-            .find("You must define either total_steps OR (epochs AND steps_per_epoch)") != std::string::npos);
-  CHECK(msg([&] { optim::OneCycleLR(*s.opt, 0.1, {.total_steps = 10, .anneal_strategy = "exp"}); })
-            .find("anneal_strategy must by one of 'cos' or 'linear', instead got exp") != std::string::npos);
+  using optim_test::check_throws;
+  check_throws([&] { optim::StepLR(*s.opt, 3, 0.1, 5); }, "param 'initial_lr' is not specified");
+  check_throws([&] { optim::LinearLR(*s.opt, 1.5); }, "Starting multiplicative factor expected to be between 0 and 1");
+  check_throws([&] { optim::OneCycleLR(*s.opt, 0.1, {}); },
+               "You must define either total_steps OR (epochs AND steps_per_epoch)");
+  check_throws([&] { optim::OneCycleLR(*s.opt, 0.1, {.total_steps = 10, .anneal_strategy = "exp"}); },
+               "anneal_strategy must by one of 'cos' or 'linear', instead got exp");
   optim::OneCycleLR one(*s.opt, 0.1, {.total_steps = 3});
   one.step();
   one.step();
   one.step();
-  CHECK(msg([&] { one.step(); }).find("Tried to step 5 times. The specified number of total steps is 3") !=
-        std::string::npos);
+  check_throws([&] { one.step(); }, "Tried to step 5 times. The specified number of total steps is 3");
 }

@@ -38,4 +38,17 @@ inline double max_rel_error(const ht::Tensor& got, const ht::Tensor& want, doubl
   return worst;
 }
 
+// Runs f and checks it throws ht::Error with `text` in its message.
+template <class F>
+void check_throws(F&& f, const std::string& text) {
+  try {
+    f();
+  } catch (const ht::Error& e) {
+    INFO(e.what());
+    CHECK(std::string(e.what()).find(text) != std::string::npos);
+    return;
+  }
+  FAIL("no error; expected one containing: " << text);
+}
+
 }  // namespace optim_test
