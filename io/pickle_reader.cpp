@@ -192,9 +192,13 @@ class Unpickler {
 
   void push_global(std::string module, std::string name) {
     normalize_global(module, name);
-    if (!is_allowed_global(module, name))
+    if (!is_allowed_global(module, name)) {
+      // A whole pickled nn.Module or optimizer names its own class: point at the usual fix.
+      const bool user_class = module == "__main__" || module.rfind("torch.nn.modules", 0) == 0;
       fail("[io] ", what_, ": refused pickle global '", module, ".", name,
-           "': not in the allowlist of checkpoint types (no code from a file is ever run)");
+           "': not in the allowlist of checkpoint types (no code from a file is ever run)",
+           user_class ? "; was a whole module saved? save and load its state_dict() instead" : "");
+    }
     push(Global{module, name});
   }
 

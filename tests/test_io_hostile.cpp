@@ -71,6 +71,12 @@ TEST_CASE("io hostile: a pickle calling os.system is refused without running it"
   CHECK_THAT(unpickle_error("\x80\x02" "ctorch\nfloat16\n)R."s), Contains("not as a function"));
 }
 
+TEST_CASE("io hostile: a whole pickled module is refused with a hint", "[io]") {
+  std::string err = error_of([] { ht::load(fixture("whole_module.pt")); });
+  CHECK_THAT(err, Contains("__main__.Small"));
+  CHECK_THAT(err, Contains("save and load its state_dict() instead"));
+}
+
 TEST_CASE("io hostile: broken pickles", "[io]") {
   CHECK_THAT(unpickle_error(""s), Contains("truncated"));
   CHECK_THAT(unpickle_error("\x80\x02"s), Contains("truncated"));

@@ -124,6 +124,7 @@ def main():
     torch.save(resnet.state_dict(), p("resnet18.pt"))
     objects["resnet18.pt"] = resnet.state_dict()
     evil_pickle(p("evil.pt"), "touch " + p("pwned"))
+    torch.save(Small(), p("whole_module.pt"))
 
     expect = {}
     for name, obj in objects.items():
