@@ -17,7 +17,7 @@ namespace ht::kernels::cuda {
 namespace {
 
 constexpr int64_t kChunk = 16384;  // elements per chunk; ~720 chunks for ResNet-18's 11.7M parameters
-constexpr int kThreads = 256;
+constexpr int kThreads = 512;     // 32 elements per thread per chunk
 
 struct ChunkRef {
   int32_t tensor;
@@ -50,7 +50,8 @@ __global__ void multi_tensor_step(const Entry* entries, const ChunkRef* chunks, 
   if (found_inf != nullptr && *found_inf != 0.f) return;  // a skipped step: nothing changes
   const Body body{};
   for (int64_t c = blockIdx.x; c < nchunks; c += gridDim.x) {
-    const Entry& e = entries[chunks[c].tensor];
+    // a register copy: the body's stores cannot alias it, so its fields are loaded once per chunk
+    const Entry e = entries[chunks[c].tensor];
     int64_t begin = int64_t(chunks[c].chunk) * kChunk;
     int64_t end = begin + kChunk < e.numel ? begin + kChunk : e.numel;
     switch (e.dtype) {
@@ -74,7 +75,7 @@ __global__ void multi_tensor_unscale(const GradTensor* entries, const ChunkRef* 
                                      float inv_scale, float* found_inf) {
   bool bad = false;
   for (int64_t c = blockIdx.x; c < nchunks; c += gridDim.x) {
-    const GradTensor& e = entries[chunks[c].tensor];
+    const GradTensor e = entries[chunks[c].tensor];
     int64_t begin = int64_t(chunks[c].chunk) * kChunk;
     int64_t end = begin + kChunk < e.numel ? begin + kChunk : e.numel;
     switch (e.dtype) {
