@@ -24,6 +24,7 @@ std::string errno_text() { return std::strerror(errno); }
 
 // Large writes bypass the buffer; small ones (headers) are batched into few syscalls.
 constexpr size_t kBufferSize = 1 << 20;
+constexpr size_t kMmapThreshold = 16 << 20;
 }  // namespace
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
@@ -42,7 +43,9 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
     fail("[io] '", path, "' is a directory");
   }
   f->size_ = size_t(st.st_size);
-  if (S_ISREG(st.st_mode) && f->size_ > 0) {
+  // Small files are simply read: a mapping would gain little, and a mapped file that another program later
+  // truncates in place (torch.save over the same path) turns into SIGBUS for tensors still using it.
+  if (S_ISREG(st.st_mode) && f->size_ >= kMmapThreshold) {
     void* p = ::mmap(nullptr, f->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (p != MAP_FAILED) {
       f->data_ = static_cast<uint8_t*>(p);
@@ -50,11 +53,16 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
     }
   }
   if (!f->mapped_ && (f->size_ > 0 || !S_ISREG(st.st_mode))) {
-    // Pipes and special files: one sequential read.
-    std::vector<uint8_t> buf;
-    uint8_t chunk[1 << 16];
+    // One sequential read; pipes and special files have no size up front, so the buffer grows.
+    std::vector<uint8_t>& buf = f->fallback_;
+    buf.resize(S_ISREG(st.st_mode) ? f->size_ : 0);
+    size_t used = 0;
     for (;;) {
-      ssize_t n = ::read(fd, chunk, sizeof chunk);
+      if (used == buf.size()) {
+        if (S_ISREG(st.st_mode) && used == f->size_ && used > 0) break;
+        buf.resize(std::max<size_t>(buf.size() * 2, 1 << 16));
+      }
+      ssize_t n = ::read(fd, buf.data() + used, buf.size() - used);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         std::string e = errno_text();
@@ -62,11 +70,11 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
         fail("[io] cannot read '", path, "': ", e);
       }
       if (n == 0) break;
-      buf.insert(buf.end(), chunk, chunk + n);
+      used += size_t(n);
     }
-    f->fallback_ = std::move(buf);
-    f->data_ = f->fallback_.data();
-    f->size_ = f->fallback_.size();
+    buf.resize(used);
+    f->data_ = buf.data();
+    f->size_ = used;
   }
   ::close(fd);
   return f;
