@@ -25,24 +25,24 @@ namespace ht::kernels {
 template <class A> HT_HD HT_BODY_INLINE bool m_isfinite(A x) { return (x - x) == A(0); }
 HT_HD HT_BODY_INLINE float m_sqrtf(float x) { return ::sqrtf(x); }
 HT_HD HT_BODY_INLINE float m_fma(float a, float b, float c) { return ::fmaf(a, b, c); }
-// A product that must stay rounded on its own (PyTorch rounds it in a separate kernel): nvcc would otherwise
-// be free to fuse it into a later add.
+// A product that must stay rounded on its own (PyTorch rounds it in a separate kernel): compilers may
+// otherwise fuse it into a later add. On the host, fma(a, b, -0) is exactly round(a * b) (x + -0 == x for
+// every x, signed zeros included) and is not itself a multiply that could be contracted.
 HT_HD HT_BODY_INLINE float m_mul_rn(float a, float b) {
 #if defined(__CUDA_ARCH__)
   return __fmul_rn(a, b);
 #else
-  return a * b;
+  return ::fmaf(a, b, -0.0f);
 #endif
 }
 // torch.maximum: NaN wins.
 HT_HD HT_BODY_INLINE float m_nan_max(float a, float b) { return a != a ? a : (b != b ? b : (a > b ? a : b)); }
 
-// Reads the gradient element in fp32, unscaled and negated as the step asks.
+// Reads the gradient element in fp32, unscaled and negated as the step asks: x * 1 == x and
+// x * -s == -(x * s) exactly, so one multiply does both without a branch in the loop.
 template <class T>
 HT_HD HT_BODY_INLINE float read_grad(const void* grad, int64_t i, float inv_scale, bool maximize) {
-  float g = float(static_cast<const T*>(grad)[i]);
-  if (inv_scale != 1.f) g = g * inv_scale;
-  return maximize ? -g : g;
+  return float(static_cast<const T*>(grad)[i]) * (maximize ? -inv_scale : inv_scale);
 }
 
 // The fp32 value being optimized (the master copy when there is one) and its write-back.
@@ -65,12 +65,11 @@ struct AdamBody {
   template <class T, bool kMaster, bool kAmsgrad>
   HT_HD HT_BODY_INLINE void apply_as(const AdamTensor& t, int64_t i, float inv_scale) const {
     float g = read_grad<T>(t.grad, i, inv_scale, t.maximize);
-    float p = read_param<T, kMaster>(t.param, t.master, i);
-    if (t.decoupled) {
-      p = m_mul_rn(p, t.decay_factor);
-    } else if (t.weight_decay != 0.f) {
-      g = m_fma(p, t.weight_decay, g);
-    }
+    // decay_factor is exactly 1 for Adam, so the multiply changes nothing there; selects, not branches,
+    // keep the loop free of control flow
+    float p = m_mul_rn(read_param<T, kMaster>(t.param, t.master, i), t.decay_factor);
+    const float with_l2 = m_fma(p, t.weight_decay, g);
+    g = !t.decoupled && t.weight_decay != 0.f ? with_l2 : g;
     float m = m_fma(g, t.one_minus_beta1, t.exp_avg[i] * t.beta1);
     float v = m_fma(t.one_minus_beta2 * g, g, t.exp_avg_sq[i] * t.beta2);
     t.exp_avg[i] = m;
@@ -95,7 +94,8 @@ struct SgdBody {
   HT_HD HT_BODY_INLINE void apply_as(const SgdTensor& t, int64_t i, float inv_scale) const {
     float g = read_grad<T>(t.grad, i, inv_scale, t.maximize);
     float p = read_param<T, kMaster>(t.param, t.master, i);
-    if (t.weight_decay != 0.f) g = m_fma(p, t.weight_decay, g);
+    const float with_decay = m_fma(p, t.weight_decay, g);
+    g = t.weight_decay != 0.f ? with_decay : g;
     if constexpr (kMomentum) {
       float old = t.momentum_buffer[i];
       float buf = t.init_buffer ? g : m_fma(g, t.one_minus_dampening, old * t.momentum);

@@ -26,7 +26,7 @@ struct AdamTensor {
   float beta1 = 0, one_minus_beta1 = 0, beta2 = 0, one_minus_beta2 = 0;
   float eps = 0;
   float weight_decay = 0;    // Adam: coupled L2 added to the gradient (skipped when 0)
-  float decay_factor = 1;    // AdamW: param *= 1 - lr * weight_decay
+  float decay_factor = 1;    // AdamW: param *= 1 - lr * weight_decay; exactly 1 for Adam
   float neg_step_size = 0;   // -lr / (1 - beta1^t)
   float bias_correction2_sqrt = 1;  // sqrt(1 - beta2^t)
   bool amsgrad = false, maximize = false, decoupled = false;

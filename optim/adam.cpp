@@ -98,7 +98,7 @@ void Adam::step(const StepScaling& scaling) {
       e.one_minus_beta2 = float(1 - beta2);
       e.eps = float(o.eps);
       e.weight_decay = float(o.weight_decay);
-      e.decay_factor = float(1 - o.lr * o.weight_decay);
+      e.decay_factor = decoupled_ ? float(1 - o.lr * o.weight_decay) : 1.f;
       e.neg_step_size = float(-step_size);
       e.bias_correction2_sqrt = float(std::sqrt(1 - std::pow(beta2, step)));
       e.amsgrad = o.amsgrad;
