@@ -103,6 +103,7 @@ bool GradScaler::step(optim::Optimizer& optimizer) {
     unscale_grads(optimizer, 1.f, st);  // check only; the step unscales as it reads
     inv_scale = float(1.0 / double(scale_));
   }
+  HT_CHECK(!st.found_inf.empty(), "[GradScaler] No inf checks were recorded for this optimizer.");
   bool stepped = read_found(st) == 0.f;
   if (stepped) {
     optim::StepScaling scaling{inv_scale, st.found_inf.size() == 1 ? &st.found_inf[0] : nullptr};
@@ -118,7 +119,9 @@ void GradScaler::update(std::optional<double> new_scale) {
   if (new_scale) {
     scale_ = float(*new_scale);
   } else {
-    HT_CHECK(!per_optimizer_.empty(), "[GradScaler] No inf checks were recorded prior to update.");
+    size_t recorded = 0;
+    for (const auto& st : per_optimizer_) recorded += st.found_inf.size();
+    HT_CHECK(recorded > 0, "[GradScaler] No inf checks were recorded prior to update.");
     float found = 0;
     for (auto& st : per_optimizer_) found += read_found(st);
     // _amp_update_scale_: back off on inf/NaN; grow after growth_interval clean steps, never to inf

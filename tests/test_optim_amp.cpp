@@ -187,6 +187,10 @@ TEST_CASE("GradScaler raises PyTorch's errors on misuse") {
   check_throws([&] { scaler.update(); }, "Attempted update but _scale is None.");
   p.set_grad(scaler.scale(ones({3})));
   check_throws([&] { scaler.update(); }, "No inf checks were recorded prior to update.");
+  Tensor no_grad = zeros({2}).set_requires_grad(true);
+  optim::SGD idle({no_grad});
+  check_throws([&] { scaler.step(idle); }, "No inf checks were recorded for this optimizer.");
+  check_throws([&] { scaler.update(); }, "No inf checks were recorded prior to update.");
   scaler.unscale_(opt);
   check_throws([&] { scaler.unscale_(opt); },
                "unscale_() has already been called on this optimizer since the last update().");
