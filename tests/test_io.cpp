@@ -238,3 +238,24 @@ TEST_CASE("io: an uncommitted AtomicFileWriter leaves the old file and no tempor
   CHECK(ht::io::read_file(path) == "old");
   CHECK(std::distance(fs::directory_iterator(tmp.path()), fs::directory_iterator()) == 1);
 }
+
+TEST_CASE("io: CUDA tensors save from device memory, views still sharing one record", "[io][cuda]") {
+  if (!ht::cuda::is_available()) {
+    WARN("no CUDA device: CUDA save test skipped");
+    return;
+  }
+  TempDir tmp;
+  ht::Tensor a = ht::arange(0.0, 12.0, 1.0).to(ht::kCUDA);
+  Value v = Value::dict();
+  ht::Dict& d = v.to_dict();
+  d.set("base", a);
+  d.set("slice", a.slice(0, 2, 8).view({2, 3}));
+  d.set("t", a.view({3, 4}).t());
+  d.set("row", a.view({3, 4}).select(0, 1));
+  d.set("strided", a.slice(0, 0, 12, 3));
+  d.set("other", ht::ones({2}).to(ht::kCUDA));
+  ht::save(v, tmp / "views.pth");
+  RunResult r = python("io_check.py", "case views " + quote(tmp / "views.pth") + " --weights-only");
+  INFO(r.out);
+  CHECK(r.rc == 0);
+}
