@@ -3,8 +3,10 @@
 // computed in fp32 (opmath) in the operation order of torch.optim's single-tensor CPU path, so an fp32 run
 // follows PyTorch's rounding as closely as separate kernels allow.
 #pragma once
+#include <bit>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "core/half.h"
 #include "kernels/optim_kernels.h"
@@ -38,23 +40,47 @@ HT_HD HT_BODY_INLINE float m_mul_rn(float a, float b) {
 // torch.maximum: NaN wins.
 HT_HD HT_BODY_INLINE float m_nan_max(float a, float b) { return a != a ? a : (b != b ? b : (a > b ? a : b)); }
 
+// Element i of a T array in fp32, and back (round to nearest even). With GCC on x86-64 hosts, float16 goes
+// through _Float16, which the CPU backend's x86-64-v3 clone compiles to the F16C conversion instructions; the
+// results equal Half's own conversions for every value (a signalling NaN comes back quiet).
+#if !defined(__CUDACC__) && defined(__GNUC__) && defined(__x86_64__) && defined(__FLT16_MAX__)
+#define HT_HOST_FLOAT16 1
+#endif
+template <class T>
+HT_HD HT_BODY_INLINE float load_f32(const void* p, int64_t i) {
+#if defined(HT_HOST_FLOAT16)
+  if constexpr (std::is_same_v<T, Half>) return float(std::bit_cast<_Float16>(static_cast<const Half*>(p)[i].bits));
+#endif
+  return float(static_cast<const T*>(p)[i]);
+}
+template <class T>
+HT_HD HT_BODY_INLINE void store_f32(void* p, int64_t i, float v) {
+#if defined(HT_HOST_FLOAT16)
+  if constexpr (std::is_same_v<T, Half>) {
+    static_cast<Half*>(p)[i].bits = std::bit_cast<uint16_t>(_Float16(v));
+    return;
+  }
+#endif
+  static_cast<T*>(p)[i] = T(v);
+}
+
 // Reads the gradient element in fp32, unscaled and negated as the step asks: x * 1 == x and
 // x * -s == -(x * s) exactly, so one multiply does both without a branch in the loop.
 template <class T>
 HT_HD HT_BODY_INLINE float read_grad(const void* grad, int64_t i, float inv_scale, bool maximize) {
-  return float(static_cast<const T*>(grad)[i]) * (maximize ? -inv_scale : inv_scale);
+  return load_f32<T>(grad, i) * (maximize ? -inv_scale : inv_scale);
 }
 
 // The fp32 value being optimized (the master copy when there is one) and its write-back.
 template <class T, bool kMaster>
 HT_HD HT_BODY_INLINE float read_param(const void* param, const float* master, int64_t i) {
   if constexpr (kMaster) return master[i];
-  return float(static_cast<const T*>(param)[i]);
+  return load_f32<T>(param, i);
 }
 template <class T, bool kMaster>
 HT_HD HT_BODY_INLINE void write_param(void* param, float* master, int64_t i, float p) {
   if constexpr (kMaster) master[i] = p;
-  static_cast<T*>(param)[i] = T(p);
+  store_f32<T>(param, i, p);
 }
 
 // torch.optim.Adam / AdamW (_single_tensor_adam[w]): L2 coupled into g (Adam) or decoupled decay on p (AdamW);

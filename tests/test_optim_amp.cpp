@@ -1,6 +1,8 @@
 // Mixed precision: GradScaler against PyTorch's GradScaler sequence (scales, skipped steps, growth tracker),
 // skipped steps leaving parameters, masters, moments and step counts untouched, PyTorch's misuse errors,
 // scaler state_dicts both ways, fp32 master weights versus pure fp16 updates, and the autocast switch.
+#include <cstring>
+
 #include "optim/adam.h"
 #include "optim/sgd.h"
 #include "optim/autocast.h"
@@ -302,6 +304,32 @@ TEST_CASE("16-bit parameters always hold their fp32 master, rounded") {
     }
     adamw.reset_master_params();
     ht::testing::check_equal(adamw.master_params()[0], full({50}, 2.0), "master after reset");
+  }
+}
+
+TEST_CASE("the fused kernels round masters to float16 and bfloat16 exactly as Half and BFloat16 do") {
+  // float bit patterns over every exponent (no NaNs), including float16 subnormals, ties and overflow to inf
+  std::vector<float> values;
+  for (uint32_t k = 0; k < (1u << 20); ++k) {
+    uint32_t bits = (k & 1u) << 31 | ((k >> 1) * 4099u) % 0x7f800001u;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    values.push_back(f);
+  }
+  Tensor fp32 = from_vector(values, {int64_t(values.size())});
+  for (DType dt : {kFloat16, kBFloat16}) {
+    INFO(dtype_name(dt));
+    Tensor p = zeros({int64_t(values.size())}, {.dtype = dt}).set_requires_grad(true);
+    optim::SGD sgd({p}, {.lr = 0.0});
+    sgd.load_master_params({fp32});
+    p.set_grad(zeros({int64_t(values.size())}, {.dtype = dt}));
+    sgd.step();  // p = master - 0 * 0, written back through the kernel's conversion
+    CHECK(sgd.master_params()[0].to_vector<float>() == values);
+    // compared as floats (exact, inf == inf): every value rounds as Tensor::to rounds it
+    std::vector<float> got = p.to_vector<float>(), want = fp32.to(dt).to_vector<float>();
+    size_t mismatches = 0;
+    for (size_t i = 0; i < got.size(); ++i) mismatches += got[i] != want[i];
+    CHECK(mismatches == 0);
   }
 }
 

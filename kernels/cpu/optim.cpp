@@ -1,7 +1,7 @@
 // CPU backend for the optimizer kernels: the shared bodies (kernels/optim_bodies.h) run over chunks of all
 // tensors on OpenMP threads, and the inf check is an OR-reduction over the same unscale body. The loops are
-// compiled twice (target_clones): with FMA (and AVX) where the CPU has them, and a portable version whose fmaf
-// calls give the same correctly rounded results, more slowly.
+// compiled twice (target_clones): for x86-64-v3 (AVX2, FMA, F16C) where the CPU has it, and a portable version
+// whose fmaf calls give the same correctly rounded results, more slowly.
 #include <algorithm>
 #include <vector>
 
@@ -10,7 +10,7 @@
 #include "kernels/optim_bodies.h"
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define HT_FMA_CLONES __attribute__((target_clones("fma", "default")))
+#define HT_FMA_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define HT_FMA_CLONES
 #endif
