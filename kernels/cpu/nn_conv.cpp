@@ -30,17 +30,23 @@ void gemm_rm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* a,
               1.0, a, int(lda), b, int(ldb), beta, c, int(ldc));
 }
 
-// C = op(A) @ op(B) with the columns of C split across the OpenMP threads, each running a single-threaded
-// GEMM. One thread pool for the whole step: OpenBLAS's own threads would compete for the cores with OpenMP's
-// spinning workers between the im2col loops and the GEMMs.
+// OpenBLAS's own threads stay idle while a convolution runs: all its parallelism is OpenMP's (one pool of
+// threads; two would compete for the cores, each spinning while the other works).
+struct SingleThreadedBlas {
+  int previous = openblas_get_num_threads();
+  SingleThreadedBlas() { openblas_set_num_threads(1); }
+  ~SingleThreadedBlas() { openblas_set_num_threads(previous); }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+};
+
+// C = op(A) @ op(B), the columns of C split across the OpenMP threads (one thread inside a parallel region).
 template <class A>
 void parallel_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const A* a, int64_t lda, const A* b,
                    int64_t ldb, A beta, A* c, int64_t ldc) {
-  int threads = omp_get_max_threads();
   constexpr int64_t kMinCols = 32;
-  if (threads > n / kMinCols) threads = int(std::max<int64_t>(n / kMinCols, 1));
-  int blas_threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
+  int threads = omp_in_parallel() ? 1 : int(std::clamp<int64_t>(n / kMinCols, 1, omp_get_max_threads()));
+  if (threads == 1) return gemm_rm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
 #pragma omp parallel num_threads(threads)
   {
     int t = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -49,7 +55,6 @@ void parallel_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const A* a
     int64_t j0 = std::min(n, t * chunk), j1 = std::min(n, j0 + chunk);
     if (j0 < j1) gemm_rm(ta, tb, m, j1 - j0, k, a, lda, tb ? b + j0 * ldb : b + j0, ldb, beta, c + j0, ldc);
   }
-  openblas_set_num_threads(blas_threads);
 }
 
 // The class's taps of one group's weight as a [cout_g, rows] matrix in A (no copy when it already is one).
@@ -85,14 +90,27 @@ void exchange(const Unfold& u, A* full, A* m, bool to_matrix) {
     });
 }
 
-// Calls f(n0, nb) for each chunk of images, sized so that the unfolded columns stay near kColumnBudget bytes.
+// Calls f(n0, nb) for chunks of images, each kept near kColumnBudget bytes of columns. With enough images the
+// chunks run concurrently, one thread each through the whole pipeline (transpose, im2col, GEMM, scatter):
+// no barrier until the end, which matters on a busy machine where a waiting thread spins. Otherwise the chunks
+// run in turn and each step is parallel inside. f sees its thread as omp_get_thread_num().
 template <class A, class F>
 void for_chunks(const Conv2dShape& s, F&& f) {
-  constexpr int64_t kColumnBudget = int64_t(64) << 20;
-  int64_t cg = s.c_in / s.groups, coutg = s.c_out / s.groups;
-  int64_t per_image = ((cg * s.kh * s.kw + 2 * coutg) * s.out_h * s.out_w + cg * s.h * s.w) * int64_t(sizeof(A));
+  constexpr int64_t kColumnBudget = int64_t(64) << 20, kMinWork = int64_t(1) << 16;
+  int64_t cg = s.c_in / s.groups, coutg = s.c_out / s.groups, ohw = s.out_h * s.out_w;
+  int64_t per_image = ((cg * s.kh * s.kw + 2 * coutg) * ohw + cg * s.h * s.w) * int64_t(sizeof(A));
   int64_t chunk = std::clamp<int64_t>(kColumnBudget / std::max<int64_t>(per_image, 1), 1, std::max<int64_t>(s.n, 1));
-  for (int64_t n0 = 0; n0 < s.n; n0 += chunk) f(n0, std::min(chunk, s.n - n0));
+  int64_t threads = omp_get_max_threads();
+  bool concurrent = threads > 1 && !omp_in_parallel() && s.n >= threads &&
+                    (s.n / threads) * ohw * cg * s.kh * s.kw >= kMinWork;
+  if (concurrent) chunk = std::min(chunk, (s.n + threads - 1) / threads);
+  int64_t chunks = (s.n + chunk - 1) / chunk;
+  if (concurrent) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t k = 0; k < chunks; ++k) f(k * chunk, std::min(chunk, s.n - k * chunk));
+  } else {
+    for (int64_t k = 0; k < chunks; ++k) f(k * chunk, std::min(chunk, s.n - k * chunk));
+  }
 }
 
 std::vector<Unfold> plan_for(const Conv2dShape& s, int64_t n0, int64_t nb) {
@@ -103,6 +121,7 @@ std::vector<Unfold> plan_for(const Conv2dShape& s, int64_t n0, int64_t nb) {
 
 template <class T, class A>
 void forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
+  SingleThreadedBlas blas;
   int64_t cg = s.c_in / s.groups, coutg = s.c_out / s.groups, hw = s.h * s.w, ohw = s.out_h * s.out_w;
   for (int64_t g = 0; g < s.groups; ++g)
     for_chunks<A>(s, [&](int64_t n0, int64_t nb) {
@@ -129,6 +148,7 @@ void forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) 
 
 template <class T, class A>
 void backward_data(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
+  SingleThreadedBlas blas;
   int64_t cg = s.c_in / s.groups, coutg = s.c_out / s.groups, hw = s.h * s.w, ohw = s.out_h * s.out_w;
   for (int64_t g = 0; g < s.groups; ++g)
     for_chunks<A>(s, [&](int64_t n0, int64_t nb) {
@@ -153,10 +173,11 @@ void backward_data(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
 
 template <class T, class A>
 void backward_weight(const Conv2dShape& s, const T* x, const T* gy, T* gw) {
+  SingleThreadedBlas blas;
   int64_t cg = s.c_in / s.groups, coutg = s.c_out / s.groups, hw = s.h * s.w, ohw = s.out_h * s.out_w;
-  int64_t taps = s.kh * s.kw;
-  A* acc = scratch<A>(5, s.c_out * cg * taps);  // the whole weight gradient, summed over chunks and classes
-  std::fill(acc, acc + s.c_out * cg * taps, A(0));
+  int64_t size = s.c_out * cg * s.kh * s.kw, threads = omp_get_max_threads();
+  A* acc = scratch<A>(5, threads * size);  // one whole weight gradient per thread, summed at the end
+  std::fill(acc, acc + threads * size, A(0));
   for (int64_t g = 0; g < s.groups; ++g)
     for_chunks<A>(s, [&](int64_t n0, int64_t nb) {
       A* xt = scratch<A>(2, cg * hw * nb);
@@ -164,6 +185,7 @@ void backward_weight(const Conv2dShape& s, const T* x, const T* gy, T* gw) {
       A* gyt = scratch<A>(3, coutg * ohw * nb);
       unfold::to_position_major(gy, n0, nb, s.c_out, g * coutg, coutg, ohw, gyt);
       auto plan = plan_for(s, n0, nb);
+      A* dst = acc + omp_get_thread_num() * size + g * coutg * cg * s.kh * s.kw;
       for (const Unfold& u : plan) {
         int64_t rows = u.rows(), ncols = u.cols();
         if (rows == 0) continue;
@@ -173,13 +195,16 @@ void backward_weight(const Conv2dShape& s, const T* x, const T* gy, T* gw) {
         unfold::im2col(u, xt, col);
         A* out = scratch<A>(4, coutg * rows);
         parallel_gemm(false, true, coutg, rows, ncols, m, ncols, col, ncols, A(0), out, rows);
-        A* dst = acc + g * coutg * cg * taps;
         for (int64_t k = 0; k < coutg * cg; ++k)
           for (int64_t i = u.i0; i < u.i1; ++i)
             for (int64_t j = u.j0; j < u.j1; ++j) dst[(k * s.kh + i) * s.kw + j] += *out++;
       }
     });
-  for (int64_t k = 0; k < s.c_out * cg * taps; ++k) gw[k] = T(acc[k]);
+  for (int64_t k = 0; k < size; ++k) {
+    A sum = acc[k];
+    for (int64_t t = 1; t < threads; ++t) sum += acc[t * size + k];
+    gw[k] = T(sum);
+  }
 }
 
 template <class F>
