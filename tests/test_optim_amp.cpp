@@ -275,6 +275,43 @@ TEST_CASE("fp16 training with fp32 master weights tracks fp32; pure fp16 updates
   CHECK(master.dtype() == kFloat32);
 }
 
+TEST_CASE("the fp16 recipe end to end: half model, GradScaler, Adam with masters, tracks fp32") {
+  // PyTorch's model.half() + GradScaler recipe, which PyTorch itself refuses ("Attempting to unscale FP16
+  // gradients"). The first backward overflows: d(scaled loss)/d(loss) = 65536 is inf in float16, so the first
+  // step is skipped and the scale backs off, as it would in PyTorch.
+  Generator gen(21);
+  Tensor x = randn({64, 16}, gen), w_true = add(rand({16, 1}, gen), 0.5);
+  Tensor y = matmul(x, w_true), w0 = add(w_true, mul(randn({16, 1}, gen), 0.03));
+  auto eval = [&](const Tensor& w) {
+    NoGradGuard ng;
+    return mean(square(sub(matmul(x, w.detach().to(kFloat32)), y))).item<double>();
+  };
+  Tensor w32 = w0.to(kCPU, kFloat32, true).set_requires_grad(true);
+  optim::Adam opt32({w32}, {.lr = 1e-4});
+  Tensor w16 = w0.to(kCPU, kFloat16, true).set_requires_grad(true);
+  optim::Adam opt16({w16}, {.lr = 1e-4});
+  amp::GradScaler scaler;
+  Tensor x16 = x.to(kFloat16), y16 = y.to(kFloat16);
+  int skipped = 0;
+  for (int t = 0; t < 300; ++t) {
+    opt32.zero_grad();
+    mean(square(sub(matmul(x, w32), y))).backward();
+    opt32.step();
+    opt16.zero_grad();
+    scaler.scale(mean(square(sub(matmul(x16, w16), y16)))).backward();
+    REQUIRE(w16.grad().dtype() == kFloat16);
+    skipped += scaler.step(opt16) ? 0 : 1;
+    scaler.update();
+  }
+  INFO("fp32 loss " << eval(w32) << ", fp16 recipe loss " << eval(w16) << ", start " << eval(w0) << ", skipped "
+                    << skipped << ", final scale " << scaler.get_scale());
+  CHECK(skipped == 1);
+  CHECK(scaler.get_scale() == 32768.0);
+  CHECK(opt16.step_count(0) == 299);
+  CHECK(eval(w32) < 0.3 * eval(w0));
+  CHECK(std::fabs(eval(w16) - eval(w32)) <= 0.05 * eval(w32) + 1e-4 * eval(w0));
+}
+
 TEST_CASE("16-bit parameters always hold their fp32 master, rounded") {
   for (DType dt : {kFloat16, kBFloat16}) {
     INFO(dtype_name(dt));
