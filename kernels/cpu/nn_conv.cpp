@@ -57,20 +57,29 @@ void parallel_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const A* a
   }
 }
 
-// The class's taps of one group's weight as a [cout_g, rows] matrix in A (no copy when it already is one).
+// Each class's taps of one group's weight as a [cout_g, rows] matrix in A, made once per call on the calling
+// thread and shared by the chunks (no copy when the weight already is that matrix).
 template <class T, class A>
-const A* group_weight(const Unfold& u, const T* w, int64_t group) {
-  const Conv2dShape& s = *u.s;
-  int64_t coutg = s.c_out / s.groups, full = u.cg * s.kh * s.kw;
-  const T* wg = w + group * coutg * full;
-  if constexpr (std::is_same_v<T, A>) {
-    if (u.ki() == s.kh && u.kj() == s.kw) return wg;
+std::vector<const A*> class_weights(const std::vector<Unfold>& plan, const T* w, int64_t group) {
+  const Conv2dShape& s = *plan[0].s;
+  int64_t coutg = s.c_out / s.groups, cg = s.c_in / s.groups;
+  const T* wg = w + group * coutg * cg * s.kh * s.kw;
+  int64_t total = 0;
+  for (const Unfold& u : plan) total += coutg * u.rows();
+  A* buf = scratch<A>(4, total);
+  std::vector<const A*> out;
+  for (const Unfold& u : plan) {
+    if constexpr (std::is_same_v<T, A>) {
+      if (u.ki() == s.kh && u.kj() == s.kw) {
+        out.push_back(wg);
+        continue;
+      }
+    }
+    out.push_back(buf);
+    for (int64_t k = 0; k < coutg * cg; ++k)
+      for (int64_t i = u.i0; i < u.i1; ++i)
+        for (int64_t j = u.j0; j < u.j1; ++j) *buf++ = A(wg[(k * s.kh + i) * s.kw + j]);
   }
-  A* out = scratch<A>(4, coutg * u.rows());
-  A* o = out;
-  for (int64_t k = 0; k < coutg * u.cg; ++k)
-    for (int64_t i = u.i0; i < u.i1; ++i)
-      for (int64_t j = u.j0; j < u.j1; ++j) *o++ = A(wg[(k * s.kh + i) * s.kw + j]);
   return out;
 }
 
@@ -123,13 +132,15 @@ template <class T, class A>
 void forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
   SingleThreadedBlas blas;
   int64_t cg = s.c_in / s.groups, coutg = s.c_out / s.groups, hw = s.h * s.w, ohw = s.out_h * s.out_w;
-  for (int64_t g = 0; g < s.groups; ++g)
+  for (int64_t g = 0; g < s.groups; ++g) {
+    auto weights = class_weights<T, A>(unfold::plan(s), w, g);
     for_chunks<A>(s, [&](int64_t n0, int64_t nb) {
       A* xt = scratch<A>(2, cg * hw * nb);
       unfold::to_position_major(x, n0, nb, s.c_in, g * cg, cg, hw, xt);
       A* yt = scratch<A>(3, coutg * ohw * nb);
       auto plan = plan_for(s, n0, nb);
-      for (const Unfold& u : plan) {
+      for (size_t ci = 0; ci < plan.size(); ++ci) {
+        const Unfold& u = plan[ci];
         int64_t ncols = u.cols();
         A* out = plan.size() == 1 ? yt : scratch<A>(1, coutg * ncols);
         if (u.rows() == 0) {
@@ -137,38 +148,40 @@ void forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) 
         } else {
           A* col = scratch<A>(0, u.rows() * ncols);
           unfold::im2col(u, xt, col);
-          parallel_gemm(false, false, coutg, ncols, u.rows(), group_weight<T, A>(u, w, g), u.rows(), col, ncols,
-                        A(0), out, ncols);
+          parallel_gemm(false, false, coutg, ncols, u.rows(), weights[ci], u.rows(), col, ncols, A(0), out, ncols);
         }
         if (plan.size() > 1) exchange(u, yt, out, false);
       }
       unfold::from_position_major(yt, n0, nb, s.c_out, g * coutg, coutg, ohw, y, bias);
     });
+  }
 }
 
 template <class T, class A>
 void backward_data(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
   SingleThreadedBlas blas;
   int64_t cg = s.c_in / s.groups, coutg = s.c_out / s.groups, hw = s.h * s.w, ohw = s.out_h * s.out_w;
-  for (int64_t g = 0; g < s.groups; ++g)
+  for (int64_t g = 0; g < s.groups; ++g) {
+    auto weights = class_weights<T, A>(unfold::plan(s), w, g);
     for_chunks<A>(s, [&](int64_t n0, int64_t nb) {
       A* gyt = scratch<A>(2, coutg * ohw * nb);
       unfold::to_position_major(gy, n0, nb, s.c_out, g * coutg, coutg, ohw, gyt);
       A* gxt = scratch<A>(3, cg * hw * nb);
       std::fill(gxt, gxt + cg * hw * nb, A(0));
       auto plan = plan_for(s, n0, nb);
-      for (const Unfold& u : plan) {
+      for (size_t ci = 0; ci < plan.size(); ++ci) {
+        const Unfold& u = plan[ci];
         if (u.rows() == 0) continue;
         int64_t ncols = u.cols();
         A* m = gyt;
         if (plan.size() > 1) exchange(u, gyt, m = scratch<A>(1, coutg * ncols), true);
         A* gcol = scratch<A>(0, u.rows() * ncols);
-        parallel_gemm(true, false, u.rows(), ncols, coutg, group_weight<T, A>(u, w, g), u.rows(), m, ncols, A(0),
-                      gcol, ncols);
+        parallel_gemm(true, false, u.rows(), ncols, coutg, weights[ci], u.rows(), m, ncols, A(0), gcol, ncols);
         unfold::col2im(u, gcol, gxt);
       }
       unfold::from_position_major(gxt, n0, nb, s.c_in, g * cg, cg, hw, gx);
     });
+  }
 }
 
 template <class T, class A>
@@ -193,6 +206,10 @@ void backward_weight(const Conv2dShape& s, const T* x, const T* gy, T* gw) {
         if (plan.size() > 1) exchange(u, gyt, m = scratch<A>(1, coutg * ncols), true);
         A* col = scratch<A>(0, rows * ncols);
         unfold::im2col(u, xt, col);
+        if (u.ki() == s.kh && u.kj() == s.kw) {  // the class's matrix is the whole gradient: accumulate in place
+          parallel_gemm(false, true, coutg, rows, ncols, m, ncols, col, ncols, A(1), dst, rows);
+          continue;
+        }
         A* out = scratch<A>(4, coutg * rows);
         parallel_gemm(false, true, coutg, rows, ncols, m, ncols, col, ncols, A(0), out, rows);
         for (int64_t k = 0; k < coutg * cg; ++k)
