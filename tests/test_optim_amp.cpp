@@ -79,11 +79,27 @@ Value spec_value(const Scenario& s, const Data& d) {
   return spec;
 }
 
+// A scaler after two clean steps, one overflow and a custom interval: the state halftorch hands to PyTorch.
+Value halftorch_scaler_state() {
+  Tensor p = zeros({3}).set_requires_grad(true);
+  optim::SGD sgd({p}, {.lr = 0.1});
+  amp::GradScaler scaler({.init_scale = 4096, .growth_interval = 7});
+  for (float g : {1.f, 1.f, INFINITY, 1.f}) {
+    p.set_grad(scaler.scale(full({3}, g)));
+    scaler.step(sgd);
+    scaler.update();
+  }
+  return scaler.state_dict();
+}
+
 const Value& torch_sequences() {
   static Value out = [] {
     auto dir = ht::testing::temp_dir("optim-amp");
     ValueList specs;
     for (const Scenario& s : scenarios()) specs.push_back(spec_value(s, scenario_data(s)));
+    Value load = Value::dict();
+    load.to_dict().set("load_state", halftorch_scaler_state());
+    specs.push_back(load);
     ht::save(Value::list(specs), (dir / "scaler_in.pth").string());
     optim_test::run_script("optim_scaler.py",
                            (dir / "scaler_in.pth").string() + " " + (dir / "scaler_out.pth").string(), dir);
@@ -137,6 +153,17 @@ TEST_CASE("GradScaler reproduces PyTorch's scales, skipped steps and growth trac
     CHECK(restored.get_scale() == scaler.get_scale());
     CHECK(restored.growth_tracker() == scaler.growth_tracker());
     CHECK(restored.get_growth_interval() == s.options.growth_interval);
+  }
+}
+
+TEST_CASE("PyTorch's GradScaler loads halftorch's scaler state_dict") {
+  const Value& got = torch_sequences()[int64_t(scenarios().size())];
+  CHECK(got["scale"].to_double() == 2048.0);
+  CHECK(got["tracker"].to_int() == 1);
+  const Value mine = halftorch_scaler_state();
+  for (const auto& [key, v] : got["state_dict"].to_dict().items()) {
+    INFO(key_str(key));
+    CHECK(v.to_double() == mine[std::get<std::string>(key)].to_double());
   }
 }
 

@@ -11,6 +11,8 @@ So this runs the real torch.cuda.amp.GradScaler Python code (stages, skip logic,
                            growth_interval}, "params": [tensors], "grads": [[tensor per param] per step],
                            "unscale_first": [bool per step]}
                            OUT: per scenario {"scales", "trackers", "stepped", "steps", "params", "state_dict"}
+                           A {"load_state": state_dict} entry instead loads halftorch's scaler state into PyTorch's
+                           GradScaler and returns {"scale", "tracker", "state_dict"}.
 """
 import os
 import sys
@@ -76,9 +78,17 @@ def run(spec):
     return out
 
 
+def load_state(sd):
+    """A GradScaler state_dict written by halftorch, loaded into PyTorch's GradScaler."""
+    scaler = gs.GradScaler()
+    scaler.load_state_dict(sd)
+    return {"scale": scaler.get_scale(), "tracker": scaler._get_growth_tracker(), "state_dict": scaler.state_dict()}
+
+
 def main():
     src, dst = sys.argv[1:3]
-    torch.save([run(spec) for spec in torch.load(src)], dst)
+    torch.save([load_state(spec["load_state"]) if "load_state" in spec else run(spec) for spec in torch.load(src)],
+               dst)
 
 
 if __name__ == "__main__":
