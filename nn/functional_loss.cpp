@@ -1,9 +1,27 @@
 // cross_entropy (class indices with ignore_index and label smoothing, or class probabilities) and dropout,
 // composed from core ops so that they run and differentiate on every device.
+#include <map>
+#include <mutex>
+#include <tuple>
+
 #include "core/autograd.h"
 #include "nn/functional.h"
 
 namespace ht::nn::functional {
+
+namespace {
+// 0..c-1 as int64 on `device`, made once per (device, c): arange builds on the host, and a copy to the GPU
+// inside every loss would synchronise with it.
+Tensor class_ids(int64_t c, Device device) {
+  static std::mutex mu;
+  static std::map<std::tuple<int, int, int64_t>, Tensor> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto key = std::make_tuple(int(device.type), device.index, c);
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, arange(c, {.dtype = kInt64, .device = device})).first;
+  return it->second;
+}
+}  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, CrossEntropyOptions options) {
   HT_CHECK(logits.dim() == 2, "[cross_entropy] expected logits (N, C), got shape ", shape_str(logits.sizes()));
@@ -39,7 +57,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, CrossEntropyOpt
       NoGradGuard ng;
       TensorOptions o{.dtype = kInt64, .device = logits.device()};
       Tensor valid = ne(target, full({}, double(options.ignore_index), o)).to(work).unsqueeze(1);
-      Tensor onehot = eq(target.unsqueeze(1), arange(c, o).unsqueeze(0)).to(work);
+      Tensor onehot = eq(target.unsqueeze(1), class_ids(c, logits.device()).unsqueeze(0)).to(work);
       // (1 - eps) * NLL + (eps / C) * smoothing term, each averaged over the non-ignored targets
       w = mul(add(mul(onehot, 1.0 - eps), eps / double(c)), valid);
       w = div(w, sum(valid));
