@@ -25,6 +25,13 @@ using PersistentLoad = std::function<Value(const Value& pid)>;
 Value unpickle(const uint8_t* data, size_t size, const PersistentLoad& persistent_load, const std::string& what,
                size_t* consumed = nullptr, const PickleLimits& limits = {});
 
+// Rejects results with reference cycles, nesting deeper than limits.max_depth, or more than limits.max_values
+// values; unpickle() runs it on every result.
+void check_value_graph(const Value& root, const PickleLimits& limits, const std::string& what);
+
+// Python 2 module names that protocol-2 pickles still use, mapped to Python 3's ("__builtin__" -> "builtins").
+std::string normalize_module(const std::string& module);
+
 // True when `module.name` is a global the reader accepts (the writer only emits these).
 bool is_allowed_global(const std::string& module, const std::string& name);
 

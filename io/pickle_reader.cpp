@@ -3,70 +3,11 @@
 #include <cmath>
 #include <cstring>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "io/file.h"
 #include "io/pickle.h"
 
 namespace ht::io {
-
-namespace {
-
-struct StorageTypeInfo {
-  const char* name;
-  DType dtype;
-};
-constexpr StorageTypeInfo kStorageTypes[] = {
-    {"FloatStorage", kFloat32}, {"HalfStorage", kFloat16}, {"BFloat16Storage", kBFloat16},
-    {"DoubleStorage", kFloat64}, {"LongStorage", kInt64},  {"IntStorage", kInt32},
-    {"ShortStorage", kInt16},   {"CharStorage", kInt8},    {"ByteStorage", kUInt8},
-    {"BoolStorage", kBool}};
-
-// torch dtype objects that may appear as values (e.g. `torch.float16` in a config dict).
-constexpr const char* kTorchDTypes[] = {"float32", "float", "float16", "half", "bfloat16", "float64", "double",
-                                         "int64", "long", "int32", "int", "int16", "short", "int8", "uint8",
-                                         "bool", "complex32", "complex64", "complex128", "cfloat", "cdouble"};
-
-// Python 2 names that protocol-2 pickles still use.
-void normalize_global(std::string& module, std::string& name) {
-  if (module == "__builtin__") module = "builtins";
-  if (module == "copy_reg") module = "copyreg";
-  (void)name;
-}
-
-}  // namespace
-
-const char* storage_type_name(DType dtype) {
-  for (const auto& s : kStorageTypes)
-    if (s.dtype == dtype) return s.name;
-  fail("[io] no torch storage type for dtype ", dtype_name(dtype));
-}
-
-DType dtype_of_storage_type(const std::string& name) {
-  for (const auto& s : kStorageTypes)
-    if (name == s.name) return s.dtype;
-  fail("[io] unsupported storage type torch.", name);
-}
-
-bool is_allowed_global(const std::string& module_in, const std::string& name_in) {
-  std::string module = module_in, name = name_in;
-  normalize_global(module, name);
-  static const std::unordered_set<std::string> allowed = {
-      "collections.OrderedDict", "collections.Counter", "torch._utils._rebuild_tensor",
-      "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3", "torch._utils._rebuild_parameter",
-      "torch._utils._rebuild_parameter_with_state", "torch._tensor._rebuild_from_type_v2", "torch.Tensor",
-      "torch.nn.parameter.Parameter", "torch.storage.UntypedStorage", "torch.device", "torch.Size",
-      "_codecs.encode", "builtins.set", "builtins.frozenset", "builtins.bytearray"};
-  std::string full = module + "." + name;
-  if (allowed.count(full)) return true;
-  if (module == "torch") {
-    for (const auto& s : kStorageTypes)
-      if (name == s.name) return true;
-    for (const char* d : kTorchDTypes)
-      if (name == d) return true;
-  }
-  return false;
-}
 
 namespace {
 
@@ -103,7 +44,7 @@ class Unpickler {
     HT_CHECK(stack_.size() == 1 && marks_.empty(), "[io] ", what_, ": pickle ended with ", stack_.size(),
              " values on the stack (expected 1)");
     Value result = stack_.back();
-    check_result(result);
+    check_value_graph(result, limits_, what_);
     if (consumed) *consumed = pos_;
     stack_.clear();
     memo_.clear();
@@ -191,7 +132,7 @@ class Unpickler {
   }
 
   void push_global(std::string module, std::string name) {
-    normalize_global(module, name);
+    module = normalize_module(module);
     if (!is_allowed_global(module, name)) {
       // A whole pickled nn.Module or optimizer names its own class: point at the usual fix.
       const bool user_class = module == "__main__" || module.rfind("torch.nn.modules", 0) == 0;
@@ -558,62 +499,6 @@ class Unpickler {
       }
     }
     return out;
-  }
-
-  // Rejects cycles and results too deep or too large to walk recursively later (printing, saving, comparing).
-  void check_result(const Value& root) {
-    enum State : uint8_t { kOpen, kDone };
-    std::unordered_map<const void*, std::pair<State, uint64_t>> seen;  // container -> state, subtree size
-    struct Frame {
-      Value v;
-      size_t next = 0;
-      uint64_t total = 1;
-    };
-    std::vector<Frame> frames;
-    auto children = [](const Value& v, size_t i, Value& out) -> bool {
-      if (v.is_dict()) {
-        const Dict& d = v.to_dict();
-        if (i < d.size()) return out = d.items()[i].second, true;
-        if (i == d.size() && d.attrs) return out = Value(d.attrs), true;
-        return false;
-      }
-      const ValueList& xs = v.items();
-      if (i < xs.size()) return out = xs[i], true;
-      return false;
-    };
-    auto enter = [&](const Value& v) -> uint64_t {  // returns the size now if no frame was pushed
-      if (!v.is_container()) return 1;
-      auto it = seen.find(v.container_id());
-      if (it != seen.end()) {
-        if (it->second.first == kOpen) bad("result contains a reference cycle");
-        return it->second.second;
-      }
-      if (frames.size() >= limits_.max_depth) bad("result nests deeper than " + std::to_string(limits_.max_depth));
-      seen[v.container_id()] = {kOpen, 0};
-      frames.push_back({v});
-      return 0;
-    };
-    uint64_t root_total = enter(root);
-    while (!frames.empty()) {
-      Frame& f = frames.back();
-      Value child;
-      if (children(f.v, f.next++, child)) {
-        uint64_t n = enter(child);
-        if (n) frames.back().total += n;  // `f` may dangle after enter()
-        if (frames.back().total > limits_.max_values) bad("result has too many values");
-        continue;
-      }
-      uint64_t total = f.total;
-      seen[f.v.container_id()] = {kDone, total};
-      frames.pop_back();
-      if (frames.empty()) {
-        root_total = total;
-      } else {
-        frames.back().total += total;
-        if (frames.back().total > limits_.max_values) bad("result has too many values");
-      }
-    }
-    (void)root_total;
   }
 
   const uint8_t* p_;
