@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/autocast.h"
 #include "core/ops.h"
 
 namespace ht::autograd {
@@ -51,6 +52,8 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   HT_CHECK(grad.sizes() == root.sizes(), "[backward] gradient shape ", shape_str(grad.sizes()),
            " does not match the tensor's shape ", shape_str(root.sizes()));
   NoGradGuard no_grad;
+  // backward rules compute in the dtypes the forward recorded; autocast applies to forward ops only
+  amp::AutocastGuard no_autocast(DeviceType::CUDA, kFloat16, false);
   if (root.is_leaf()) {
     accumulate_into_leaf(root.impl(), grad);
     return;

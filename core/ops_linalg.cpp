@@ -1,4 +1,5 @@
 // matmul / linear (GEMM on either device), softmax / log_softmax and cat, with their backward rules.
+#include "core/autocast.h"
 #include "core/autograd.h"
 #include "core/ops.h"
 #include "core/raw.h"
@@ -56,7 +57,9 @@ Tensor bmm_raw(const Tensor& a, const Tensor& b, const Shape& batch) {
 
 }  // namespace
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  Tensor a = amp::autocast_input(a_in, amp::CastPolicy::LowerPrecision);
+  Tensor b = amp::autocast_input(b_in, amp::CastPolicy::LowerPrecision);
   HT_CHECK(a.dim() >= 1 && b.dim() >= 1, "[matmul] both arguments need at least 1 dimension, got ",
            shape_str(a.sizes()), " and ", shape_str(b.sizes()));
   HT_CHECK(a.dtype() == b.dtype(), "[matmul] expected both operands to have one dtype, got ", dtype_name(a.dtype()),
@@ -87,12 +90,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
            " does not match in_features ", weight.size(1), " (input ", shape_str(x.sizes()), ", weight ",
            shape_str(weight.sizes()), ")");
   Tensor y = matmul(x, weight.t());
-  return bias.defined() ? add(y, bias) : y;
+  return bias.defined() ? add(y, amp::autocast_input(bias, amp::CastPolicy::LowerPrecision)) : y;
 }
 
 namespace {
-Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
+Tensor softmax_impl(const Tensor& x_in, int64_t dim, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
+  Tensor x = amp::autocast_input(x_in, amp::CastPolicy::Float32);
   Tensor xr = x.is_floating_point() ? x : x.to(kFloat32);
   int64_t d = wrap_dim(dim, xr.dim(), name);
   int64_t last = std::max<int64_t>(xr.dim() - 1, 0);

@@ -1,5 +1,6 @@
 // conv2d: checks, the kernel call, and its backward rule (input and weight gradients from the kernels,
 // the bias gradient as a sum over batch and space).
+#include "core/autocast.h"
 #include "core/autograd.h"
 #include "core/raw.h"
 #include "kernels/nn_kernels.h"
@@ -10,8 +11,12 @@ namespace ht::nn::functional {
 using autograd::Grads;
 using autograd::Inputs;
 
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding, Size2 dilation,
-              int64_t groups) {
+Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, Size2 stride, Size2 padding,
+              Size2 dilation, int64_t groups) {
+  using amp::CastPolicy;
+  Tensor x = amp::autocast_input(x_in, CastPolicy::LowerPrecision);
+  Tensor weight = amp::autocast_input(weight_in, CastPolicy::LowerPrecision);
+  Tensor bias = bias_in.defined() ? amp::autocast_input(bias_in, CastPolicy::LowerPrecision) : bias_in;
   if (x.dim() == 3) return conv2d(x.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0);
   HT_CHECK(x.dim() == 4, "[conv2d] expected input (N, C, H, W) or (C, H, W), got shape ", shape_str(x.sizes()));
   HT_CHECK(weight.dim() == 4, "[conv2d] expected weight (C_out, C_in / groups, kH, kW), got shape ",

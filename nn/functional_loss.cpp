@@ -4,6 +4,7 @@
 #include <mutex>
 #include <tuple>
 
+#include "core/autocast.h"
 #include "core/autograd.h"
 #include "nn/functional.h"
 
@@ -23,7 +24,8 @@ Tensor class_ids(int64_t c, Device device) {
 }
 }  // namespace
 
-Tensor cross_entropy(const Tensor& logits, const Tensor& target, CrossEntropyOptions options) {
+Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, CrossEntropyOptions options) {
+  Tensor logits = amp::autocast_input(logits_in, amp::CastPolicy::Float32);
   HT_CHECK(logits.dim() == 2, "[cross_entropy] expected logits (N, C), got shape ", shape_str(logits.sizes()));
   HT_CHECK(logits.is_floating_point(), "[cross_entropy] expected floating-point logits, got ",
            dtype_name(logits.dtype()));

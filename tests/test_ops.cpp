@@ -2,6 +2,8 @@
 // non-contiguous input; float64 finite-difference gradients; broadcasting; and error messages.
 #include <functional>
 
+#include "core/autocast.h"
+#include "nn/functional.h"
 #include "tests/helpers.h"
 
 using namespace ht;
@@ -283,4 +285,43 @@ TEST_CASE("view ops are differentiable") {
                   {sample(-1, 1, 9, {2, 3, 4})});
   check_gradients([](const std::vector<Tensor>& in) { return in[0].unsqueeze(0).expand({3, 2, 4}) * in[0].select(1, 1).unsqueeze(0).unsqueeze(-1); },
                   {sample(-1, 1, 9, {2, 4})});
+}
+
+TEST_CASE("autocast runs matmul, linear and conv in 16-bit and softmax in float32; gradients keep the params' dtype") {
+  Tensor a = sample(-1, 1, 1, {4, 8}).to(kFloat32).requires_grad_();
+  Tensor w = sample(-1, 1, 2, {3, 8}).to(kFloat32).requires_grad_();
+  Tensor b = sample(-1, 1, 3, {3}).to(kFloat32).requires_grad_();
+  {
+    amp::AutocastGuard guard(DeviceType::CPU, kFloat16);
+    Tensor y = linear(a, w, b);
+    REQUIRE(y.dtype() == kFloat16);
+    check_close(y, linear(a.detach(), w.detach(), b.detach()), 1e-2, 1e-2, "autocast linear");
+    Tensor s = softmax(y, 1);
+    REQUIRE(s.dtype() == kFloat32);
+    sum(s * s).backward();
+  }
+  REQUIRE(a.grad().dtype() == kFloat32);
+  REQUIRE(w.grad().dtype() == kFloat32);
+  REQUIRE(b.grad().dtype() == kFloat32);
+  {
+    amp::AutocastGuard guard(DeviceType::CPU, kBFloat16);
+    REQUIRE(matmul(a, w.t()).dtype() == kBFloat16);
+    amp::AutocastGuard off(DeviceType::CPU, kFloat16, false);
+    REQUIRE(matmul(a, w.t()).dtype() == kFloat32);
+  }
+  {
+    amp::AutocastGuard other_device(DeviceType::CUDA, kFloat16);  // CPU tensors are left alone
+    REQUIRE(matmul(a, w.t()).dtype() == kFloat32);
+  }
+  Tensor img = sample(-1, 1, 4, {2, 3, 5, 5}).to(kFloat32);
+  Tensor k = sample(-1, 1, 5, {4, 3, 3, 3}).to(kFloat32).requires_grad_();
+  {
+    amp::AutocastGuard guard(DeviceType::CPU, kFloat16);
+    Tensor y = nn::functional::conv2d(img, k, Tensor(), 1, 1);
+    REQUIRE(y.dtype() == kFloat16);
+    Tensor loss = nn::functional::cross_entropy(y.flatten(1), tensor<int64_t>({0, 1}));
+    REQUIRE(loss.dtype() == kFloat32);
+    loss.backward();
+  }
+  REQUIRE(k.grad().dtype() == kFloat32);
 }

@@ -5,7 +5,7 @@
 
 #include "optim/adam.h"
 #include "optim/sgd.h"
-#include "optim/autocast.h"
+#include "core/autocast.h"
 #include "optim/grad_scaler.h"
 #include "tests/test_optim_util.h"
 

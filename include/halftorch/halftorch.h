@@ -1,5 +1,6 @@
 // The umbrella header: #include <halftorch/halftorch.h> brings in the whole public API.
 #pragma once
+#include "core/autocast.h"
 #include "core/autograd.h"
 #include "core/device.h"
 #include "core/dtype.h"
@@ -15,8 +16,4 @@
 #include "nn/layers.h"
 #include "nn/module.h"
 #include "nn/resnet.h"
-#include "optim/adam.h"
-#include "optim/autocast.h"
-#include "optim/grad_scaler.h"
-#include "optim/lr_scheduler.h"
-#include "optim/sgd.h"
+#include "optim/optim.h"

@@ -1,5 +1,5 @@
 // The autocast switch: thread-local state, as PyTorch keeps it per thread.
-#include "optim/autocast.h"
+#include "core/autocast.h"
 
 namespace ht::amp {
 

@@ -1,7 +1,8 @@
 // ht::amp autocast: a thread-local "run eligible ops in 16-bit" switch for fp32 models (PyTorch's other AMP
 // style), and the cast helper that ops call on their inputs. The policy follows PyTorch's CUDA autocast lists:
 // convolutions and matrix products run in the autocast dtype; softmax, log_softmax, losses and reductions run
-// in float32. Only ops that call autocast_input() honor it; docs/mixed-precision.md lists which do.
+// in float32. The ops that honor it: matmul, linear, nn::functional::conv2d (LowerPrecision); softmax,
+// log_softmax, nn::functional::cross_entropy (Float32). docs/mixed-precision.md says the same.
 #pragma once
 #include "core/device.h"
 #include "core/tensor.h"
