@@ -5,6 +5,7 @@
   io_check.py case NAME FILE [--weights-only]
                                             FILE holds io_make.NAME() (e.g. all_dtypes, views)
   io_check.py layout FILE                   FILE has PyTorch 2.x's zip layout (prefix, records, alignment)
+  (--allowlist-2x: load FILE with only the globals PyTorch 2.x's weights_only=True allows by default)
   io_check.py half ORIG FILE               FILE is ORIG with floating tensors cast by torch's .half()
   io_check.py safetensors PTH FILE          FILE (parsed by hand, no safetensors package) holds PTH's tensors
   io_check.py npy-make DIR                  writes NumPy reference arrays DIR/<name>.npy (C and Fortran order)
@@ -12,7 +13,9 @@
   io_check.py resnet FILE                   torchvision resnet18().load_state_dict(FILE, strict=True) works
 """
 import os
+import pickle
 import sys
+import types
 
 import torch
 
@@ -21,7 +24,34 @@ import io_make  # noqa: E402
 from io_common import compare, sharing_groups  # noqa: E402
 
 
+ALLOWED_2X = {("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2"),
+              ("torch._utils", "_rebuild_parameter"), ("torch", "device"), ("torch", "Size"), ("_codecs", "encode"),
+              ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "bytearray")}
+
+
+class Allowlist2xUnpickler(pickle.Unpickler):
+    """Resolves only the globals PyTorch 2.x's weights_only=True allows by default (torch 1.13's own
+    weights_only unpickler lacks BINFLOAT and _codecs.encode, so it cannot check files with floats or bytes)."""
+
+    def find_class(self, module, name):
+        ok = (module, name) in ALLOWED_2X or (module == "torch" and (
+            name.endswith("Storage") or isinstance(getattr(torch, name, None), torch.dtype)))
+        if not ok:
+            raise RuntimeError(f"global {module}.{name} is not allowed by weights_only=True")
+        return super().find_class(module, name)
+
+
 def load(path, weights_only):
+    if "--allowlist-2x" in sys.argv:
+        # torch 1.13's torch.load replaces any pickle_module by its module global `pickle`: patch that.
+        restricted = types.ModuleType("pickle")
+        restricted.__dict__.update(pickle.__dict__)
+        restricted.Unpickler = Allowlist2xUnpickler
+        saved, torch.serialization.pickle = torch.serialization.pickle, restricted
+        try:
+            return torch.load(path)
+        finally:
+            torch.serialization.pickle = saved
     return torch.load(path, weights_only=True) if weights_only else torch.load(path)
 
 
