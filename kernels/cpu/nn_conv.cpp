@@ -99,26 +99,38 @@ void exchange(const Unfold& u, A* full, A* m, bool to_matrix) {
     });
 }
 
-// Calls f(n0, nb) for chunks of images, each kept near kColumnBudget bytes of columns. With enough images the
-// chunks run concurrently, one thread each through the whole pipeline (transpose, im2col, GEMM, scatter):
+// How a batch is cut into chunks of images, each kept near kColumnBudget bytes of columns. With enough images
+// the chunks run concurrently, one thread each through the whole pipeline (transpose, im2col, GEMM, scatter):
 // no barrier until the end, which matters on a busy machine where a waiting thread spins. Otherwise the chunks
-// run in turn and each step is parallel inside. f sees its thread as omp_get_thread_num().
-template <class A, class F>
-void for_chunks(const Conv2dShape& s, F&& f) {
+// run in turn and each step is parallel inside.
+struct Chunks {
+  int64_t size = 1, count = 0;
+  bool concurrent = false;
+};
+
+template <class A>
+Chunks chunks_for(const Conv2dShape& s) {
   constexpr int64_t kColumnBudget = int64_t(64) << 20, kMinWork = int64_t(1) << 16;
   int64_t cg = s.c_in / s.groups, coutg = s.c_out / s.groups, ohw = s.out_h * s.out_w;
   int64_t per_image = ((cg * s.kh * s.kw + 2 * coutg) * ohw + cg * s.h * s.w) * int64_t(sizeof(A));
-  int64_t chunk = std::clamp<int64_t>(kColumnBudget / std::max<int64_t>(per_image, 1), 1, std::max<int64_t>(s.n, 1));
+  Chunks c;
+  c.size = std::clamp<int64_t>(kColumnBudget / std::max<int64_t>(per_image, 1), 1, std::max<int64_t>(s.n, 1));
   int64_t threads = omp_get_max_threads();
-  bool concurrent = threads > 1 && !omp_in_parallel() && s.n >= threads &&
-                    (s.n / threads) * ohw * cg * s.kh * s.kw >= kMinWork;
-  if (concurrent) chunk = std::min(chunk, (s.n + threads - 1) / threads);
-  int64_t chunks = (s.n + chunk - 1) / chunk;
-  if (concurrent) {
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t k = 0; k < chunks; ++k) f(k * chunk, std::min(chunk, s.n - k * chunk));
+  c.concurrent = threads > 1 && !omp_in_parallel() && s.n >= threads &&
+                 (s.n / threads) * ohw * cg * s.kh * s.kw >= kMinWork;
+  if (c.concurrent) c.size = std::min(c.size, (s.n + threads - 1) / threads);
+  c.count = (s.n + c.size - 1) / c.size;
+  return c;
+}
+
+// Calls f(k, n0, nb) for chunk k of images [n0, n0 + nb). Results must not depend on which thread runs a chunk.
+template <class F>
+void for_chunks(const Conv2dShape& s, const Chunks& c, F&& f) {
+  if (c.concurrent) {
+#pragma omp parallel for schedule(static, 1)
+    for (int64_t k = 0; k < c.count; ++k) f(k, k * c.size, std::min(c.size, s.n - k * c.size));
   } else {
-    for (int64_t k = 0; k < chunks; ++k) f(k * chunk, std::min(chunk, s.n - k * chunk));
+    for (int64_t k = 0; k < c.count; ++k) f(k, k * c.size, std::min(c.size, s.n - k * c.size));
   }
 }
 
@@ -134,7 +146,7 @@ void forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) 
   int64_t cg = s.c_in / s.groups, coutg = s.c_out / s.groups, hw = s.h * s.w, ohw = s.out_h * s.out_w;
   for (int64_t g = 0; g < s.groups; ++g) {
     auto weights = class_weights<T, A>(unfold::plan(s), w, g);
-    for_chunks<A>(s, [&](int64_t n0, int64_t nb) {
+    for_chunks(s, chunks_for<A>(s), [&](int64_t, int64_t n0, int64_t nb) {
       A* xt = scratch<A>(2, cg * hw * nb);
       unfold::to_position_major(x, n0, nb, s.c_in, g * cg, cg, hw, xt);
       A* yt = scratch<A>(3, coutg * ohw * nb);
@@ -163,7 +175,7 @@ void backward_data(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
   int64_t cg = s.c_in / s.groups, coutg = s.c_out / s.groups, hw = s.h * s.w, ohw = s.out_h * s.out_w;
   for (int64_t g = 0; g < s.groups; ++g) {
     auto weights = class_weights<T, A>(unfold::plan(s), w, g);
-    for_chunks<A>(s, [&](int64_t n0, int64_t nb) {
+    for_chunks(s, chunks_for<A>(s), [&](int64_t, int64_t n0, int64_t nb) {
       A* gyt = scratch<A>(2, coutg * ohw * nb);
       unfold::to_position_major(gy, n0, nb, s.c_out, g * coutg, coutg, ohw, gyt);
       A* gxt = scratch<A>(3, cg * hw * nb);
@@ -188,17 +200,20 @@ template <class T, class A>
 void backward_weight(const Conv2dShape& s, const T* x, const T* gy, T* gw) {
   SingleThreadedBlas blas;
   int64_t cg = s.c_in / s.groups, coutg = s.c_out / s.groups, hw = s.h * s.w, ohw = s.out_h * s.out_w;
-  int64_t size = s.c_out * cg * s.kh * s.kw, threads = omp_get_max_threads();
-  A* acc = scratch<A>(5, threads * size);  // one whole weight gradient per thread, summed at the end
-  std::fill(acc, acc + threads * size, A(0));
+  int64_t size = s.c_out * cg * s.kh * s.kw;
+  Chunks chunks = chunks_for<A>(s);
+  // one whole weight gradient per chunk, summed in chunk order at the end: the same bits whatever thread ran
+  // which chunk
+  A* acc = scratch<A>(5, chunks.count * size);
+  std::fill(acc, acc + chunks.count * size, A(0));
   for (int64_t g = 0; g < s.groups; ++g)
-    for_chunks<A>(s, [&](int64_t n0, int64_t nb) {
+    for_chunks(s, chunks, [&](int64_t chunk, int64_t n0, int64_t nb) {
       A* xt = scratch<A>(2, cg * hw * nb);
       unfold::to_position_major(x, n0, nb, s.c_in, g * cg, cg, hw, xt);
       A* gyt = scratch<A>(3, coutg * ohw * nb);
       unfold::to_position_major(gy, n0, nb, s.c_out, g * coutg, coutg, ohw, gyt);
       auto plan = plan_for(s, n0, nb);
-      A* dst = acc + omp_get_thread_num() * size + g * coutg * cg * s.kh * s.kw;
+      A* dst = acc + chunk * size + g * coutg * cg * s.kh * s.kw;
       for (const Unfold& u : plan) {
         int64_t rows = u.rows(), ncols = u.cols();
         if (rows == 0) continue;
@@ -219,7 +234,7 @@ void backward_weight(const Conv2dShape& s, const T* x, const T* gy, T* gw) {
     });
   for (int64_t k = 0; k < size; ++k) {
     A sum = acc[k];
-    for (int64_t t = 1; t < threads; ++t) sum += acc[t * size + k];
+    for (int64_t c = 1; c < chunks.count; ++c) sum += acc[c * size + k];
     gw[k] = T(sum);
   }
 }

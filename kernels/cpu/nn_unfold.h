@@ -5,6 +5,8 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <vector>
 
 #include "kernels/nn_kernels.h"
@@ -12,12 +14,22 @@
 namespace ht::kernels::cpu::unfold {
 
 // A per-thread scratch buffer that only grows, so a training step does not page-fault fresh memory each call.
+// Buffers start on a 64-byte boundary (whole cache lines, aligned vector loads); their contents are not kept.
 template <class A>
 A* scratch(int slot, int64_t n) {
-  thread_local std::vector<A> bufs[6];
-  auto& b = bufs[slot];
-  if (int64_t(b.size()) < n) b.resize(size_t(n));
-  return b.data();
+  struct Buffer {
+    std::unique_ptr<A[], void (*)(void*)> data{nullptr, std::free};
+    int64_t size = 0;
+  };
+  thread_local Buffer bufs[6];
+  Buffer& b = bufs[slot];
+  if (b.size < n) {
+    size_t bytes = (size_t(n) * sizeof(A) + 63) / 64 * 64;
+    b.data.reset(static_cast<A*>(std::aligned_alloc(64, bytes)));
+    HT_CHECK(b.data != nullptr, "[conv2d] out of memory allocating ", bytes, " bytes of scratch");
+    b.size = n;
+  }
+  return b.data.get();
 }
 
 // One class of one group, over images [n0, n0 + nb): rows are (channel, tap), columns (position, image).
