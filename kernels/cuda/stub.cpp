@@ -1,4 +1,6 @@
-// Built instead of the CUDA backend when halftorch is configured without CUDA: every entry point throws.
+// Built instead of the CUDA backend when halftorch is configured without CUDA: every entry point throws, and so
+// does the CUDA allocator, so asking for a CUDA tensor says why.
+#include "core/storage.h"
 #include "kernels/backends.h"
 
 namespace ht {
@@ -13,6 +15,13 @@ void synchronize() {}
 namespace kernels::cuda {
 namespace {
 [[noreturn]] void no_cuda() { fail("[cuda] halftorch was built without CUDA"); }
+
+struct NoCudaAllocator final : Allocator {
+  void* allocate(size_t, int) override { no_cuda(); }
+  void deallocate(void*, size_t, int) override {}
+};
+NoCudaAllocator g_no_cuda_allocator;
+const bool g_registered = (register_allocator(DeviceType::CUDA, &g_no_cuda_allocator), true);
 }  // namespace
 void unary(UnaryOp, const RawView&, const RawView&, double, double) { no_cuda(); }
 void binary(BinaryOp, const RawView&, const RawView&, const RawView&, double, double) { no_cuda(); }
