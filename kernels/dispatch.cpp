@@ -2,21 +2,9 @@
 #include <cstring>
 
 #include "kernels/backends.h"
+#include "kernels/dispatch.h"
 
 namespace ht::kernels {
-
-namespace {
-Device common_device(const char* op, std::initializer_list<const RawView*> views) {
-  const RawView* first = *views.begin();
-  for (const RawView* v : views)
-    HT_CHECK(v->device == first->device, "[", op, "] expected all tensors on one device, got ", first->device.str(),
-             " and ", v->device.str());
-  return first->device;
-}
-}  // namespace
-
-#define HT_DISPATCH(op, dev, ...) \
-  return (dev).is_cpu() ? cpu::op(__VA_ARGS__) : cuda::op(__VA_ARGS__)
 
 void unary(UnaryOp op, const RawView& x, const RawView& y, double a, double b) {
   HT_DISPATCH(unary, common_device("unary", {&x, &y}), op, x, y, a, b);

@@ -1,0 +1,26 @@
+// What the device switches (kernels/dispatch.cpp, kernels/nn_dispatch.cpp) share: the one-device check and the
+// CPU/CUDA forward.
+#pragma once
+#include <initializer_list>
+
+#include "kernels/kernels.h"
+
+namespace ht::kernels {
+
+// The device all non-null views share; "[op] expected all tensors on one device, got ..." otherwise.
+inline Device common_device(const char* op, std::initializer_list<const RawView*> views) {
+  const RawView* first = nullptr;
+  for (const RawView* v : views) {
+    if (!v) continue;
+    if (!first) first = v;
+    HT_CHECK(v->device == first->device, "[", op, "] expected all tensors on one device, got ", first->device.str(),
+             " and ", v->device.str());
+  }
+  HT_CHECK(first != nullptr, "[", op, "] no tensor to take the device from");
+  return first->device;
+}
+
+}  // namespace ht::kernels
+
+// Forwards to cpu::op or cuda::op by device.
+#define HT_DISPATCH(op, dev, ...) return (dev).is_cpu() ? cpu::op(__VA_ARGS__) : cuda::op(__VA_ARGS__)
