@@ -27,7 +27,7 @@ inline DataSpec data_spec(const std::string& name) {
 }
 
 inline std::string default_data_dir(const DataSpec& spec) {
-  return spec.name == "fashion-mnist" ? kFashionMnistDir : "data/cifar-10-batches-bin";
+  return spec.name == "fashion-mnist" ? kFashionMnistDir : "/usr/share/datasets/cifar10";
 }
 
 // Normalised float32 images [N, C, H, W] and int64 labels [N], the first `limit` of the split (0: all).

@@ -8,11 +8,8 @@
 #include <iostream>
 #include <string>
 
-#include "core/autograd.h"
-#include "io/datasets.h"
+#include "examples/common.h"
 #include "io/npy.h"
-#include "io/serialize.h"
-#include "nn/resnet.h"
 
 namespace {
 
@@ -64,8 +61,6 @@ Args parse(int argc, char** argv) {
            "cpu or cuda, got ", a.device);
   HT_CHECK(a.precision == "fp32" || a.precision == "fp16", "[eval_resnet18] expected --precision fp16 or fp32, got ",
            a.precision);
-  if (a.data_dir.empty())
-    a.data_dir = a.data == "cifar10" ? "/usr/share/datasets/cifar10" : "/usr/share/datasets/fashion-mnist";
   return a;
 }
 
@@ -79,8 +74,8 @@ const ht::Tensor& require_tensor(const ht::StateDict& sd, const std::string& nam
 }
 
 int run(const Args& a) {
-  bool fmnist = a.data == "fashion-mnist";
-  int64_t channels = fmnist ? 1 : 3;
+  examples::DataSpec spec = examples::data_spec(a.data);
+  int64_t channels = spec.channels;
   ht::StateDict sd = ht::load_state_dict_file(a.weights);
   const ht::Tensor& conv1 = require_tensor(sd, "conv1.weight", 4, a.weights);
   const ht::Tensor& fc = require_tensor(sd, "fc.weight", 2, a.weights);
@@ -90,34 +85,21 @@ int run(const Args& a) {
            ") need shape ", ht::shape_str(want));
   int64_t num_classes = fc.size(0);
 
-  ht::Device device = a.device == "cuda" || (a.device == "auto" && ht::cuda::is_available()) ? ht::kCUDA : ht::kCPU;
+  ht::Device device = examples::pick_device(a.device);
   ht::DType dtype = a.precision == "fp16" ? ht::kFloat16 : ht::kFloat32;
   auto model = ht::nn::resnet18({.num_classes = num_classes, .in_channels = channels});
   model->load_state_dict(sd);
   model->to(device).to(dtype);
-  model->eval();
 
-  ht::io::ImageDataset data = fmnist ? ht::io::load_fashion_mnist(a.data_dir) : ht::io::load_cifar10(a.data_dir);
-  int64_t n = a.limit > 0 ? std::min(a.limit, data.images.size(0)) : data.images.size(0);
-  std::vector<double> mean = fmnist ? std::vector<double>{0.2860} : std::vector<double>{0.4914, 0.4822, 0.4465};
-  std::vector<double> stdv = fmnist ? std::vector<double>{0.3530} : std::vector<double>{0.2470, 0.2435, 0.2616};
+  std::string dir = a.data_dir.empty() ? examples::default_data_dir(spec) : a.data_dir;
+  examples::Split test = examples::load_split(spec, dir, false, a.limit);
+  int64_t n = test.size();
   std::cerr << "resnet18 (" << channels << " -> " << num_classes << " classes) on " << device.str() << " in "
             << a.precision << ", " << n << " " << a.data << " test images\n";
-
-  ht::NoGradGuard no_grad;
-  ht::Tensor all_logits = ht::empty({n, num_classes});
-  std::vector<int64_t> labels = data.labels.to_vector<int64_t>();
-  int64_t correct = 0;
-  for (int64_t start = 0; start < n; start += a.batch_size) {
-    int64_t b = std::min(a.batch_size, n - start);
-    ht::Tensor x = ht::io::normalize_images(data.images.narrow(0, start, b), mean, stdv).to(device, dtype);
-    ht::Tensor logits = model->forward(x).to(ht::kCPU, ht::kFloat32);
-    all_logits.narrow(0, start, b).copy_(logits);
-    std::vector<int64_t> pred = ht::argmax(logits, 1).to_vector<int64_t>();
-    for (int64_t i = 0; i < b; ++i) correct += pred[size_t(i)] == labels[size_t(start + i)];
-  }
-  if (!a.logits.empty()) ht::io::save_npy(all_logits, a.logits);
-  std::printf("test accuracy: %.4f\n", n ? double(correct) / double(n) : 0.0);
+  std::vector<float> logits;
+  double accuracy = examples::evaluate(*model, test, device, dtype, a.batch_size, a.logits.empty() ? nullptr : &logits);
+  if (!a.logits.empty()) ht::io::save_npy(ht::from_vector(logits, {n, num_classes}), a.logits);
+  std::printf("test accuracy: %.4f\n", accuracy);
   return 0;
 }
 
