@@ -12,11 +12,6 @@ using namespace std::string_literals;
 
 namespace {
 
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(bytes.data(), std::streamsize(bytes.size()));
-}
-
 std::string load_error(const std::string& path) {
   try {
     ht::load(path);

@@ -14,11 +14,6 @@ using namespace std::string_literals;
 
 namespace {
 
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(bytes.data(), std::streamsize(bytes.size()));
-}
-
 std::string error_of(const std::function<void()>& fn) {
   try {
     fn();

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -79,5 +80,11 @@ inline const std::string& fixtures() {
 }
 
 inline std::string fixture(const std::string& name) { return fixtures() + "/" + name; }
+
+// Writes raw bytes to a file (hand-made broken or minimal inputs).
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(bytes.data(), std::streamsize(bytes.size()));
+}
 
 }  // namespace ht_test
