@@ -1,16 +1,15 @@
 // Helpers for the io tests: temporary folders, running the Python checkers and the halftorch tool, and the
 // PyTorch-written fixtures (made once per test binary by tests/py/io_make.py).
 #pragma once
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include <catch2/catch.hpp>
+
+#include "tests/helpers.h"
 
 namespace ht_test {
 
@@ -49,15 +48,8 @@ inline std::string quote(const std::string& s) {
 }
 
 inline RunResult run(const std::string& cmd) {
-  RunResult r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = ::pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  ht::testing::CommandResult r = ht::testing::run_command(cmd);
+  return {r.exit_code, r.output};
 }
 
 // Runs tests/py/<script> with Debian's python3 and torch.
