@@ -1,6 +1,8 @@
 // The backward engine: topological order from the root, gradient accumulation, graph release.
 #include "core/autograd.h"
 
+#include <atomic>
+#include <functional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -32,6 +34,48 @@ void accumulate_into_leaf(TensorImpl* leaf, const Tensor& g) {
 bool grad_enabled() { return g_grad_enabled; }
 void set_grad_enabled(bool on) { g_grad_enabled = on; }
 
+namespace {
+std::atomic<int64_t> g_next_hook_id{1};
+// Callbacks queued during the current backward pass (nullptr outside one).
+thread_local std::vector<std::function<void()>>* g_callbacks = nullptr;
+
+void fire_hooks(TensorImpl* leaf) {
+  if (leaf->grad_ready_hooks.empty()) return;
+  Tensor t(std::shared_ptr<TensorImpl>(std::shared_ptr<TensorImpl>{}, leaf));
+  auto hooks = leaf->grad_ready_hooks;  // a hook may remove itself
+  for (auto& [id, hook] : hooks) hook(t);
+}
+
+// The pass's queued callbacks run at its end, in order; a pass that throws drops them.
+struct CallbackScope {
+  std::vector<std::function<void()>> queued;
+  std::vector<std::function<void()>>* prev = g_callbacks;
+  CallbackScope() { g_callbacks = &queued; }
+  ~CallbackScope() { g_callbacks = prev; }
+  void run() {
+    for (size_t i = 0; i < queued.size(); ++i) queued[i]();  // a callback may queue another
+  }
+};
+}  // namespace
+
+int64_t register_grad_ready_hook(const Tensor& leaf, GradReadyHook hook) {
+  HT_CHECK(leaf.defined() && leaf.is_leaf(), "[register_grad_ready_hook] expected a leaf tensor");
+  HT_CHECK(leaf.requires_grad(), "[register_grad_ready_hook] the tensor does not require grad");
+  int64_t id = g_next_hook_id++;
+  leaf.impl()->grad_ready_hooks.emplace_back(id, std::move(hook));
+  return id;
+}
+
+void remove_grad_ready_hook(const Tensor& leaf, int64_t id) {
+  auto& hooks = leaf.impl()->grad_ready_hooks;
+  std::erase_if(hooks, [id](const auto& h) { return h.first == id; });
+}
+
+void queue_callback(std::function<void()> fn) {
+  HT_CHECK(g_callbacks != nullptr, "[queue_callback] can only be called during a backward pass");
+  g_callbacks->push_back(std::move(fn));
+}
+
 Tensor record(const char* name, Tensor out, Inputs inputs, BackwardFn backward) {
   if (!g_grad_enabled) return out;
   bool any = false;
@@ -54,12 +98,21 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   NoGradGuard no_grad;
   // backward rules compute in the dtypes the forward recorded; autocast applies to forward ops only
   amp::AutocastGuard no_autocast(DeviceType::CUDA, kFloat16, false);
+  CallbackScope callbacks;
   if (root.is_leaf()) {
     accumulate_into_leaf(root.impl(), grad);
+    fire_hooks(root.impl());
+    callbacks.run();
     return;
   }
-  // Count, for every node, how many consumers will send it a gradient.
+  // Count, for every node, how many consumers will send it a gradient; and, for every leaf with hooks, how
+  // many edges reach it, so that its hooks fire after the last one.
   std::unordered_map<Node*, int> pending;
+  struct LeafState {
+    int pending = 0;
+    bool got = false;
+  };
+  std::unordered_map<TensorImpl*, LeafState> leaves;
   std::vector<Node*> stack{root.grad_fn().get()};
   std::unordered_set<Node*> seen{stack.back()};
   while (!stack.empty()) {
@@ -68,12 +121,22 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     HT_CHECK(!n->released, "[backward] trying to backward through the graph a second time (through '", n->name,
              "'); its saved tensors were freed after the first backward");
     for (const auto& in : n->inputs) {
-      if (!in.defined() || !in.grad_fn()) continue;
+      if (!in.defined()) continue;
+      if (!in.grad_fn()) {
+        if (in.requires_grad() && !in.impl()->grad_ready_hooks.empty()) leaves[in.impl()].pending++;
+        continue;
+      }
       Node* p = in.grad_fn().get();
       pending[p]++;
       if (seen.insert(p).second) stack.push_back(p);
     }
   }
+  auto leaf_done = [&](TensorImpl* leaf, bool got) {
+    auto it = leaves.find(leaf);
+    if (it == leaves.end()) return;
+    it->second.got = it->second.got || got;
+    if (--it->second.pending == 0 && it->second.got) fire_hooks(leaf);
+  };
   std::unordered_map<Node*, Tensor> grads;
   grads[root.grad_fn().get()] = grad;
   std::vector<std::shared_ptr<Node>> ready{root.grad_fn()};
@@ -89,6 +152,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
       const Tensor& in = n->inputs[i];
       if (!in.defined() || !in.requires_grad() || !gx[i].defined()) {
         if (in.defined() && in.grad_fn() && --pending[in.grad_fn().get()] == 0) ready.push_back(in.grad_fn());
+        if (in.defined() && !in.grad_fn()) leaf_done(in.impl(), false);
         continue;
       }
       HT_CHECK(gx[i].sizes() == in.sizes(), "[backward] '", n->name, "' produced a gradient of shape ",
@@ -101,6 +165,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         if (--pending[p] == 0) ready.push_back(in.grad_fn());
       } else {
         accumulate_into_leaf(in.impl(), gx[i]);
+        leaf_done(in.impl(), true);
       }
     }
     if (!retain_graph) {
@@ -110,6 +175,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
       n->released = true;
     }
   }
+  callbacks.run();
 }
 
 }  // namespace ht::autograd

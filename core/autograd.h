@@ -31,6 +31,15 @@ Tensor record(const char* name, Tensor out, Inputs inputs, BackwardFn backward);
 // Backpropagates `grad` (same shape as root) through the graph, accumulating into leaves' .grad.
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph = false);
 
+// Runs `hook(leaf)` in every backward pass that reaches `leaf`, once, after the pass has added all of its
+// contributions to leaf.grad (PyTorch's post-accumulate-grad hook; DistributedDataParallel starts a bucket's
+// all-reduce from it while the rest of backward runs). Returns an id for remove_grad_ready_hook.
+using GradReadyHook = std::function<void(const Tensor& leaf)>;
+int64_t register_grad_ready_hook(const Tensor& leaf, GradReadyHook hook);
+void remove_grad_ready_hook(const Tensor& leaf, int64_t id);
+// Called from a hook: runs `fn` once the current backward pass has finished (PyTorch's queue_callback).
+void queue_callback(std::function<void()> fn);
+
 }  // namespace ht::autograd
 
 namespace ht {

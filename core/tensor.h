@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <initializer_list>
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -25,6 +26,9 @@ struct TensorImpl {
   bool requires_grad = false;
   std::shared_ptr<TensorImpl> grad;          // accumulated gradient (leaves), same dtype as the tensor
   std::shared_ptr<autograd::Node> grad_fn;   // the op that made this tensor, when recorded
+  // Leaves only: run once per backward pass after the pass has accumulated all of this leaf's gradient
+  // (autograd::register_grad_ready_hook); keyed by an id so that their owner can remove them.
+  std::vector<std::pair<int64_t, std::function<void(const Tensor&)>>> grad_ready_hooks;
 };
 
 struct TensorOptions {

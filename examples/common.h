@@ -55,18 +55,10 @@ inline ht::Device pick_device(const std::string& choice) {
   return ht::Device(choice);
 }
 
-// A permutation of [0, n) that depends only on (seed, epoch): Fisher-Yates over a counter-based stream, so a
-// resumed run reproduces the order without saving generator state.
+// A permutation of [0, n) that depends only on (seed, epoch), so a resumed run reproduces the order without
+// saving generator state (the order DistributedSampler shards across ranks).
 inline std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle) {
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) order[size_t(i)] = i;
-  if (!shuffle) return order;
-  uint64_t key = ht::kernels::mix64(seed ^ ht::kernels::mix64(uint64_t(epoch) + 0x5eed));
-  for (int64_t i = n - 1; i > 0; --i) {
-    uint64_t r = ht::kernels::mix64(key + uint64_t(i));
-    std::swap(order[size_t(i)], order[size_t(r % uint64_t(i + 1))]);
-  }
-  return order;
+  return ht::distributed::epoch_permutation(n, seed, epoch, shuffle);
 }
 
 // Rows order[begin, end) of a contiguous CPU tensor, gathered into a new contiguous CPU tensor.
@@ -81,15 +73,15 @@ inline ht::Tensor gather_rows(const ht::Tensor& src, const std::vector<int64_t>&
   return out;
 }
 
-// Top-1 accuracy of `model` in eval mode over a split, batch by batch.
-inline double evaluate(ht::nn::Module& model, const Split& split, ht::Device device, ht::DType dtype,
-                       int64_t batch_size, std::vector<float>* logits_out = nullptr) {
+// How many of the split's images [begin, end) `model` classifies right, in eval mode, batch by batch.
+inline int64_t count_correct(ht::nn::Module& model, const Split& split, int64_t begin, int64_t end, ht::Device device,
+                             ht::DType dtype, int64_t batch_size, std::vector<float>* logits_out = nullptr) {
   bool was_training = model.is_training();
   model.eval();
   ht::NoGradGuard no_grad;
   int64_t correct = 0;
-  for (int64_t start = 0; start < split.size(); start += batch_size) {
-    int64_t b = std::min(batch_size, split.size() - start);
+  for (int64_t start = begin; start < end; start += batch_size) {
+    int64_t b = std::min(batch_size, end - start);
     ht::Tensor logits = model(split.images.narrow(0, start, b).to(device, dtype)).to(ht::kCPU, ht::kFloat32);
     std::vector<int64_t> pred = ht::argmax(logits, 1).to_vector<int64_t>();
     std::vector<int64_t> want = split.labels.narrow(0, start, b).to_vector<int64_t>();
@@ -100,7 +92,14 @@ inline double evaluate(ht::nn::Module& model, const Split& split, ht::Device dev
     }
   }
   model.train(was_training);
-  return split.size() ? double(correct) / double(split.size()) : 0.0;
+  return correct;
+}
+
+// Top-1 accuracy of `model` in eval mode over a split.
+inline double evaluate(ht::nn::Module& model, const Split& split, ht::Device device, ht::DType dtype,
+                       int64_t batch_size, std::vector<float>* logits_out = nullptr) {
+  int64_t n = split.size();
+  return n ? double(count_correct(model, split, 0, n, device, dtype, batch_size, logits_out)) / double(n) : 0.0;
 }
 
 }  // namespace examples

@@ -1,6 +1,10 @@
 // train_resnet18: trains torchvision's ResNet-18 on Fashion-MNIST or CIFAR-10 with Adam, in fp16 (half model,
 // fp32 master weights, GradScaler) or fp32, then saves the model as `model.half(); torch.save(
 // model.state_dict(), ...)` would. Checkpoints hold the whole training state and resume bit-exactly on CPU.
+// Under a launcher (scripts/launch -n N, which sets RANK, WORLD_SIZE, MASTER_ADDR, ...) it trains data-parallel:
+// each rank takes its shard of every epoch (DistributedSampler) with --batch-size images per step, gradients
+// are averaged by DistributedDataParallel (Gloo on CPU, NCCL on GPU), and rank 0 alone prints, logs and writes
+// files, which are the same files as a single process writes.
 #include <unistd.h>
 
 #include <chrono>
@@ -21,14 +25,17 @@ struct Args {
   uint64_t seed = 0;
   double lr = 1e-3, weight_decay = 0;
   bool shuffle = true, augment = false;
-  std::string init, out = "model_fp16.pth", checkpoint, resume, log;
+  std::string init, out = "model_fp16.pth", checkpoint, resume, log, reduce_dtype = "grad";
 };
 
 const char* kUsage =
     "usage: train_resnet18 [--data fashion-mnist|cifar10] [--data-dir DIR] [--epochs N] [--batch-size B]\n"
     "                      [--lr X] [--weight-decay X] [--limit N] [--no-shuffle] [--seed S] [--augment]\n"
     "                      [--device auto|cpu|cuda] [--precision fp16|fp32] [--init W.pth]\n"
-    "                      [--out model_fp16.pth] [--checkpoint CK.pth] [--resume CK.pth] [--log LOG.jsonl]\n";
+    "                      [--out model_fp16.pth] [--checkpoint CK.pth] [--resume CK.pth] [--log LOG.jsonl]\n"
+    "                      [--reduce-dtype grad|fp32]\n"
+    "Under scripts/launch -n N (or RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT) it trains on N processes;\n"
+    "--batch-size is then per process.\n";
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -73,9 +80,11 @@ Args parse(int argc, char** argv) {
     else if (k == "--checkpoint") a.checkpoint = value();
     else if (k == "--resume") a.resume = value();
     else if (k == "--log") a.log = value();
+    else if (k == "--reduce-dtype") a.reduce_dtype = value();
     else throw UsageError("unknown argument '" + k + "'");
   }
   if (a.precision != "fp16" && a.precision != "fp32") throw UsageError("--precision must be fp16 or fp32");
+  if (a.reduce_dtype != "grad" && a.reduce_dtype != "fp32") throw UsageError("--reduce-dtype must be grad or fp32");
   if (a.epochs < 0 || a.batch_size <= 0 || a.limit < 0) throw UsageError("--epochs, --batch-size and --limit must be positive");
   return a;
 }
@@ -137,10 +146,22 @@ struct Progress {
   }
 };
 
+namespace dist = ht::distributed;
+int g_rank = 0;
+
 int run(const Args& a) {
+  std::shared_ptr<dist::ProcessGroup> pg;
+  if (dist::launched_from_env()) {
+    dist::init_process_group();
+    pg = dist::default_group_ptr();
+    g_rank = pg->rank();
+  }
+  const int world = pg ? pg->size() : 1;
+  const bool lead = g_rank == 0;  // rank 0 alone prints, logs and writes files
   examples::DataSpec spec = examples::data_spec(a.data);
   std::string dir = a.data_dir.empty() ? examples::default_data_dir(spec) : a.data_dir;
   ht::Device device = examples::pick_device(a.device);
+  if (pg && device.is_cuda() && a.device.find(':') == std::string::npos) device = pg->cuda_device();
   bool fp16 = a.precision == "fp16";
   ht::DType dtype = fp16 ? ht::kFloat16 : ht::kFloat32;
 
@@ -172,43 +193,75 @@ int run(const Args& a) {
   if (!resume_state.is_none()) model->load_state_dict(ht::to_state_dict(resume_state["model"]));
   model->to(device).to(dtype);
   model->train();
+  // broadcasts rank 0's weights; from here on every rank's gradients are averaged during backward
+  std::unique_ptr<dist::DistributedDataParallel> ddp;
+  if (pg) {
+    dist::DDPOptions ddp_options;
+    if (a.reduce_dtype == "fp32") ddp_options.reduce_dtype = ht::kFloat32;
+    ddp = std::make_unique<dist::DistributedDataParallel>(model, pg, ddp_options);
+  }
 
   ht::optim::Adam opt(model->parameters(), {.lr = a.lr, .weight_decay = a.weight_decay});
   ht::amp::GradScaler scaler({.enabled = fp16});
+  if (pg) dist::sync_grad_scaler(scaler, pg);
   if (!resume_state.is_none()) {
     opt.load_state_dict(resume_state["optimizer"]);
     if (fp16) scaler.load_state_dict(resume_state["scaler"]);
   }
 
   std::ofstream log;
-  if (!a.log.empty()) {
+  if (!a.log.empty() && lead) {
     log.open(a.log, resume_state.is_none() ? std::ios::trunc : std::ios::app);
     HT_CHECK(log.good(), "cannot open --log file ", a.log);
   }
-  int64_t steps_per_epoch = (train.size() + a.batch_size - 1) / a.batch_size;
-  std::printf("train_resnet18: %s, %lld train / %lld test images, %s on %s, batch %lld, Adam lr %g\n",
-              spec.name.c_str(), static_cast<long long>(train.size()), static_cast<long long>(test.size()),
-              a.precision.c_str(), device.str().c_str(), static_cast<long long>(a.batch_size), a.lr);
+  dist::DistributedSampler sampler(train.size(), world, g_rank, a.shuffle, seed);
+  int64_t steps_per_epoch = (sampler.num_samples() + a.batch_size - 1) / a.batch_size;
+  if (lead) {
+    std::printf("train_resnet18: %s, %lld train / %lld test images, %s on %s, batch %lld, Adam lr %g",
+                spec.name.c_str(), static_cast<long long>(train.size()), static_cast<long long>(test.size()),
+                a.precision.c_str(), device.str().c_str(), static_cast<long long>(a.batch_size), a.lr);
+    if (pg) std::printf(", %d processes (%s), batch per process", world, device.is_cuda() ? "nccl" : "gloo");
+    std::printf("\n");
+  }
+  // Test accuracy of rank 0's model (the one saved): its buffers go to every rank, each counts a slice.
+  auto test_accuracy = [&]() {
+    if (!pg) return examples::evaluate(*model, test, device, dtype, 256);
+    ddp->sync_buffers();
+    int64_t n = test.size(), begin = n * g_rank / world, end = n * (g_rank + 1) / world;
+    ht::Tensor correct = ht::full({1}, double(examples::count_correct(*model, test, begin, end, device, dtype, 256)),
+                                  {.dtype = ht::kInt64});
+    pg->all_reduce(correct);
+    return n ? double(correct.item<int64_t>()) / double(n) : 0.0;
+  };
   double accuracy = -1;
   for (int64_t epoch = start_epoch; epoch < a.epochs; ++epoch) {
-    std::vector<int64_t> order = examples::epoch_order(train.size(), seed, epoch, a.shuffle);
+    sampler.set_epoch(epoch);
+    std::vector<int64_t> order = sampler.indices();  // with one process: the whole epoch's permutation
     Progress progress(steps_per_epoch);
     for (int64_t step = 0; step < steps_per_epoch; ++step) {
       auto t0 = std::chrono::steady_clock::now();
-      int64_t begin = step * a.batch_size, end = std::min(train.size(), begin + a.batch_size);
+      int64_t begin = step * a.batch_size, end = std::min(int64_t(order.size()), begin + a.batch_size);
       ht::Tensor x = examples::gather_rows(train.images, order, begin, end);
-      if (a.augment && spec.name == "cifar10") x = augment_batch(x, ht::kernels::mix64(seed + 7919 * uint64_t(global_step)));
+      if (a.augment && spec.name == "cifar10")
+        x = augment_batch(x, ht::kernels::mix64(seed + 7919 * uint64_t(global_step)) + uint64_t(g_rank * a.batch_size));
       ht::Tensor y = examples::gather_rows(train.labels, order, begin, end).to(device);
-      ht::Tensor loss = ht::nn::functional::cross_entropy((*model)(x.to(device, dtype)), y);
+      ht::Tensor logits = ddp ? (*ddp)(x.to(device, dtype)) : (*model)(x.to(device, dtype));
+      ht::Tensor loss = ht::nn::functional::cross_entropy(logits, y);
       opt.zero_grad();
       scaler.scale(loss).backward();
       double scale_used = scaler.get_scale();
       bool stepped = scaler.step(opt);
       scaler.update();
       double loss_value = loss.item<double>();
+      if (pg) {  // the logged loss is the mean over every rank's batch, as one process with the global batch
+        ht::Tensor l = ht::full({1}, loss_value, {.dtype = ht::kFloat64});
+        pg->all_reduce(l, dist::ReduceOp::Avg);
+        loss_value = l.item<double>();
+      }
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      double ips = double(end - begin) / secs;
+      double ips = double(end - begin) * world / secs;
       ++global_step;
+      if (!lead) continue;
       progress.show(epoch + 1, step + 1, loss_value, ips, fp16 ? std::optional<double>(scale_used) : std::nullopt);
       if (log.is_open()) {
         nlohmann::json j = {{"epoch", epoch + 1}, {"step", global_step}, {"loss", loss_value},
@@ -220,7 +273,8 @@ int run(const Args& a) {
         log << j.dump() << "\n" << std::flush;
       }
     }
-    accuracy = examples::evaluate(*model, test, device, dtype, 256);
+    accuracy = test_accuracy();
+    if (!lead) continue;
     std::printf("epoch %lld: test accuracy %.4f\n", static_cast<long long>(epoch + 1), accuracy);
     if (log.is_open()) log << nlohmann::json{{"epoch", epoch + 1}, {"test_accuracy", accuracy}}.dump() << "\n" << std::flush;
     if (!a.checkpoint.empty()) {
@@ -235,7 +289,8 @@ int run(const Args& a) {
       ht::save(ck, a.checkpoint);
     }
   }
-  if (accuracy < 0) accuracy = examples::evaluate(*model, test, device, dtype, 256);
+  if (accuracy < 0) accuracy = test_accuracy();
+  if (!lead) return 0;
   ht::save(state_dict_as(*model, ht::kFloat16, nullptr), a.out);
   std::printf("saved %s\n", a.out.c_str());
   std::printf("test accuracy: %.4f\n", accuracy);
@@ -251,7 +306,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n%s", e.what(), kUsage);
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    if (ht::distributed::launched_from_env()) std::fprintf(stderr, "error (rank %d): %s\n", g_rank, e.what());
+    else std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   }
 }

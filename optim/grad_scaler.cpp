@@ -70,6 +70,13 @@ void GradScaler::unscale_grads(optim::Optimizer& optimizer, float inv_scale, Per
 }
 
 float GradScaler::read_found(PerOptimizer& st) {
+  if (!st.found && found_inf_reducer_ && !st.found_inf.empty()) {
+    // one flag holding this rank's total, reduced in place (a single flag is the one the step kernel reads)
+    Tensor& total = st.found_inf[0];
+    for (size_t i = 1; i < st.found_inf.size(); ++i) total = add(total, st.found_inf[i].to(total.device()));
+    found_inf_reducer_(total);
+    st.found = total.item<float>();
+  }
   if (!st.found) {
     float sum = 0;
     for (const Tensor& f : st.found_inf) sum += f.item<float>();

@@ -4,6 +4,7 @@
 // step and small gradients are not lost to fp16), it works on CPU and CUDA alike, and step() reads the
 // found-inf flag once (its only device-to-host transfer) so the scale itself lives on the host.
 #pragma once
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -47,6 +48,9 @@ class GradScaler {
   void set_growth_interval(int64_t n) { growth_interval_ = n; }
   int64_t growth_tracker() const;
   bool is_enabled() const { return enabled_; }
+  // Called on the (summed) found-inf flag before it is read, in place: ht::distributed::sync_grad_scaler sets it
+  // to a max all-reduce over the ranks, so that every rank skips the same steps.
+  void set_found_inf_reducer(std::function<void(Tensor& flag)> fn) { found_inf_reducer_ = std::move(fn); }
 
   // {"scale", "growth_factor", "backoff_factor", "growth_interval", "_growth_tracker"}, or {} when disabled.
   Value state_dict() const;
@@ -74,6 +78,7 @@ class GradScaler {
   float scale_ = 0;           // float32, as PyTorch's _scale tensor
   int32_t growth_tracker_ = 0;
   std::vector<PerOptimizer> per_optimizer_;
+  std::function<void(Tensor&)> found_inf_reducer_;
 };
 
 }  // namespace ht::amp

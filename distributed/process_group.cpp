@@ -1,0 +1,180 @@
+// ProcessGroup: settings from the environment, the store, and dispatch by device to Gloo (CPU) or NCCL (CUDA).
+#include "distributed/process_group.h"
+
+#include <cstdlib>
+#include <mutex>
+
+#include "distributed/backend.h"
+
+namespace ht::distributed {
+
+namespace detail {
+const char* op_name(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::Sum: return "sum";
+    case ReduceOp::Avg: return "avg";
+    case ReduceOp::Max: return "max";
+    case ReduceOp::Min: return "min";
+  }
+  return "?";
+}
+}  // namespace detail
+
+namespace {
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : fallback;
+}
+
+int env_int(const char* name, int fallback) {
+  std::string v = env_or(name, "");
+  if (v.empty()) return fallback;
+  try {
+    size_t used = 0;
+    int x = std::stoi(v, &used);
+    if (used == v.size()) return x;
+  } catch (const std::logic_error&) {
+  }
+  fail("[distributed] environment variable ", name, " must be an integer, got '", v, "'");
+}
+
+InitOptions resolve(InitOptions o) {
+  if (o.world_size < 0) o.world_size = env_int("WORLD_SIZE", 1);
+  if (o.rank < 0) o.rank = env_int("RANK", 0);
+  if (o.local_rank < 0) o.local_rank = env_int("LOCAL_RANK", o.rank);
+  if (o.master_addr.empty()) o.master_addr = env_or("MASTER_ADDR", "127.0.0.1");
+  if (o.master_port < 0) o.master_port = env_int("MASTER_PORT", 29500);
+  if (o.timeout.count() <= 0) {
+    std::string t = env_or("HT_DIST_TIMEOUT", "300");
+    double s = 0;
+    try {
+      s = std::stod(t);
+    } catch (const std::logic_error&) {
+      s = -1;
+    }
+    HT_CHECK(s > 0, "[distributed] HT_DIST_TIMEOUT must be a positive number of seconds, got '", t, "'");
+    o.timeout = std::chrono::milliseconds(int64_t(s * 1000));
+  }
+  HT_CHECK(o.world_size >= 1, "[distributed] WORLD_SIZE must be at least 1, got ", o.world_size);
+  HT_CHECK(o.rank >= 0 && o.rank < o.world_size, "[distributed] RANK must be in [0, WORLD_SIZE=", o.world_size,
+           "), got ", o.rank);
+  HT_CHECK(o.backend == "auto" || o.backend == "gloo" || o.backend == "nccl",
+           "[distributed] unknown backend '", o.backend, "' (expected auto, gloo or nccl)");
+  return o;
+}
+}  // namespace
+
+bool launched_from_env() { return !env_or("WORLD_SIZE", "").empty(); }
+
+struct ProcessGroup::Impl {
+  InitOptions o;
+  std::unique_ptr<TCPStore> store;
+  std::unique_ptr<detail::Backend> gloo, nccl;
+  std::mutex mu;
+
+  detail::BackendContext context(const std::string& prefix) {
+    return {*store, prefix, o.rank, o.world_size, o.timeout};
+  }
+
+  detail::Backend& backend_for(const Tensor& t, const char* op) {
+    HT_CHECK(t.defined(), "[distributed] ", op, ": undefined tensor");
+    HT_CHECK(t.is_contiguous(), "[distributed] ", op, " expects a contiguous tensor, got shape ",
+             shape_str(t.sizes()), " with strides ", shape_str(t.strides()));
+    std::lock_guard<std::mutex> lock(mu);
+    if (t.is_cuda()) {
+      HT_CHECK(o.backend != "gloo", "[distributed] ", op, " on a CUDA tensor, but the group was created with ",
+               "backend 'gloo' (CPU tensors only); use backend 'auto' or 'nccl'");
+      if (!nccl) nccl = detail::make_nccl(context("nccl/"), t.device().index);
+      return *nccl;
+    }
+    HT_CHECK(gloo, "[distributed] ", op, " on a CPU tensor, but the group was created with backend 'nccl' ",
+             "(CUDA tensors only); use backend 'auto' or 'gloo'");
+    return *gloo;
+  }
+};
+
+ProcessGroup::ProcessGroup(InitOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->o = resolve(std::move(options));
+  const InitOptions& o = impl_->o;
+  impl_->store = std::make_unique<TCPStore>(o.master_addr, o.master_port, o.rank == 0, o.timeout);
+  if (o.backend != "nccl") impl_->gloo = detail::make_gloo(impl_->context("gloo/"));
+}
+
+ProcessGroup::~ProcessGroup() = default;
+
+int ProcessGroup::rank() const { return impl_->o.rank; }
+int ProcessGroup::size() const { return impl_->o.world_size; }
+int ProcessGroup::local_rank() const { return impl_->o.local_rank; }
+std::chrono::milliseconds ProcessGroup::timeout() const { return impl_->o.timeout; }
+
+Device ProcessGroup::cuda_device() const {
+  int n = cuda::device_count();
+  HT_CHECK(n > 0, "[distributed] rank ", rank(), " asked for its CUDA device, but no CUDA GPU is available");
+  return Device(DeviceType::CUDA, local_rank() % n);
+}
+
+void ProcessGroup::all_reduce(Tensor& t, ReduceOp op) { all_reduce_async(t, op)->wait(); }
+
+WorkPtr ProcessGroup::all_reduce_async(Tensor t, ReduceOp op) {
+  return impl_->backend_for(t, "all_reduce").all_reduce(t, op);
+}
+
+void ProcessGroup::broadcast(Tensor& t, int root) {
+  HT_CHECK(root >= 0 && root < size(), "[distributed] broadcast: root ", root, " is not a rank of a group of ",
+           size());
+  impl_->backend_for(t, "broadcast").broadcast(t, root)->wait();
+}
+
+std::vector<Tensor> ProcessGroup::all_gather(const Tensor& t) {
+  Tensor in = t.contiguous();
+  Shape s = in.sizes();
+  s.insert(s.begin(), size());
+  Tensor out = empty(s, {.dtype = in.dtype(), .device = in.device()});
+  impl_->backend_for(in, "all_gather").all_gather(in, out)->wait();
+  std::vector<Tensor> parts;
+  for (int r = 0; r < size(); ++r) parts.push_back(out.select(0, r));
+  return parts;
+}
+
+void ProcessGroup::barrier() {
+  if (impl_->gloo) {
+    impl_->gloo->barrier()->wait();
+  } else {
+    Tensor one = ones({1}, {.device = cuda_device()});
+    impl_->backend_for(one, "barrier").barrier()->wait();
+  }
+}
+
+namespace {
+std::mutex g_mu;
+std::shared_ptr<ProcessGroup> g_default;
+}  // namespace
+
+void init_process_group(InitOptions options) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  HT_CHECK(!g_default, "[distributed] init_process_group was called twice; call destroy_process_group first");
+  g_default = std::make_shared<ProcessGroup>(std::move(options));
+}
+
+bool is_initialized() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  return g_default != nullptr;
+}
+
+std::shared_ptr<ProcessGroup> default_group_ptr() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  HT_CHECK(g_default, "[distributed] the default process group is not initialised; call init_process_group()");
+  return g_default;
+}
+
+ProcessGroup& default_group() { return *default_group_ptr(); }
+
+void destroy_process_group() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_default.reset();
+}
+
+int get_rank() { return is_initialized() ? default_group().rank() : 0; }
+int get_world_size() { return is_initialized() ? default_group().size() : 1; }
+
+}  // namespace ht::distributed
