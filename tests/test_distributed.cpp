@@ -379,3 +379,107 @@ TEST_CASE("rendezvous errors: missing ranks, wrong MASTER_ADDR or MASTER_PORT", 
   REQUIRE(rank_out.ranks[0].code == 1);
   REQUIRE_THAT(rank_out.ranks[0].output, Catch::Contains("RANK must be in [0, WORLD_SIZE=2), got 5"));
 }
+
+TEST_CASE("train_resnet18 under scripts/launch: rank 0 alone prints and writes, files resume at another world size",
+          "[distributed]") {
+  auto dir = temp_dir("dist-train");
+  std::string launch = std::string(HT_SOURCE_DIR) + "/scripts/launch";
+  std::string out = (dir / "model_fp16.pth").string(), ck = (dir / "ck.pth").string(),
+              log = (dir / "log.jsonl").string();
+  CommandResult r = run_command("cd " + dir.string() + " && OMP_NUM_THREADS=1 " + launch + " -n 2 " +
+                                bin("train_resnet18") + " --limit 256 --batch-size 32 --out " + out +
+                                " --checkpoint " + ck + " --log " + log);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE_THAT(r.output, Catch::Contains("2 processes (gloo), batch per process"));
+  // one rank speaks: a single header, one line per epoch, one final accuracy
+  auto count = [](const std::string& s, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+    return n;
+  };
+  REQUIRE(count(r.output, "train_resnet18: ") == 1);
+  REQUIRE(count(r.output, "test accuracy: ") == 1);
+  std::ifstream lf(log);
+  std::string line;
+  int steps = 0, epochs = 0;
+  while (std::getline(lf, line)) {
+    steps += line.find("\"loss\"") != std::string::npos;
+    epochs += line.find("test_accuracy") != std::string::npos;
+  }
+  REQUIRE(steps == 4);  // 256 images, 2 ranks x 32 per step
+  REQUIRE(epochs == 1);
+  double acc = std::stod(r.output.substr(r.output.rfind("test accuracy: ") + 15));
+  // the printed accuracy is the saved model's (rank 0's weights and buffers), as one process evaluates it
+  CommandResult ev = run_command(bin("eval_resnet18") + " --device cpu --precision fp16 --limit 256 --weights " + out);
+  INFO(ev.output);
+  REQUIRE(ev.exit_code == 0);
+  REQUIRE(std::stod(ev.output.substr(ev.output.rfind("test accuracy: ") + 15)) == Approx(acc).margin(5e-5));
+  // the same files as one process writes: PyTorch loads the fp16 model and the checkpoint
+  std::string py = "import torch, torchvision\n"
+                   "m = torchvision.models.resnet18(num_classes=10)\n"
+                   "m.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)\n"
+                   "sd = torch.load('" + out + "')\n"
+                   "assert all(v.dtype == torch.float16 for v in sd.values() if v.is_floating_point())\n"
+                   "m.half().load_state_dict(sd)\n"
+                   "ck = torch.load('" + ck + "')\n"
+                   "m.float().load_state_dict(ck['model'])\n"
+                   "opt = torch.optim.Adam(m.parameters(), lr=1e-3)\n"
+                   "opt.load_state_dict(ck['optimizer'])\n"
+                   "assert ck['epoch'] == 1 and ck['global_step'] == 4, ck['global_step']\n"
+                   "print('ok')\n";
+  REQUIRE_THAT(run_python(py, dir), Catch::Contains("ok"));
+
+  // resume the 2-process checkpoint with 1 process, then that one with 3 processes
+  std::string ck2 = (dir / "ck2.pth").string();
+  CommandResult one = run_command("cd " + dir.string() + " && " + bin("train_resnet18") +
+                                  " --limit 256 --batch-size 64 --epochs 2 --resume " + ck + " --checkpoint " + ck2 +
+                                  " --out " + out + " --log " + log);
+  INFO(one.output);
+  REQUIRE(one.exit_code == 0);
+  REQUIRE_THAT(one.output, Catch::Contains("epoch 2: test accuracy"));
+  REQUIRE(load(ck2)["global_step"].to_int() == 8);
+  CommandResult three = run_command("cd " + dir.string() + " && OMP_NUM_THREADS=1 " + launch + " -n 3 " +
+                                    bin("train_resnet18") + " --limit 256 --batch-size 22 --epochs 3 --resume " + ck2 +
+                                    " --checkpoint " + ck + " --out " + out);
+  INFO(three.output);
+  REQUIRE(three.exit_code == 0);
+  REQUIRE_THAT(three.output, Catch::Contains("3 processes (gloo)"));
+  REQUIRE_THAT(three.output, Catch::Contains("epoch 3: test accuracy"));
+  REQUIRE(load(ck)["global_step"].to_int() == 8 + 4);  // ceil(ceil(256 / 3) / 22) = 4 steps
+
+  // a failing rank: the launcher names it, the survivor reports the lost peer, the exit code is non-zero
+  CommandResult fail = run_command("HT_DIST_TIMEOUT=30 " + launch + " -n 2 --grace 20 " + worker() + " fail die 1 3");
+  INFO(fail.output);
+  REQUIRE(fail.exit_code != 0);
+  REQUIRE_THAT(fail.output, Catch::Contains("launch: rank 1") && Catch::Contains("was killed by SIGKILL"));
+  REQUIRE_THAT(fail.output, Catch::Contains("all_reduce failed on rank 0 of 2 (gloo)"));
+}
+
+TEST_CASE("NCCL: collectives and DDP on the GPUs there are", "[distributed][cuda]") {
+  if (!cuda::is_available()) {
+    if (require_cuda()) FAIL("HT_REQUIRE_CUDA=1 but no CUDA device is available");
+    WARN("CUDA not available: skipping the NCCL cases");
+    return;
+  }
+  auto dir = temp_dir("dist-nccl");
+  // a world of one still runs every NCCL call; with more GPUs, one rank per GPU
+  int world = std::min(cuda::device_count(), 4);
+  for (int w : {1, world}) {
+    WorldResult r = run_world(w, {worker(), "collectives", "cuda"}, dir);
+    require_all_ok(r);
+    if (world == 1) break;
+  }
+  // DDP over NCCL (fp32 and fp16 + GradScaler) against one process without DDP on the same GPU, batch w x B
+  for (std::string prec : {"fp32", "fp16"}) {
+    std::string one = (dir / (prec + "-one.pth")).string(), many = (dir / (prec + "-ddp.pth")).string();
+    CommandResult single = run_command(worker() + " ddp " + one + " 6 " + std::to_string(8 * world) + " adam " +
+                                       prec + " grad cuda");
+    INFO(single.output);
+    REQUIRE(single.exit_code == 0);
+    require_all_ok(run_world(world, {worker(), "ddp", many, "6", "8", "adam", prec, "grad", "cuda"}, dir));
+    double d = max_relative_diff(load_state_dict_file(many), load_state_dict_file(one));
+    INFO(prec << ": max relative difference " << d);
+    CHECK(d < (prec == "fp32" ? 1e-6 : 2e-3));
+  }
+}

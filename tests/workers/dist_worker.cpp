@@ -2,7 +2,8 @@
 // its own results where every rank can (collectives, GradScaler) and exits 1 naming the first wrong value, or
 // writes what the test compares across runs (ddp). Modes:
 //   collectives [cpu|cuda]               all_reduce/broadcast/all_gather/barrier/async over the dtypes
-//   ddp OUT.pth STEPS BATCH OPTIM PREC [REDUCE]  trains a small conv net (no BatchNorm) with DDP, rank 0 saves it
+//   ddp OUT.pth STEPS BATCH OPTIM PREC [REDUCE [DEVICE]]  trains a small conv net (no BatchNorm) with DDP (one
+//                                        process without the launcher's variables); rank 0 saves it
 //   scaler                               GradScaler skips on every rank when rank 1 alone overflows
 //   fail die|hang VICTIM AFTER           the victim dies (SIGKILL) or hangs after AFTER all_reduces; the
 //                                        others must get an error: they print it and exit 3
@@ -154,10 +155,12 @@ std::shared_ptr<ht::nn::Sequential> small_net() {
 }
 
 int ddp(dist::ProcessGroup* pg, const std::string& out, int64_t steps, int64_t batch, const std::string& optim,
-        const std::string& precision, const std::string& reduce) {
+        const std::string& precision, const std::string& reduce, const std::string& device_name) {
+  ht::Device device = device_name == "cuda" ? (pg ? pg->cuda_device() : ht::kCUDA) : ht::kCPU;
   int W = pg ? pg->size() : 1, R = pg ? pg->rank() : 0;
   bool fp16 = precision == "fp16";
   auto model = small_net();
+  model->to(device);
   if (fp16) model->half();
   // the same data on every rank: N = steps * global batch images of 1x8x8
   int64_t n = steps * batch * W;
@@ -190,7 +193,7 @@ int ddp(dist::ProcessGroup* pg, const std::string& out, int64_t steps, int64_t b
       xs.push_back(images.narrow(0, i, 1));
       ys.push_back(labels.narrow(0, i, 1));
     }
-    Tensor x = ht::cat(xs, 0).to(fp16 ? ht::kFloat16 : ht::kFloat32), y = ht::cat(ys, 0);
+    Tensor x = ht::cat(xs, 0).to(device, fp16 ? ht::kFloat16 : ht::kFloat32), y = ht::cat(ys, 0).to(device);
     Tensor logits = wrapped ? (*wrapped)(x) : (*model)(x);
     Tensor loss = ht::nn::functional::cross_entropy(logits, y);
     opt->zero_grad();
@@ -200,7 +203,7 @@ int ddp(dist::ProcessGroup* pg, const std::string& out, int64_t steps, int64_t b
   }
   if (R == 0) {
     ht::StateDict sd = model->state_dict();
-    for (auto& [name, t] : sd.tensors) t = t.to(ht::kFloat32).clone();
+    for (auto& [name, t] : sd.tensors) t = t.to(ht::kCPU, ht::kFloat32).clone();
     ht::save(sd, out);
     std::printf("ddp: %d rank(s), %lld steps of %lld per rank, %zu buckets, saved %s\n", W,
                 static_cast<long long>(steps), static_cast<long long>(batch),
@@ -261,13 +264,13 @@ int main(int argc, char** argv) {
     auto arg = [&](int i, const char* fallback) { return argc > i ? std::string(argv[i]) : std::string(fallback); };
     if (mode == "ddp" && !dist::launched_from_env())
       return ddp(nullptr, arg(2, "ddp.pth"), std::stoll(arg(3, "4")), std::stoll(arg(4, "8")), arg(5, "sgd"),
-                 arg(6, "fp32"), arg(7, "grad"));
+                 arg(6, "fp32"), arg(7, "grad"), arg(8, "cpu"));
     dist::init_process_group();
     dist::ProcessGroup& pg = dist::default_group();
     if (mode == "collectives") return collectives(pg, arg(2, "cpu") == "cuda" ? pg.cuda_device() : ht::kCPU);
     if (mode == "ddp")
       return ddp(&pg, arg(2, "ddp.pth"), std::stoll(arg(3, "4")), std::stoll(arg(4, "8")), arg(5, "sgd"),
-                 arg(6, "fp32"), arg(7, "grad"));
+                 arg(6, "fp32"), arg(7, "grad"), arg(8, "cpu"));
     if (mode == "scaler") return scaler_mode(pg);
     if (mode == "fail") return fail_mode(pg, arg(2, "die"), std::stoi(arg(3, "1")), std::stoi(arg(4, "3")));
     if (mode == "init") {
