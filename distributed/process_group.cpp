@@ -43,7 +43,10 @@ InitOptions resolve(InitOptions o) {
   if (o.rank < 0) o.rank = env_int("RANK", 0);
   if (o.local_rank < 0) o.local_rank = env_int("LOCAL_RANK", o.rank);
   if (o.master_addr.empty()) o.master_addr = env_or("MASTER_ADDR", "127.0.0.1");
-  if (o.master_port < 0) o.master_port = env_int("MASTER_PORT", 29500);
+  // a world of one meets nobody: without MASTER_PORT its store takes any free port (no clash with other jobs)
+  if (o.master_port < 0) o.master_port = env_int("MASTER_PORT", o.world_size == 1 ? 0 : 29500);
+  HT_CHECK(o.master_port > 0 || o.world_size == 1, "[distributed] MASTER_PORT 0 (any free port) only works for ",
+           "a world of one; WORLD_SIZE is ", o.world_size);
   if (o.timeout.count() <= 0) {
     std::string t = env_or("HT_DIST_TIMEOUT", "300");
     double s = 0;

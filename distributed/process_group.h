@@ -24,7 +24,7 @@ struct InitOptions {
   std::string backend = "auto";
   int rank = -1, world_size = -1, local_rank = -1;  // -1: from RANK, WORLD_SIZE, LOCAL_RANK
   std::string master_addr;                          // empty: MASTER_ADDR (default 127.0.0.1)
-  int master_port = -1;                             // -1: MASTER_PORT (default 29500)
+  int master_port = -1;  // -1: MASTER_PORT (default 29500; for a world of one, any free port)
   std::chrono::milliseconds timeout{0};             // 0: HT_DIST_TIMEOUT seconds, or 300 s
 };
 

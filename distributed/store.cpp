@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -77,6 +78,7 @@ bool wait_readable(int fd, Clock::time_point deadline) {
 
 struct TCPStore::Server {
   int listen_fd = -1;
+  int port = 0;  // the bound port (the OS's choice when asked for 0)
   std::mutex mu;
   std::condition_variable cv;
   std::map<std::string, std::vector<char>> data;
@@ -123,12 +125,22 @@ struct TCPStore::Server {
       fail_bind(port, e);
     }
     listen_fd = fd;
+    sockaddr_storage bound{};
+    socklen_t len = sizeof bound;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+    this->port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                                   : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
     acceptor = std::thread([this] { accept_loop(); });
   }
 
   [[noreturn]] static void fail_bind(int port, int e) {
-    fail("[distributed] rank 0 cannot serve the rendezvous store on MASTER_PORT ", port, ": ", errno_str(e),
-         e == EADDRINUSE ? " (another program, or an earlier run, holds that port; choose another MASTER_PORT)" : "");
+    const char* hint = "";
+    if (e == EADDRINUSE)
+      hint = std::getenv("TORCHELASTIC_USE_AGENT_STORE")
+                 ? " (torchrun's agent serves MASTER_PORT itself; start halftorch programs with scripts/launch, which "
+                   "takes torchrun's flags)"
+                 : " (another program, or an earlier run, holds that port; choose another MASTER_PORT)";
+    fail("[distributed] rank 0 cannot serve the rendezvous store on MASTER_PORT ", port, ": ", errno_str(e), hint);
   }
 
   ~Server() {
@@ -205,8 +217,12 @@ struct TCPStore::Server {
 
 TCPStore::TCPStore(std::string host, int port, bool is_server, std::chrono::milliseconds timeout)
     : host_(std::move(host)), port_(port), timeout_(timeout) {
-  HT_CHECK(port_ > 0 && port_ < 65536, "[distributed] MASTER_PORT must be in 1..65535, got ", port_);
-  if (is_server) server_ = std::make_unique<Server>(port_);
+  HT_CHECK(port_ >= 0 && port_ < 65536, "[distributed] MASTER_PORT must be in 1..65535, got ", port_);
+  HT_CHECK(port_ > 0 || is_server, "[distributed] a client needs the store's port; MASTER_PORT is 0");
+  if (is_server) {
+    server_ = std::make_unique<Server>(port_);
+    port_ = server_->port;
+  }
 
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;

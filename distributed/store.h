@@ -13,7 +13,8 @@ namespace ht::distributed {
 
 class TCPStore {
  public:
-  // is_server: also serve the store on `port` (all interfaces). Clients retry the connection until `timeout`.
+  // is_server: also serve the store on `port` (all interfaces; 0: any free port, see port()). Clients retry
+  // the connection until `timeout`.
   TCPStore(std::string host, int port, bool is_server, std::chrono::milliseconds timeout);
   ~TCPStore();
   TCPStore(const TCPStore&) = delete;

@@ -18,12 +18,17 @@ int main(int argc, char** argv) {
   bool use_ddp = true;
   for (int i = 1; i < argc; ++i) {
     std::string f = argv[i];
+    const char* usage = "usage: [scripts/launch -n N] bench_ddp [--batch-size B] [--warmup W] [--steps S] [--no-ddp]\n";
     if (f == "--no-ddp") {
       use_ddp = false;
       continue;
     }
+    if (f == "--help" || f == "-h") {
+      std::cout << usage;
+      return 0;
+    }
     if (i + 1 >= argc) {
-      std::cerr << "usage: bench_ddp [--batch-size B] [--warmup W] [--steps S] [--no-ddp]\n";
+      std::cerr << usage;
       return 2;
     }
     long v = std::atol(argv[++i]);
