@@ -1,6 +1,6 @@
-// The Gloo backend: CPU tensors over Gloo's TCP transport. Its collectives run in call order on one
-// communication thread per group, so asynchronous all-reduces overlap the caller's compute (the
-// DistributedDataParallel reducer launches buckets while backward goes on). Reductions are halftorch's own
+// The Gloo backend: CPU tensors over Gloo's TCP transport. Its collectives run on two communication threads
+// per group, in call order on each, so asynchronous all-reduces overlap the caller's compute (the
+// DistributedDataParallel reducer launches buckets while backward goes on) and each other. Reductions are halftorch's own
 // functions over Gloo's byte buffers: fp16 and bf16 sum in float and round once per step, as PyTorch's do.
 #include <gloo/allgather.h>
 #include <gloo/allreduce.h>
@@ -10,6 +10,7 @@
 #include <gloo/rendezvous/store.h>
 #include <gloo/transport/tcp/device.h>
 
+#include <array>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -122,26 +123,28 @@ class GlooBackend final : public Backend {
     } catch (const std::exception& e) {
       fail("[distributed] rank ", rank_, " of ", size_, " could not connect to the other ranks (gloo): ", e.what());
     }
-    thread_ = std::thread([this] { loop(); });
+    for (auto& w : workers_) w.thread = std::thread([this, &w] { loop(w); });
   }
 
   ~GlooBackend() override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
+    for (auto& w : workers_) {
+      {
+        std::lock_guard<std::mutex> lock(w.mu);
+        w.stop = true;
+      }
+      w.cv.notify_all();
+      w.thread.join();
     }
-    cv_.notify_all();
-    thread_.join();
   }
 
   WorkPtr all_reduce(Tensor t, ReduceOp op) override {
-    return enqueue("all_reduce", {t}, [this, t, op] {
-      visit_dtype(t.dtype(), [&](auto tag) {
-        using T = typename decltype(tag)::type;
+    return enqueue("all_reduce", {t}, [this, t, op](uint32_t tag) {
+      visit_dtype(t.dtype(), [&](auto type) {
+        using T = typename decltype(type)::type;
         gloo::AllreduceOptions o(context_);
         o.setOutput<T>(static_cast<T*>(t.raw_data()), size_t(t.numel()));
         o.setReduceFunction(reducer(t.dtype(), op));
-        o.setTag(next_tag());
+        o.setTag(tag);
         gloo::allreduce(o);
         if (op == ReduceOp::Avg && !std::is_same_v<T, bool>) {
           T* p = static_cast<T*>(t.raw_data());
@@ -153,29 +156,29 @@ class GlooBackend final : public Backend {
   }
 
   WorkPtr broadcast(Tensor t, int root) override {
-    return enqueue("broadcast", {t}, [this, t, root] {
+    return enqueue("broadcast", {t}, [this, t, root](uint32_t tag) {
       gloo::BroadcastOptions o(context_);
       o.setOutput<uint8_t>(static_cast<uint8_t*>(t.raw_data()), t.nbytes());
       o.setRoot(root);
-      o.setTag(next_tag());
+      o.setTag(tag);
       gloo::broadcast(o);
     });
   }
 
   WorkPtr all_gather(Tensor in, Tensor out) override {
-    return enqueue("all_gather", {in, out}, [this, in, out] {
+    return enqueue("all_gather", {in, out}, [this, in, out](uint32_t tag) {
       gloo::AllgatherOptions o(context_);
       o.setInput<uint8_t>(static_cast<uint8_t*>(in.raw_data()), in.nbytes());
       o.setOutput<uint8_t>(static_cast<uint8_t*>(out.raw_data()), out.nbytes());
-      o.setTag(next_tag());
+      o.setTag(tag);
       gloo::allgather(o);
     });
   }
 
   WorkPtr barrier() override {
-    return enqueue("barrier", {}, [this] {
+    return enqueue("barrier", {}, [this](uint32_t tag) {
       gloo::BarrierOptions o(context_);
-      o.setTag(next_tag());
+      o.setTag(tag);
       gloo::barrier(o);
     });
   }
@@ -183,43 +186,60 @@ class GlooBackend final : public Backend {
  private:
   struct Task {
     const char* name;
-    std::function<void()> run;
+    uint32_t tag;
+    std::function<void(uint32_t)> run;
     std::shared_ptr<ThreadWork> work;
   };
+  // Two workers, as PyTorch's ProcessGroupGloo: collective k (in call order) gets tag k and runs on worker
+  // k % 2, so two collectives can be in flight; ranks match them by tag, which every rank assigns alike.
+  struct Worker {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<Task> queue;
+    bool stop = false;
+    std::thread thread;
+  };
 
-  uint32_t next_tag() { return tag_++; }
-
-  WorkPtr enqueue(const char* name, std::vector<Tensor> keep, std::function<void()> run) {
+  WorkPtr enqueue(const char* name, std::vector<Tensor> keep, std::function<void(uint32_t)> run) {
     auto work = std::make_shared<ThreadWork>(std::move(keep));
+    uint32_t tag;
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      queue_.push_back({name, std::move(run), work});
+      std::lock_guard<std::mutex> lock(tag_mu_);
+      tag = next_tag_++;
     }
-    cv_.notify_all();
+    Worker& w = workers_[tag % workers_.size()];
+    {
+      std::lock_guard<std::mutex> lock(w.mu);
+      w.queue.push_back({name, tag, std::move(run), work});
+    }
+    w.cv.notify_all();
     return work;
   }
 
-  void loop() {
+  void loop(Worker& w) {
     for (;;) {
       Task task;
       {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-        if (queue_.empty()) return;
-        task = std::move(queue_.front());
-        queue_.pop_front();
+        std::unique_lock<std::mutex> lock(w.mu);
+        w.cv.wait(lock, [&] { return w.stop || !w.queue.empty(); });
+        if (w.queue.empty()) return;
+        task = std::move(w.queue.front());
+        w.queue.pop_front();
       }
       std::exception_ptr err;
-      if (broken_) {
+      {
+        std::lock_guard<std::mutex> lock(broken_mu_);
         err = broken_;
-      } else {
+      }
+      if (!err) {
         try {
-          task.run();
+          task.run(task.tag);
         } catch (const std::exception& e) {
           // Gloo reports a closed connection at once and a silent peer at the timeout; after either the
           // group cannot go on, so every later collective fails with the first error.
-          err = broken_ = std::make_exception_ptr(
-              Error(detail_message(task.name, e.what())));
+          std::lock_guard<std::mutex> lock(broken_mu_);
+          if (!broken_) broken_ = std::make_exception_ptr(Error(detail_message(task.name, e.what())));
+          err = broken_;
         }
       }
       task.work->finish(err);
@@ -227,21 +247,17 @@ class GlooBackend final : public Backend {
   }
 
   std::string detail_message(const char* op, const std::string& what) const {
-    return ht::detail::concat("[distributed] ", op, " failed on rank ", rank_, " of ", size_,
-                              " (gloo): ", what,
+    return ht::detail::concat("[distributed] ", op, " failed on rank ", rank_, " of ", size_, " (gloo): ", what,
                               " -- another rank exited, crashed or stopped responding within the timeout");
   }
 
   int rank_, size_;
   std::shared_ptr<gloo::transport::Device> device_;
   std::shared_ptr<gloo::rendezvous::Context> context_;
-  uint32_t tag_ = 0;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Task> queue_;
-  bool stop_ = false;
+  std::mutex tag_mu_, broken_mu_;
+  uint32_t next_tag_ = 0;
   std::exception_ptr broken_;
-  std::thread thread_;
+  std::array<Worker, 2> workers_;
 };
 
 }  // namespace
