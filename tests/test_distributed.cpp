@@ -14,6 +14,8 @@
 #include "distributed/sampler.h"
 #include "distributed/store.h"
 #include "io/serialize.h"
+#include "nn/functional.h"
+#include "nn/layers.h"
 #include "tests/helpers.h"
 
 using namespace ht;
@@ -480,4 +482,51 @@ TEST_CASE("NCCL: collectives and DDP on the GPUs there are", "[distributed][cuda
     INFO(prec << ": max relative difference " << d);
     CHECK(d < (prec == "fp32" ? 1e-6 : 2e-3));
   }
+}
+
+TEST_CASE("DDP in one process: buckets in reverse order under their caps, exact gradients, unused parameters named",
+          "[distributed]") {
+  auto pg = std::make_shared<dist::ProcessGroup>(dist::InitOptions{.rank = 0, .world_size = 1, .master_port = 0});
+  auto make = [] {
+    manual_seed(3);
+    return std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
+        std::make_shared<nn::Linear>(64, 512), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(512, 512),
+        std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(512, 10)});
+  };
+  auto plain = make(), wrapped_model = make();
+  // 0.5 MiB buckets (first 0.25 MiB): fc2.weight (1 MiB) stands alone, the small tensors share
+  dist::DistributedDataParallel ddp(wrapped_model, pg, {.bucket_cap_mb = 0.5, .first_bucket_mb = 0.25});
+  auto layout = ddp.bucket_layout();
+  std::vector<size_t> flat;
+  for (auto& b : layout) flat.insert(flat.end(), b.begin(), b.end());
+  REQUIRE(flat == std::vector<size_t>{5, 4, 3, 2, 1, 0});  // reverse parameter order
+  // first bucket: fc3.bias, fc3.weight (20 KiB), fc2.bias fill it until fc2.weight (1 MiB) would pass 0.25 MiB;
+  // fc2.weight alone exceeds 0.5 MiB, so fc1's tensors open the third
+  REQUIRE(layout == std::vector<std::vector<size_t>>{{5, 4, 3}, {2}, {1, 0}});
+
+  Tensor x = randn({16, 64}), y = from_vector(std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5}, {16});
+  for (int pass = 0; pass < 2; ++pass) {  // the second pass accumulates into the first's gradients
+    nn::functional::cross_entropy((*plain)(x), y).backward();
+    nn::functional::cross_entropy(ddp(x), y).backward();
+  }
+  auto a = plain->parameters(), b = wrapped_model->parameters();
+  for (size_t i = 0; i < a.size(); ++i) check_equal(b[i].grad(), a[i].grad(), "parameter " + std::to_string(i));
+
+  // a parameter outside the loss: the error names it
+  auto branchy = std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{std::make_shared<nn::Linear>(4, 4)});
+  auto extra = std::make_shared<nn::Linear>(4, 4);
+  struct TwoHeads : nn::Module {
+    std::shared_ptr<nn::Sequential> used;
+    std::shared_ptr<nn::Linear> unused;
+    TwoHeads(std::shared_ptr<nn::Sequential> u, std::shared_ptr<nn::Linear> n) {
+      used = register_module("used", u);
+      unused = register_module("unused", n);
+    }
+    Tensor forward(const Tensor& x) override { return (*used)(x); }
+    std::string type_name() const override { return "TwoHeads"; }
+  };
+  auto two = std::make_shared<TwoHeads>(branchy, extra);
+  dist::DistributedDataParallel ddp2(two, pg);
+  REQUIRE_THROWS_WITH(sum(ddp2(ones({2, 4}))).backward(),
+                      Catch::Contains("received no gradient in this backward: [unused.weight, unused.bias]"));
 }
