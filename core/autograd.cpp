@@ -38,6 +38,7 @@ namespace {
 std::atomic<int64_t> g_next_hook_id{1};
 // Callbacks queued during the current backward pass (nullptr outside one).
 thread_local std::vector<std::function<void()>>* g_callbacks = nullptr;
+thread_local uint64_t g_pass_id = 0;
 
 void fire_hooks(TensorImpl* leaf) {
   if (leaf->grad_ready_hooks.empty()) return;
@@ -50,7 +51,10 @@ void fire_hooks(TensorImpl* leaf) {
 struct CallbackScope {
   std::vector<std::function<void()>> queued;
   std::vector<std::function<void()>>* prev = g_callbacks;
-  CallbackScope() { g_callbacks = &queued; }
+  CallbackScope() {
+    g_callbacks = &queued;
+    ++g_pass_id;
+  }
   ~CallbackScope() { g_callbacks = prev; }
   void run() {
     for (size_t i = 0; i < queued.size(); ++i) queued[i]();  // a callback may queue another
@@ -70,6 +74,8 @@ void remove_grad_ready_hook(const Tensor& leaf, int64_t id) {
   auto& hooks = leaf.impl()->grad_ready_hooks;
   std::erase_if(hooks, [id](const auto& h) { return h.first == id; });
 }
+
+uint64_t backward_pass_id() { return g_pass_id; }
 
 void queue_callback(std::function<void()> fn) {
   HT_CHECK(g_callbacks != nullptr, "[queue_callback] can only be called during a backward pass");

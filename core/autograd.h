@@ -39,6 +39,9 @@ int64_t register_grad_ready_hook(const Tensor& leaf, GradReadyHook hook);
 void remove_grad_ready_hook(const Tensor& leaf, int64_t id);
 // Called from a hook: runs `fn` once the current backward pass has finished (PyTorch's queue_callback).
 void queue_callback(std::function<void()> fn);
+// A number that changes with every backward pass this thread starts (hooks use it to tell passes apart, e.g.
+// to notice that an earlier pass ended in an exception before its callbacks ran).
+uint64_t backward_pass_id();
 
 }  // namespace ht::autograd
 

@@ -57,6 +57,7 @@ struct DistributedDataParallel::Reducer {
   std::vector<bool> ready;
   size_t next_launch = 0;
   bool in_backward = false;
+  uint64_t pass = 0;  // the backward pass in_backward refers to
 
   Reducer(ProcessGroup& group, const nn::Module& module, const DDPOptions& o) : pg(group) {
     for (auto& [name, p] : module.named_parameters()) {
@@ -114,8 +115,19 @@ struct DistributedDataParallel::Reducer {
   }
 
   void on_ready(size_t k) {
+    if (in_backward && pass != autograd::backward_pass_id()) {
+      // the pass that started this round threw before its end-of-backward callback: start over
+      for (size_t i = 0; i < next_launch; ++i) {
+        try {
+          buckets[i].work->wait();
+        } catch (const Error&) {
+        }
+      }
+      reset();
+    }
     if (!in_backward) {
       in_backward = true;
+      pass = autograd::backward_pass_id();
       autograd::queue_callback([this] { finalize(); });
     }
     HT_CHECK(!ready[k], "[DistributedDataParallel] parameter '", names[k], "' became ready twice in one backward");

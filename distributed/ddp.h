@@ -7,7 +7,8 @@
 //
 // BatchNorm normalises with each process's own batch statistics (PyTorch's default, not SyncBatchNorm); with
 // broadcast_buffers the running statistics are rank 0's, re-broadcast before every training forward.
-// Every parameter that requires grad must take part in every backward (find_unused_parameters=False).
+// Every parameter that requires grad must take part in every backward (find_unused_parameters=False). Move
+// the module to its device and dtype before wrapping it: the buckets are made for the parameters as they are.
 #pragma once
 #include <memory>
 #include <optional>

@@ -35,8 +35,9 @@ ncclDataType_t nccl_dtype(DType t) {
 }
 
 ncclRedOp_t nccl_op(ReduceOp op, DType t) {
+  if (t == kBool) return op == ReduceOp::Min ? ncclMin : ncclMax;  // "all" / "any", as the Gloo backend
   switch (op) {
-    case ReduceOp::Sum: return t == kBool ? ncclMax : ncclSum;
+    case ReduceOp::Sum: return ncclSum;
     case ReduceOp::Avg: return ncclAvg;
     case ReduceOp::Max: return ncclMax;
     case ReduceOp::Min: return ncclMin;

@@ -69,6 +69,13 @@ InitOptions resolve(InitOptions o) {
 
 bool launched_from_env() { return !env_or("WORLD_SIZE", "").empty(); }
 
+namespace {
+// An empty tensor needs no communication (and Gloo's algorithms assume at least one element).
+struct DoneWork final : Work {
+  void wait() override {}
+};
+}  // namespace
+
 struct ProcessGroup::Impl {
   InitOptions o;
   std::unique_ptr<TCPStore> store;
@@ -119,13 +126,16 @@ Device ProcessGroup::cuda_device() const {
 void ProcessGroup::all_reduce(Tensor& t, ReduceOp op) { all_reduce_async(t, op)->wait(); }
 
 WorkPtr ProcessGroup::all_reduce_async(Tensor t, ReduceOp op) {
-  return impl_->backend_for(t, "all_reduce").all_reduce(t, op);
+  detail::Backend& b = impl_->backend_for(t, "all_reduce");
+  if (t.numel() == 0) return std::make_shared<DoneWork>();
+  return b.all_reduce(t, op);
 }
 
 void ProcessGroup::broadcast(Tensor& t, int root) {
   HT_CHECK(root >= 0 && root < size(), "[distributed] broadcast: root ", root, " is not a rank of a group of ",
            size());
-  impl_->backend_for(t, "broadcast").broadcast(t, root)->wait();
+  detail::Backend& b = impl_->backend_for(t, "broadcast");
+  if (t.numel() > 0) b.broadcast(t, root)->wait();
 }
 
 std::vector<Tensor> ProcessGroup::all_gather(const Tensor& t) {
@@ -133,7 +143,8 @@ std::vector<Tensor> ProcessGroup::all_gather(const Tensor& t) {
   Shape s = in.sizes();
   s.insert(s.begin(), size());
   Tensor out = empty(s, {.dtype = in.dtype(), .device = in.device()});
-  impl_->backend_for(in, "all_gather").all_gather(in, out)->wait();
+  detail::Backend& b = impl_->backend_for(in, "all_gather");
+  if (in.numel() > 0) b.all_gather(in, out)->wait();
   std::vector<Tensor> parts;
   for (int r = 0; r < size(); ++r) parts.push_back(out.select(0, r));
   return parts;

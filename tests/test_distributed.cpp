@@ -512,6 +512,23 @@ TEST_CASE("DDP in one process: buckets in reverse order under their caps, exact 
   auto a = plain->parameters(), b = wrapped_model->parameters();
   for (size_t i = 0; i < a.size(); ++i) check_equal(b[i].grad(), a[i].grad(), "parameter " + std::to_string(i));
 
+  // a pass that throws half-way (here in a hook of the user's, after DDP's own) leaves no stale state behind
+  bool thrown = false;
+  int64_t hook = autograd::register_grad_ready_hook(b[4], [&](const Tensor&) {
+    if (!thrown) {
+      thrown = true;
+      throw Error("boom");
+    }
+  });
+  wrapped_model->zero_grad();
+  plain->zero_grad();
+  REQUIRE_THROWS_WITH(nn::functional::cross_entropy(ddp(x), y).backward(), "boom");
+  wrapped_model->zero_grad();
+  nn::functional::cross_entropy((*plain)(x), y).backward();
+  nn::functional::cross_entropy(ddp(x), y).backward();
+  for (size_t i = 0; i < a.size(); ++i) check_equal(b[i].grad(), a[i].grad(), "after the failed pass, " + std::to_string(i));
+  autograd::remove_grad_ready_hook(b[4], hook);
+
   // a parameter outside the loss: the error names it
   auto branchy = std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{std::make_shared<nn::Linear>(4, 4)});
   auto extra = std::make_shared<nn::Linear>(4, 4);

@@ -116,6 +116,13 @@ int collectives(dist::ProcessGroup& pg, ht::Device device) {
       EXPECT(got[size_t(i)] == float(10 * r + i), "all_gather part ", r, " element ", i, ": got ", got[size_t(i)]);
   }
 
+  // empty tensors need no peer
+  Tensor none = ht::zeros({0}, {.device = device});
+  pg.all_reduce(none);
+  pg.broadcast(none, W - 1);
+  std::vector<Tensor> nothing = pg.all_gather(none);
+  EXPECT(int(nothing.size()) == W && nothing[0].numel() == 0, "all_gather of an empty tensor");
+
   // several asynchronous all-reduces in flight, waited in order
   std::vector<Tensor> ts;
   std::vector<dist::WorkPtr> works;
