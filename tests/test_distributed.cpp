@@ -547,3 +547,19 @@ TEST_CASE("DDP in one process: buckets in reverse order under their caps, exact 
   REQUIRE_THROWS_WITH(sum(ddp2(ones({2, 4}))).backward(),
                       Catch::Contains("received no gradient in this backward: [unused.weight, unused.bias]"));
 }
+
+TEST_CASE("two machines (network namespaces, no shared loopback): collectives, and an address nobody answers",
+          "[distributed]") {
+  auto dir = temp_dir("dist-netns");
+  CommandResult r = run_command("TMPDIR_OUT=" + dir.string() + " " + std::string(HT_SOURCE_DIR) +
+                                "/tests/netns_two_hosts.sh " + worker() + " collectives cpu");
+  if (r.exit_code == 77) {
+    WARN("cannot create network namespaces here (needs root and iproute2): skipping the two-machine case");
+    return;
+  }
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE_THAT(r.output, Catch::Contains("rank 0 of 2: collectives ok") && Catch::Contains("rank 1 of 2: collectives ok"));
+  REQUIRE_THAT(r.output, Catch::Contains("could not reach the rendezvous store at MASTER_ADDR=") &&
+                             Catch::Contains("within 2 s"));
+}
