@@ -31,6 +31,4 @@ std::unique_ptr<Backend> make_gloo(const BackendContext& ctx);
 // device: the CUDA device index this rank uses. Built as distributed/nccl.cpp with CUDA, nccl_stub.cpp without.
 std::unique_ptr<Backend> make_nccl(const BackendContext& ctx, int device);
 
-const char* op_name(ReduceOp op);
-
 }  // namespace ht::distributed::detail

@@ -8,18 +8,6 @@
 
 namespace ht::distributed {
 
-namespace detail {
-const char* op_name(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::Sum: return "sum";
-    case ReduceOp::Avg: return "avg";
-    case ReduceOp::Max: return "max";
-    case ReduceOp::Min: return "min";
-  }
-  return "?";
-}
-}  // namespace detail
-
 namespace {
 std::string env_or(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);

@@ -12,6 +12,8 @@
 
 #include <halftorch/halftorch.h>
 
+#include "examples/common.h"
+
 namespace dist = ht::distributed;
 
 int main(int argc, char** argv) {
@@ -21,27 +23,16 @@ int main(int argc, char** argv) {
   const char* usage =
       "usage: scripts/launch -n N bench_allreduce [--device cpu|cuda] [--dtype float32|float16] [--min-mb X]\n"
       "                                           [--max-mb X] [--iters K]\n";
-  for (int i = 1; i < argc; ++i) {
-    std::string f = argv[i];
-    if (f == "--help" || f == "-h") {
-      std::cout << usage;
-      return 0;
-    }
-    if (i + 1 >= argc) {
-      std::cerr << usage;
-      return 2;
-    }
-    std::string v = argv[++i];
+  std::optional<int> done = examples::parse_flags(argc, argv, usage, {}, [&](const std::string& f, const std::string& v) {
     if (f == "--device") device_name = v;
     else if (f == "--dtype") dtype_name = v;
     else if (f == "--min-mb") min_mb = std::atof(v.c_str());
     else if (f == "--max-mb") max_mb = std::atof(v.c_str());
     else if (f == "--iters") iters = std::atoi(v.c_str());
-    else {
-      std::cerr << usage;
-      return 2;
-    }
-  }
+    else return false;
+    return true;
+  });
+  if (done) return *done;
   try {
     dist::init_process_group();
     dist::ProcessGroup& pg = dist::default_group();

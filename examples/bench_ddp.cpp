@@ -13,41 +13,29 @@
 
 #include <halftorch/halftorch.h>
 
+#include "examples/common.h"
+
 namespace dist = ht::distributed;
 
 int main(int argc, char** argv) {
   int64_t batch = 64, warmup = 2, steps = 6;
   bool use_ddp = true;
   std::string device_name = "cpu", precision = "fp32";
-  for (int i = 1; i < argc; ++i) {
-    std::string f = argv[i];
-    const char* usage =
-        "usage: [scripts/launch -n N] bench_ddp [--batch-size B] [--warmup W] [--steps S] [--no-ddp]\n"
-        "                                       [--device cpu|cuda] [--precision fp32|fp16]\n";
-    if (f == "--no-ddp") {
-      use_ddp = false;
-      continue;
-    }
-    if (f == "--help" || f == "-h") {
-      std::cout << usage;
-      return 0;
-    }
-    if (i + 1 >= argc) {
-      std::cerr << usage;
-      return 2;
-    }
-    std::string value = argv[++i];
-    long v = std::atol(value.c_str());
-    if (f == "--device") device_name = value;
-    else if (f == "--precision") precision = value;
-    else if (f == "--batch-size") batch = v;
-    else if (f == "--warmup") warmup = v;
-    else if (f == "--steps") steps = v;
-    else {
-      std::cerr << "bench_ddp: unknown flag " << f << "\n";
-      return 2;
-    }
-  }
+  const char* usage =
+      "usage: [scripts/launch -n N] bench_ddp [--batch-size B] [--warmup W] [--steps S] [--no-ddp]\n"
+      "                                       [--device cpu|cuda] [--precision fp32|fp16]\n";
+  std::optional<int> done =
+      examples::parse_flags(argc, argv, usage, {"--no-ddp"}, [&](const std::string& f, const std::string& v) {
+        if (f == "--no-ddp") use_ddp = false;
+        else if (f == "--device") device_name = v;
+        else if (f == "--precision") precision = v;
+        else if (f == "--batch-size") batch = std::atol(v.c_str());
+        else if (f == "--warmup") warmup = std::atol(v.c_str());
+        else if (f == "--steps") steps = std::atol(v.c_str());
+        else return false;
+        return true;
+      });
+  if (done) return *done;
   try {
     std::shared_ptr<dist::ProcessGroup> pg;
     if (use_ddp) {

@@ -1,8 +1,14 @@
 // Pieces the example programs share: the datasets they know (with their normalisation), device choice, and
 // batch assembly from a shuffled index list. Header-only so each example stays one program.
 #pragma once
+#include <algorithm>
 #include <cstring>
+#include <functional>
+#include <initializer_list>
+#include <iostream>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <halftorch/halftorch.h>
@@ -55,10 +61,29 @@ inline ht::Device pick_device(const std::string& choice) {
   return ht::Device(choice);
 }
 
-// A permutation of [0, n) that depends only on (seed, epoch), so a resumed run reproduces the order without
-// saving generator state (the order DistributedSampler shards across ranks).
-inline std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle) {
-  return ht::distributed::epoch_permutation(n, seed, epoch, shuffle);
+// The flag loop of the small programs: --help prints `usage` (exit 0); each flag in `switches` is passed to
+// `on(flag, "")`, every other one with the next argument as its value; a missing value or a flag `on` rejects
+// (returns false) prints `usage` to stderr (exit 2). Returns the exit code to leave with, or nullopt to go on.
+inline std::optional<int> parse_flags(int argc, char** argv, const char* usage,
+                                      std::initializer_list<std::string_view> switches,
+                                      const std::function<bool(const std::string& flag, const std::string& value)>& on) {
+  for (int i = 1; i < argc; ++i) {
+    std::string f = argv[i];
+    if (f == "--help" || f == "-h") {
+      std::cout << usage;
+      return 0;
+    }
+    bool is_switch = std::find(switches.begin(), switches.end(), f) != switches.end();
+    if (!is_switch && i + 1 >= argc) {
+      std::cerr << "error: " << f << " needs a value\n" << usage;
+      return 2;
+    }
+    if (!on(f, is_switch ? std::string() : std::string(argv[++i]))) {
+      std::cerr << "error: unknown flag " << f << "\n" << usage;
+      return 2;
+    }
+  }
+  return std::nullopt;
 }
 
 // Rows order[begin, end) of a contiguous CPU tensor, gathered into a new contiguous CPU tensor.

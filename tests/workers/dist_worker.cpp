@@ -269,15 +269,13 @@ int main(int argc, char** argv) {
   try {
     std::string mode = argc > 1 ? argv[1] : "";
     auto arg = [&](int i, const char* fallback) { return argc > i ? std::string(argv[i]) : std::string(fallback); };
-    if (mode == "ddp" && !dist::launched_from_env())
-      return ddp(nullptr, arg(2, "ddp.pth"), std::stoll(arg(3, "4")), std::stoll(arg(4, "8")), arg(5, "sgd"),
-                 arg(6, "fp32"), arg(7, "grad"), arg(8, "cpu"));
-    dist::init_process_group();
+    // ddp without the launcher's variables is the one-process reference run, without a group
+    if (mode != "ddp" || dist::launched_from_env()) dist::init_process_group();
+    if (mode == "ddp")
+      return ddp(dist::is_initialized() ? &dist::default_group() : nullptr, arg(2, "ddp.pth"), std::stoll(arg(3, "4")),
+                 std::stoll(arg(4, "8")), arg(5, "sgd"), arg(6, "fp32"), arg(7, "grad"), arg(8, "cpu"));
     dist::ProcessGroup& pg = dist::default_group();
     if (mode == "collectives") return collectives(pg, arg(2, "cpu") == "cuda" ? pg.cuda_device() : ht::kCPU);
-    if (mode == "ddp")
-      return ddp(&pg, arg(2, "ddp.pth"), std::stoll(arg(3, "4")), std::stoll(arg(4, "8")), arg(5, "sgd"),
-                 arg(6, "fp32"), arg(7, "grad"), arg(8, "cpu"));
     if (mode == "scaler") return scaler_mode(pg);
     if (mode == "fail") return fail_mode(pg, arg(2, "die"), std::stoi(arg(3, "1")), std::stoi(arg(4, "3")));
     if (mode == "init") {
