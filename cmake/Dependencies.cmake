@@ -2,9 +2,6 @@
 find_package(Threads REQUIRED)
 find_package(OpenMP REQUIRED COMPONENTS CXX)
 find_package(nlohmann_json 3 REQUIRED)
-set(BLA_VENDOR OpenBLAS)
-find_package(BLAS REQUIRED)
-find_path(HT_CBLAS_INCLUDE cblas.h PATH_SUFFIXES openblas openblas-pthread openblas-openmp REQUIRED)
 find_library(HT_DEFLATE_LIB deflate)
 find_path(HT_DEFLATE_INCLUDE libdeflate.h)
 find_package(ZLIB REQUIRED)
@@ -14,12 +11,19 @@ find_library(HT_GLOO_LIB gloo)
 if(NOT HT_GLOO_INCLUDE OR NOT HT_GLOO_LIB)
   message(FATAL_ERROR "halftorch: Gloo not found (install Debian's libgloo-dev, or run scripts/setup)")
 endif()
+# oneDNN (Debian libdnnl-dev, 2.6): the CPU convolutions and GEMM, as cuDNN and cuBLAS are the GPU's. Found by hand: Debian's
+# dnnl-config.cmake also demands the OpenCL headers of its GPU runtime, which halftorch does not use.
+find_path(HT_DNNL_INCLUDE oneapi/dnnl/dnnl.hpp)
+find_library(HT_DNNL_LIB dnnl)
+if(NOT HT_DNNL_INCLUDE OR NOT HT_DNNL_LIB)
+  message(FATAL_ERROR "halftorch: oneDNN not found (install Debian's libdnnl-dev, or run scripts/setup)")
+endif()
 
 # A private interface target: consumers of the installed library see none of these.
 add_library(ht_deps_private INTERFACE)
-target_link_libraries(ht_deps_private INTERFACE OpenMP::OpenMP_CXX ${BLAS_LIBRARIES} nlohmann_json::nlohmann_json
-                                                ZLIB::ZLIB ${HT_GLOO_LIB})
-target_include_directories(ht_deps_private INTERFACE ${HT_CBLAS_INCLUDE} ${HT_GLOO_INCLUDE})
+target_link_libraries(ht_deps_private INTERFACE OpenMP::OpenMP_CXX ${HT_DNNL_LIB}
+                                                nlohmann_json::nlohmann_json ZLIB::ZLIB ${HT_GLOO_LIB})
+target_include_directories(ht_deps_private INTERFACE ${HT_GLOO_INCLUDE} ${HT_DNNL_INCLUDE})
 if(HT_DEFLATE_LIB AND HT_DEFLATE_INCLUDE)
   target_link_libraries(ht_deps_private INTERFACE ${HT_DEFLATE_LIB})
   target_include_directories(ht_deps_private INTERFACE ${HT_DEFLATE_INCLUDE})
@@ -45,10 +49,39 @@ if(NOT HT_CUDA STREQUAL "OFF")
     set(CMAKE_CUDA_STANDARD 20)
     string(APPEND CMAKE_CUDA_FLAGS " --expt-relaxed-constexpr")
     find_package(CUDAToolkit)
-    find_library(HT_CUDNN_LIB cudnn HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64)
-    find_path(HT_CUDNN_INCLUDE cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
-    find_library(HT_NCCL_LIB nccl HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64)
-    find_path(HT_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
+    # cuDNN and NCCL: HT_CUDNN_ROOT / HT_NCCL_ROOT (CMake or environment variables, prefixes holding include/
+    # and lib/), else the CUDA toolkit and system paths, else the pip wheels a PyTorch install brings
+    # (nvidia-cudnn-cu*, nvidia-nccl-cu*: python3's site-packages/nvidia/{cudnn,nccl}, versioned .so only).
+    set(HT_CUDNN_ROOT "$ENV{HT_CUDNN_ROOT}" CACHE PATH "cuDNN prefix (include/, lib/)")
+    set(HT_NCCL_ROOT "$ENV{HT_NCCL_ROOT}" CACHE PATH "NCCL prefix (include/, lib/)")
+    set(ht_cudnn_wheel "")
+    set(ht_nccl_wheel "")
+    find_program(HT_WHEEL_PYTHON NAMES python3)
+    if(HT_WHEEL_PYTHON)
+      execute_process(
+        COMMAND ${HT_WHEEL_PYTHON} -c "import importlib.util as u
+for m in ('cudnn', 'nccl'):
+    try:
+        s = u.find_spec('nvidia.' + m)
+        print(m + '=' + (list(s.submodule_search_locations)[0] if s else ''))
+    except Exception:
+        pass"
+        OUTPUT_VARIABLE ht_wheels ERROR_QUIET TIMEOUT 60)
+      string(REGEX MATCH "cudnn=([^\n]*)" _ "${ht_wheels}")
+      set(ht_cudnn_wheel "${CMAKE_MATCH_1}")
+      string(REGEX MATCH "nccl=([^\n]*)" _ "${ht_wheels}")
+      set(ht_nccl_wheel "${CMAKE_MATCH_1}")
+    endif()
+    set(ht_cudnn_dirs ${HT_CUDNN_ROOT} ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda
+                      ${ht_cudnn_wheel})
+    set(ht_nccl_dirs ${HT_NCCL_ROOT} ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda
+                     ${ht_nccl_wheel})
+    find_library(HT_CUDNN_LIB NAMES cudnn libcudnn.so.9 NAMES_PER_DIR HINTS ${ht_cudnn_dirs} PATH_SUFFIXES lib lib64)
+    find_path(HT_CUDNN_INCLUDE cudnn.h HINTS ${ht_cudnn_dirs} PATH_SUFFIXES include)
+    find_library(HT_NCCL_LIB NAMES nccl libnccl.so.2 NAMES_PER_DIR HINTS ${ht_nccl_dirs} PATH_SUFFIXES lib lib64)
+    find_path(HT_NCCL_INCLUDE nccl.h HINTS ${ht_nccl_dirs} PATH_SUFFIXES include)
+    message(STATUS "halftorch: cuDNN ${HT_CUDNN_LIB} (headers ${HT_CUDNN_INCLUDE}); "
+                   "NCCL ${HT_NCCL_LIB} (headers ${HT_NCCL_INCLUDE})")
     if(CUDAToolkit_FOUND AND TARGET CUDA::cublas AND HT_CUDNN_LIB AND HT_CUDNN_INCLUDE AND HT_NCCL_LIB
        AND HT_NCCL_INCLUDE)
       set(HT_WITH_CUDA ON)
@@ -57,7 +90,10 @@ if(NOT HT_CUDA STREQUAL "OFF")
     endif()
   endif()
   if(HT_CUDA STREQUAL "ON" AND NOT HT_WITH_CUDA)
-    message(FATAL_ERROR "HT_CUDA=ON but nvcc, cuBLAS, cuDNN or NCCL was not found")
+    message(FATAL_ERROR "HT_CUDA=ON but something is missing: nvcc '${CMAKE_CUDA_COMPILER}', CUDA toolkit "
+                        "${CUDAToolkit_FOUND}, cuBLAS '${CUDA_cublas_LIBRARY}', cuDNN '${HT_CUDNN_LIB}' / "
+                        "'${HT_CUDNN_INCLUDE}', NCCL '${HT_NCCL_LIB}' / '${HT_NCCL_INCLUDE}' (set HT_CUDNN_ROOT or "
+                        "HT_NCCL_ROOT to a prefix with include/ and lib/)")
   endif()
 endif()
 message(STATUS "halftorch: CUDA backend ${HT_WITH_CUDA} (architectures: ${CMAKE_CUDA_ARCHITECTURES})")

@@ -16,12 +16,16 @@ thread_local bool g_grad_enabled = true;
 
 // Adds g into the leaf's .grad, in the leaf's dtype; the first gradient is copied so that .grad never aliases
 // a tensor the graph handed to several inputs (in-place unscaling must not touch a neighbour's gradient).
+// The copy takes the leaf's strides when the leaf is dense, as PyTorch's AccumulateGrad does, so a
+// channels_last parameter gets a channels_last .grad whatever layout backward produced (the optimizers walk
+// parameter and gradient as one flat buffer); in-place accumulation keeps that layout.
 void accumulate_into_leaf(TensorImpl* leaf, const Tensor& g) {
   Tensor t(std::shared_ptr<TensorImpl>(std::shared_ptr<TensorImpl>{}, leaf));
   HT_CHECK(g.sizes() == t.sizes(), "[backward] gradient of shape ", shape_str(g.sizes()),
            " does not match the leaf's shape ", shape_str(t.sizes()));
   if (!leaf->grad) {
-    Tensor ng = empty(t.sizes(), {.dtype = t.dtype(), .device = t.device()});
+    TensorOptions opt{.dtype = t.dtype(), .device = t.device()};
+    Tensor ng = t.is_non_overlapping_and_dense() ? empty_strided(t.sizes(), t.strides(), opt) : empty(t.sizes(), opt);
     ng.copy_(g);
     leaf->grad = ng.impl_ptr();
   } else {

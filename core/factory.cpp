@@ -9,15 +9,30 @@
 
 namespace ht {
 
-Tensor empty(Shape sizes, TensorOptions opt) {
+Tensor empty_strided(Shape sizes, Shape strides, TensorOptions opt) {
   for (int64_t s : sizes) HT_CHECK(s >= 0, "[empty] negative dimension in shape ", shape_str(sizes));
-  size_t nbytes = size_t(numel_of(sizes)) * element_size(opt.dtype);
-  Tensor t(std::make_shared<Storage>(nbytes, opt.device), opt.dtype, sizes, contiguous_strides(sizes), 0);
+  HT_CHECK(sizes.size() == strides.size(), "[empty_strided] sizes ", shape_str(sizes), " and strides ",
+           shape_str(strides), " differ in length");
+  // the storage reaches the last element; the Tensor constructor checks the strides themselves
+  int64_t extent = numel_of(sizes) == 0 ? 0 : 1;
+  for (size_t d = 0; d < sizes.size() && extent; ++d) extent += (sizes[d] - 1) * std::max<int64_t>(strides[d], 0);
+  size_t nbytes = size_t(extent) * element_size(opt.dtype);
+  Tensor t(std::make_shared<Storage>(nbytes, opt.device), opt.dtype, std::move(sizes), std::move(strides), 0);
   if (opt.requires_grad) t.set_requires_grad(true);
   return t;
 }
 
-Tensor empty_like(const Tensor& t) { return empty(t.sizes(), {.dtype = t.dtype(), .device = t.device()}); }
+Tensor empty(Shape sizes, TensorOptions opt) {
+  Shape strides = strides_for(sizes, opt.memory_format, "empty");
+  return empty_strided(std::move(sizes), std::move(strides), opt);
+}
+
+Tensor empty_like(const Tensor& t, MemoryFormat format) {
+  TensorOptions opt{.dtype = t.dtype(), .device = t.device()};
+  if (format == MemoryFormat::Preserve) return empty_strided(t.sizes(), preserved_strides(t.sizes(), t.strides()), opt);
+  opt.memory_format = format;
+  return empty(t.sizes(), opt);
+}
 
 Tensor full(Shape sizes, double value, TensorOptions opt) {
   bool rg = opt.requires_grad;
@@ -29,9 +44,9 @@ Tensor full(Shape sizes, double value, TensorOptions opt) {
 }
 Tensor zeros(Shape sizes, TensorOptions opt) { return full(std::move(sizes), 0.0, opt); }
 Tensor ones(Shape sizes, TensorOptions opt) { return full(std::move(sizes), 1.0, opt); }
-Tensor zeros_like(const Tensor& t) { return zeros(t.sizes(), {.dtype = t.dtype(), .device = t.device()}); }
-Tensor ones_like(const Tensor& t) { return ones(t.sizes(), {.dtype = t.dtype(), .device = t.device()}); }
-Tensor full_like(const Tensor& t, double v) { return full(t.sizes(), v, {.dtype = t.dtype(), .device = t.device()}); }
+Tensor full_like(const Tensor& t, double value, MemoryFormat format) { return empty_like(t, format).fill_(value); }
+Tensor zeros_like(const Tensor& t, MemoryFormat format) { return full_like(t, 0.0, format); }
+Tensor ones_like(const Tensor& t, MemoryFormat format) { return full_like(t, 1.0, format); }
 Tensor scalar_tensor(double value, TensorOptions opt) { return full({}, value, opt); }
 
 Tensor arange(double start, double end, double step, TensorOptions opt) {
@@ -41,7 +56,7 @@ Tensor arange(double start, double end, double step, TensorOptions opt) {
   auto n = int64_t(std::ceil((end - start) / step));
   std::vector<double> v(size_t(std::max<int64_t>(n, 0)));
   for (size_t i = 0; i < v.size(); ++i) v[i] = start + double(i) * step;
-  return from_vector(v, {int64_t(v.size())}, opt.device).to(opt.dtype);
+  return from_vector(v, {int64_t(v.size())}, opt.device).to(opt.dtype).contiguous(opt.memory_format);
 }
 Tensor arange(int64_t end, TensorOptions opt) { return arange(0.0, double(end), 1.0, opt); }
 
@@ -89,13 +104,14 @@ Tensor draw(Shape sizes, Generator& gen, TensorOptions opt, bool normal) {
   HT_CHECK(is_floating(opt.dtype), "[", normal ? "randn" : "rand", "] expected a floating dtype, got ",
            dtype_name(opt.dtype));
   DType work = opt.dtype == kFloat64 ? kFloat64 : kFloat32;
+  // drawn in logical order whatever the layout, so a channels_last draw holds the values of a contiguous one
   Tensor t = empty(sizes, {.dtype = work, .device = opt.device});
   if (t.numel() > 0) {
     if (normal) kernels::fill_normal(detail::raw(t), gen.seed, gen.offset, 0.0, 1.0);
     else kernels::fill_uniform(detail::raw(t), gen.seed, gen.offset, 0.0, 1.0);
   }
   gen.offset += uint64_t(t.numel());
-  t = t.to(opt.dtype);
+  t = t.to(opt.dtype).contiguous(opt.memory_format);
   if (opt.requires_grad) t.set_requires_grad(true);
   return t;
 }

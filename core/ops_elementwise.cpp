@@ -33,21 +33,43 @@ void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
 // The gradient of a broadcast, promoted input: summed back to its shape and cast to its dtype.
 Tensor grad_for(const Tensor& g, const Tensor& input) { return sum_to(g, input.sizes()).to(input.dtype()); }
 
+OperandLayout layout(const Tensor& t) { return {t.sizes(), t.strides()}; }
+
+// A 0-dim operand: what PyTorch wraps a Python scalar in, which changes TensorIterator's output layout (no fast
+// setup) only in the strides of size-1 dims.
+const Shape kScalarShape{};
+const OperandLayout kScalarLayout{kScalarShape, kScalarShape};
+
+// The output of an elementwise op, laid out by TensorIterator's rule over the inputs (see elementwise_strides).
+Tensor empty_output(const Shape& shape, std::initializer_list<OperandLayout> inputs, DType dtype, Device device) {
+  return empty_strided(shape, elementwise_strides(shape, inputs), {.dtype = dtype, .device = device});
+}
+
+// An operand broadcast to the output's shape, in the output's memory order (detail::kernel_order).
+kernels::RawView operand_view(const Tensor& t, const Shape& shape, const Shape& order, const char* name) {
+  Tensor full = t.sizes() == shape ? t : t.detach().expand(shape);
+  return detail::raw(detail::in_order(full, order), name);
+}
+
 // Runs a binary kernel on detached operands: both cast to `compute`, result in `out_dtype`.
 Tensor run_binary(BinaryOp op, const Tensor& a, const Tensor& b, DType compute, DType out_dtype, const char* name,
                   double p1 = 0, double p2 = 0) {
   check_same_device(a, b, name);
   Shape shape = broadcast_shapes(a.sizes(), b.sizes(), name);
   Tensor ac = a.detach().to(compute), bc = b.detach().to(compute);
-  Tensor out = empty(shape, {.dtype = out_dtype, .device = a.device()});
-  kernels::binary(op, detail::raw_broadcast(ac, shape, name), detail::raw_broadcast(bc, shape, name),
-                  detail::raw(out, name), p1, p2);
+  Tensor out = empty_output(shape, {layout(a), layout(b)}, out_dtype, a.device());
+  Shape order = detail::kernel_order(out);
+  kernels::binary(op, operand_view(ac, shape, order, name), operand_view(bc, shape, order, name),
+                  operand_view(out, shape, order, name), p1, p2);
   return out;
 }
 
-Tensor run_unary(UnaryOp op, const Tensor& x, const char* name, double a = 0, double b = 0) {
-  Tensor out = empty(x.sizes(), {.dtype = x.dtype(), .device = x.device()});
-  kernels::unary(op, detail::raw(x, name), detail::raw(out, name), a, b);
+// `with_scalar`: the op is PyTorch's tensor-scalar form (x + 2), laid out as over (x, a 0-dim tensor).
+Tensor run_unary(UnaryOp op, const Tensor& x, const char* name, bool with_scalar, double a = 0, double b = 0) {
+  Tensor out = with_scalar ? empty_output(x.sizes(), {layout(x), kScalarLayout}, x.dtype(), x.device())
+                           : empty_output(x.sizes(), {layout(x)}, x.dtype(), x.device());
+  Shape order = detail::kernel_order(out);
+  kernels::unary(op, operand_view(x, x.sizes(), order, name), operand_view(out, x.sizes(), order, name), a, b);
   return out;
 }
 
@@ -68,7 +90,10 @@ Tensor scalar_operand(const Tensor& x, double s) {
 
 Tensor unary_record(const char* name, UnaryOp op, const Tensor& x, autograd::BackwardFn bw, double a = 0,
                     double b = 0) {
-  return autograd::record(name, run_unary(op, x.detach(), name, a, b), {x}, std::move(bw));
+  return autograd::record(name, run_unary(op, x.detach(), name, false, a, b), {x}, std::move(bw));
+}
+Tensor scalar_record(const char* name, UnaryOp op, const Tensor& x, autograd::BackwardFn bw, double s) {
+  return autograd::record(name, run_unary(op, x.detach(), name, true, s), {x}, std::move(bw));
 }
 
 }  // namespace
@@ -130,23 +155,23 @@ Tensor maximum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Max
 Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Minimum, "minimum", a, b); }
 
 Tensor add(const Tensor& a, double s) {
-  return unary_record("add", UnaryOp::AddScalar, scalar_operand(a, s),
+  return scalar_record("add", UnaryOp::AddScalar, scalar_operand(a, s),
                       [](const Inputs& in, const Tensor&, const Tensor& g) { return Grads{g.to(in[0].dtype())}; }, s);
 }
 Tensor mul(const Tensor& a, double s) {
-  return unary_record("mul", UnaryOp::MulScalar, scalar_operand(a, s),
+  return scalar_record("mul", UnaryOp::MulScalar, scalar_operand(a, s),
                       [s](const Inputs&, const Tensor&, const Tensor& g) { return Grads{mul(g, s)}; }, s);
 }
 Tensor div(const Tensor& a, double s) {
-  return unary_record("div", UnaryOp::DivScalar, as_real(a),
+  return scalar_record("div", UnaryOp::DivScalar, as_real(a),
                       [s](const Inputs&, const Tensor&, const Tensor& g) { return Grads{div(g, s)}; }, s);
 }
 Tensor rsub(const Tensor& a, double s) {
-  return unary_record("rsub", UnaryOp::RSubScalar, scalar_operand(a, s),
+  return scalar_record("rsub", UnaryOp::RSubScalar, scalar_operand(a, s),
                       [](const Inputs&, const Tensor&, const Tensor& g) { return Grads{neg(g)}; }, s);
 }
 Tensor rdiv(const Tensor& a, double s) {
-  return unary_record("rdiv", UnaryOp::RDivScalar, as_real(a),
+  return scalar_record("rdiv", UnaryOp::RDivScalar, as_real(a),
                       [](const Inputs& in, const Tensor& y, const Tensor& g) {
                         return Grads{neg(div(mul(g, y), in[0]))};
                       }, s);
@@ -230,9 +255,11 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   DType t = promote_types(a.dtype(), b.dtype());
   Shape shape = broadcast_shapes(broadcast_shapes(cond.sizes(), a.sizes(), "where"), b.sizes(), "where");
   Tensor ac = a.detach().to(t), bc = b.detach().to(t);
-  Tensor out = empty(shape, {.dtype = t, .device = a.device()});
-  kernels::where(detail::raw_broadcast(cond, shape, "where"), detail::raw_broadcast(ac, shape, "where"),
-                 detail::raw_broadcast(bc, shape, "where"), detail::raw(out, "where"));
+  // the condition comes first among TensorIterator's inputs in PyTorch's where, so it leads the layout
+  Tensor out = empty_output(shape, {layout(cond), layout(a), layout(b)}, t, a.device());
+  Shape order = detail::kernel_order(out);
+  kernels::where(operand_view(cond, shape, order, "where"), operand_view(ac, shape, order, "where"),
+                 operand_view(bc, shape, order, "where"), operand_view(out, shape, order, "where"));
   return autograd::record("where", out, {a, b, cond}, [](const Inputs& in, const Tensor&, const Tensor& g) {
     Tensor zero = zeros_like(g);
     return Grads{grad_for(where(in[2], g, zero), in[0]), grad_for(where(in[2], zero, g), in[1]), Tensor()};

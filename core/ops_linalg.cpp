@@ -12,7 +12,8 @@ using autograd::Inputs;
 namespace {
 
 // A batch of row-major matrices for GEMM: either contiguous, or contiguous after a transpose of the last two
-// dims (then passed as trans without a copy).
+// dims (then passed as trans without a copy). A broadcast batch (stride 0: one matrix for every batch entry)
+// is passed as it is, with batch stride 0.
 struct MatOperand {
   Tensor t;
   bool trans = false;
@@ -21,7 +22,7 @@ struct MatOperand {
 
 MatOperand as_gemm_operand(const Tensor& x3) {  // x3: [B, r, c]
   int64_t r = x3.size(1), c = x3.size(2);
-  auto batch_ok = [&](const Tensor& t) { return x3.size(0) == 1 || t.stride(0) == r * c; };
+  auto batch_ok = [&](const Tensor& t) { return x3.size(0) == 1 || t.stride(0) == r * c || t.stride(0) == 0; };
   if (x3.stride(2) == 1 && x3.stride(1) == c && batch_ok(x3)) return {x3, false, c};
   if (x3.stride(1) == 1 && x3.stride(2) == r && batch_ok(x3)) return {x3, true, r};
   Tensor cc = x3.contiguous();
@@ -72,6 +73,13 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   if (b.dim() == 1) return matmul(a, b.unsqueeze(1)).squeeze(-1);
   HT_CHECK(a.size(-1) == b.size(-2), "[matmul] shapes ", shape_str(a.sizes()), " and ", shape_str(b.sizes()),
            " cannot be multiplied (", a.size(-1), " != ", b.size(-2), ")");
+  // [.., m, k] @ [k, n] is one [(..) m, k] @ [k, n] product (Linear on 3-d input), so neither pass repeats b
+  // per batch entry, and the weight gradient is one GEMM over the whole batch instead of a batch and a sum.
+  if (b.dim() == 2 && a.dim() > 2 && a.size(-1) > 0) {
+    Shape os = a.sizes();
+    os.back() = b.size(1);
+    return matmul(a.reshape({-1, a.size(-1)}), b).reshape(os);
+  }
   Shape ab(a.sizes().begin(), a.sizes().end() - 2), bb(b.sizes().begin(), b.sizes().end() - 2);
   Shape batch = broadcast_shapes(ab, bb, "matmul");
   Tensor out = bmm_raw(a.detach(), b.detach(), batch);

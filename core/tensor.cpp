@@ -20,16 +20,6 @@ int64_t numel_of(const Shape& s) {
   return n;
 }
 
-Shape contiguous_strides(const Shape& sizes) {
-  Shape st(sizes.size());
-  int64_t acc = 1;
-  for (int64_t d = int64_t(sizes.size()) - 1; d >= 0; --d) {
-    st[d] = acc;
-    acc *= std::max<int64_t>(sizes[d], 1);
-  }
-  return st;
-}
-
 std::string shape_str(const Shape& s) { return detail::concat(s); }
 
 int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
@@ -69,13 +59,10 @@ void* Tensor::raw_data() const {
   return static_cast<char*>(storage()->data()) + storage_offset() * int64_t(element_size());
 }
 
-bool Tensor::is_contiguous() const {
-  int64_t expect = 1;
-  for (int64_t d = dim() - 1; d >= 0; --d) {
-    if (sizes()[d] != 1 && strides()[d] != expect) return false;
-    expect *= sizes()[d];
-  }
-  return true;
+bool Tensor::is_contiguous(MemoryFormat format) const { return is_contiguous_strides(sizes(), strides(), format); }
+bool Tensor::is_non_overlapping_and_dense() const { return ht::is_non_overlapping_and_dense(sizes(), strides()); }
+MemoryFormat Tensor::suggest_memory_format() const {
+  return is_channels_last_strides(sizes(), strides()) ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
 }
 
 Tensor& Tensor::set_requires_grad(bool r) {
@@ -318,17 +305,25 @@ Tensor Tensor::unsqueeze(int64_t d) const {
 
 // ---------------------------------------------------------------- copies
 
-Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
+Tensor Tensor::contiguous(MemoryFormat format) const {
+  if (is_contiguous(format)) return *this;
+  HT_CHECK(format != MemoryFormat::Preserve, "[contiguous] preserve memory format is unsupported by the contiguous "
+           "operator");
+  return clone(format);
+}
 
-Tensor Tensor::clone() const { return to(device(), dtype(), true); }
+Tensor Tensor::clone(MemoryFormat format) const { return to(device(), dtype(), true, format); }
 
 Tensor Tensor::to(DType dt) const { return to(device(), dt); }
 Tensor Tensor::to(Device dev) const { return to(dev, dtype()); }
 Tensor Tensor::to(Device dev, DType dt) const { return to(dev, dt, false); }
+Tensor Tensor::to(MemoryFormat format) const { return to(device(), dtype(), false, format); }
 
-Tensor Tensor::to(Device dev, DType dt, bool force_copy) const {
-  if (!force_copy && dev == device() && dt == dtype()) return *this;
-  Tensor out = empty(sizes(), {.dtype = dt, .device = dev});
+Tensor Tensor::to(Device dev, DType dt, bool force_copy, MemoryFormat format) const {
+  bool keeps_format = format == MemoryFormat::Preserve || suggest_memory_format() == format;
+  if (!force_copy && dev == device() && dt == dtype() && keeps_format) return *this;
+  Shape st = format == MemoryFormat::Preserve ? preserved_strides(sizes(), strides()) : strides_for(sizes(), format, "to");
+  Tensor out = empty_strided(sizes(), st, {.dtype = dt, .device = dev});
   {
     NoGradGuard g;
     out.copy_(*this);
@@ -345,7 +340,8 @@ Tensor& Tensor::copy_(const Tensor& src) {
   if (numel() == 0) return *this;
   Tensor s = src.dim() == dim() && src.sizes() == sizes() ? src.detach() : src.detach().expand(sizes());
   if (s.device() == device()) {
-    kernels::copy(detail::raw(s, "copy_"), detail::raw(*this, "copy_"));
+    Shape order = detail::kernel_order(*this);
+    kernels::copy(detail::raw(detail::in_order(s, order), "copy_"), detail::raw(detail::in_order(*this, order), "copy_"));
     return *this;
   }
   // Across devices: make a contiguous image in the destination's dtype on the source side, move the bytes,
@@ -360,7 +356,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
 }
 
 Tensor& Tensor::fill_(double value) {
-  if (numel() > 0) kernels::fill(detail::raw(*this, "fill_"), value);
+  if (numel() > 0) kernels::fill(detail::raw(detail::in_order(*this, detail::kernel_order(*this)), "fill_"), value);
   return *this;
 }
 
@@ -385,6 +381,11 @@ std::vector<T> Tensor::to_vector() const {
 }
 
 Tensor Tensor::operator-() const { return neg(*this); }
+
+namespace detail {
+Shape kernel_order(const Tensor& t) { return t.is_contiguous() ? Shape{} : stride_order(t.strides()); }
+Tensor in_order(const Tensor& t, const Shape& order) { return order.empty() ? t.detach() : t.detach().permute(order); }
+}  // namespace detail
 
 #define HT_INSTANTIATE(T) template T Tensor::item<T>() const; template std::vector<T> Tensor::to_vector<T>() const;
 HT_INSTANTIATE(float)

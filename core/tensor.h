@@ -9,11 +9,10 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/memory_format.h"
 #include "core/storage.h"
 
 namespace ht {
-
-using Shape = std::vector<int64_t>;
 
 namespace autograd { struct Node; }
 class Tensor;
@@ -35,6 +34,8 @@ struct TensorOptions {
   DType dtype = kFloat32;
   Device device = kCPU;
   bool requires_grad = false;
+  // The layout of a new tensor (empty, zeros, ones, full, rand, randn): Contiguous or ChannelsLast.
+  MemoryFormat memory_format = MemoryFormat::Contiguous;
 };
 
 class Tensor {
@@ -63,7 +64,13 @@ class Tensor {
   int64_t storage_offset() const { return impl()->offset; }
   size_t element_size() const { return ht::element_size(dtype()); }
   size_t nbytes() const { return size_t(numel()) * element_size(); }
-  bool is_contiguous() const;
+  // Contiguous in `format` (PyTorch's rules: a dim of size 1 may have any stride, an empty tensor is contiguous).
+  bool is_contiguous(MemoryFormat format = MemoryFormat::Contiguous) const;
+  // A permutation of a contiguous tensor: every element at its own offset, no gaps.
+  bool is_non_overlapping_and_dense() const;
+  // ChannelsLast when the strides are ordered like NHWC, dense or not, else Contiguous; exactly PyTorch's
+  // suggest_memory_format (a contiguous N1HW or NC11 can be both; see is_channels_last_strides).
+  MemoryFormat suggest_memory_format() const;
   bool is_floating_point() const { return is_floating(dtype()); }
   const StoragePtr& storage() const { return impl()->storage; }
   void* raw_data() const;  // pointer to element 0 of this view (offset applied)
@@ -95,12 +102,17 @@ class Tensor {
   Tensor as_strided(Shape sizes, Shape strides, int64_t offset) const;
 
   // --- copies and conversions
-  Tensor contiguous() const;
-  Tensor clone() const;
-  Tensor to(DType dtype) const;    // returns *this when already that dtype
-  Tensor to(Device device) const;  // returns *this when already there
+  // *this when already contiguous in `format`, else a copy in it (Preserve is refused, as in PyTorch).
+  Tensor contiguous(MemoryFormat format = MemoryFormat::Contiguous) const;
+  // A copy; Preserve keeps the strides of a dense tensor and the stride order of any other.
+  Tensor clone(MemoryFormat format = MemoryFormat::Preserve) const;
+  // The conversions keep the layout (torch.preserve_format) and return *this when nothing changes.
+  Tensor to(DType dtype) const;
+  Tensor to(Device device) const;
   Tensor to(Device device, DType dtype) const;
-  Tensor to(Device device, DType dtype, bool force_copy) const;
+  Tensor to(Device device, DType dtype, bool force_copy, MemoryFormat format = MemoryFormat::Preserve) const;
+  // x.to(memory_format=...): *this when suggest_memory_format() is already `format`, else a copy in it.
+  Tensor to(MemoryFormat format) const;
   Tensor cpu() const { return to(kCPU); }
   Tensor cuda() const { return to(kCUDA); }
   Tensor half() const { return to(kFloat16); }
@@ -134,19 +146,22 @@ class Tensor {
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 std::string shape_str(const Shape& s);
 int64_t numel_of(const Shape& s);
-Shape contiguous_strides(const Shape& sizes);
 // Wraps a possibly negative dim into [0, ndim); throws "[op] dim d out of range for a k-d tensor".
 int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);
 
 // --- factories
+// Uninitialised, laid out in opt.memory_format: empty({N, C, H, W}, {.memory_format = MemoryFormat::ChannelsLast}).
 Tensor empty(Shape sizes, TensorOptions opt = {});
-Tensor empty_like(const Tensor& t);
+// Uninitialised with exactly these strides (opt.memory_format is not used).
+Tensor empty_strided(Shape sizes, Shape strides, TensorOptions opt = {});
+// The *_like factories take t's shape, dtype and device; Preserve keeps its layout as clone() does.
+Tensor empty_like(const Tensor& t, MemoryFormat format = MemoryFormat::Preserve);
 Tensor zeros(Shape sizes, TensorOptions opt = {});
 Tensor ones(Shape sizes, TensorOptions opt = {});
 Tensor full(Shape sizes, double value, TensorOptions opt = {});
-Tensor zeros_like(const Tensor& t);
-Tensor ones_like(const Tensor& t);
-Tensor full_like(const Tensor& t, double value);
+Tensor zeros_like(const Tensor& t, MemoryFormat format = MemoryFormat::Preserve);
+Tensor ones_like(const Tensor& t, MemoryFormat format = MemoryFormat::Preserve);
+Tensor full_like(const Tensor& t, double value, MemoryFormat format = MemoryFormat::Preserve);
 Tensor arange(double start, double end, double step = 1, TensorOptions opt = {});
 Tensor arange(int64_t end, TensorOptions opt = {.dtype = kInt64});
 Tensor scalar_tensor(double value, TensorOptions opt = {});
@@ -157,6 +172,14 @@ template <class T> Tensor from_vector(const std::vector<T>& values, Shape sizes,
 template <class T> Tensor tensor(std::initializer_list<T> values) {
   return from_vector(std::vector<T>(values), {int64_t(values.size())});
 }
+
+namespace detail {
+// Elementwise kernels vectorise only row-major views, so a destination that is not row-major (channels_last,
+// say) is walked in its memory order: kernel_order is that order (empty when already row-major), and in_order
+// views a tensor, detached, with its dims in it. Apply it to the destination and every operand alike.
+Shape kernel_order(const Tensor& t);
+Tensor in_order(const Tensor& t, const Shape& order);
+}  // namespace detail
 
 // Seeded random numbers (a per-process generator; see core/random.h for explicit generators).
 void manual_seed(uint64_t seed);

@@ -1,18 +1,26 @@
-// bench_resnet18: one ResNet-18 training step (forward, cross-entropy, backward) in fp32 on the CPU, on a batch
-// of Fashion-MNIST-sized images (1x28x28); prints ms/step and images/s. tests/py/bench_resnet18_torch.py is
-// PyTorch's side of the same measurement.
-//   bench_resnet18 [--batch-size 128] [--threads 2] [--warmup 2] [--steps 5]
+// bench_resnet18: ResNet-18 on the CPU, one training step (forward, cross-entropy, backward, Adam step) or one
+// evaluation forward (--eval: model.eval() under no_grad), on a random batch; prints ms/step and images/s, then
+// one JSON line for scripts. tests/py/bench_resnet18_torch.py is PyTorch's side of the same measurement.
+//   bench_resnet18 [--batch-size 128] [--threads 2] [--warmup 2] [--steps 5] [--precision fp32|bf16|fp16]
+//                  [--image-size 28] [--channels 1] [--num-classes N] [--eval] [--no-optimizer]
+//                  [--channels-last] [--gemm-peak] [--gemm-size 2048]
+// --image-size 28 --channels 1 is the Fashion-MNIST model (conv1 1->64, 10 classes); --image-size 224
+// --channels 3 is torchvision's resnet18 (1000 classes). bf16 and fp16 put the model in that dtype, Adam keeps
+// fp32 master weights, and fp16 scales the loss with ht::amp::GradScaler, as train_resnet18 does.
+// --gemm-peak first measures the fp32 GEMM rate of ht::matmul on square matrices (best of 3) and then reports
+// the step's achieved GFLOP/s against it; the step's FLOPs are counted analytically (2 x MACs of every
+// convolution and of the linear layer, forward; a training step counts 3 x forward).
 #include <unistd.h>
 
 #include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 
-#include "nn/functional.h"
-#include "nn/resnet.h"
+#include "examples/common.h"
 
 namespace {
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
@@ -22,23 +30,84 @@ double cpu_now() {
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
   return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
+
+// Multiply-accumulates of one forward pass of torchvision's resnet18 on one in_channels x size x size image:
+// every convolution (stem, 3x3 pairs, 1x1 downsamples) and the final linear layer.
+double resnet18_macs(int64_t in_channels, int64_t size, int64_t num_classes) {
+  auto out = [](int64_t in, int64_t k, int64_t s, int64_t p) { return (in + 2 * p - k) / s + 1; };
+  double macs = 0;
+  int64_t hw = out(size, 7, 2, 3), c = 64;
+  macs += double(hw * hw) * double(64 * in_channels * 49);
+  hw = out(hw, 3, 2, 1);  // max pool
+  const int64_t widths[] = {64, 128, 256, 512};
+  for (int64_t stage = 0; stage < 4; ++stage) {
+    int64_t cout = widths[stage], stride = stage ? 2 : 1;
+    for (int64_t block = 0; block < 2; ++block) {
+      int64_t s = block ? 1 : stride, cin = block ? cout : c;
+      int64_t o = out(hw, 3, s, 1);
+      macs += double(o * o) * double(cout * cin * 9 + cout * cout * 9);
+      if (s != 1 || cin != cout) macs += double(o * o) * double(cout * cin);  // 1x1 downsample
+      hw = o;
+    }
+    c = cout;
+  }
+  return macs + double(512 * num_classes);
+}
+
+// Best fp32 rate of ht::matmul on n x n matrices over `reps` runs after one warm-up, in GFLOP/s.
+double gemm_peak(int64_t n, int reps) {
+  ht::Tensor a = ht::randn({n, n}), b = ht::randn({n, n});
+  ht::matmul(a, b);
+  double best = 1e30;
+  for (int i = 0; i < reps; ++i) {
+    double t0 = now();
+    ht::Tensor c = ht::matmul(a, b);
+    best = std::min(best, now() - t0);
+  }
+  return 2.0 * double(n) * double(n) * double(n) / best / 1e9;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
-  int64_t batch = 128, warmup = 2, steps = 5;
+  int64_t batch = 128, warmup = 2, steps = 5, image_size = 28, channels = 1, num_classes = 0, gemm_size = 2048;
   int threads = 2;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string f = argv[i];
-    long v = std::atol(argv[i + 1]);
-    if (f == "--batch-size") batch = v;
-    else if (f == "--threads") threads = int(v);
-    else if (f == "--warmup") warmup = v;
-    else if (f == "--steps") steps = v;
-    else {
-      std::cerr << "usage: bench_resnet18 [--batch-size B] [--threads T] [--warmup W] [--steps S]\n";
-      return 1;
-    }
+  bool eval = false, optimizer = true, channels_last = false, want_gemm = false;
+  std::string precision = "fp32";
+  const char* usage =
+      "usage: bench_resnet18 [--batch-size B] [--threads T] [--warmup W] [--steps S] [--precision fp32|bf16|fp16]\n"
+      "                      [--image-size 28|224] [--channels 1|3] [--num-classes N] [--eval] [--no-optimizer]\n"
+      "                      [--channels-last] [--gemm-peak] [--gemm-size N]\n";
+  std::optional<int> done = examples::parse_flags(
+      argc, argv, usage, {"--eval", "--no-optimizer", "--channels-last", "--gemm-peak"},
+      [&](const std::string& f, const std::string& v) {
+        long n = std::atol(v.c_str());
+        if (f == "--batch-size") batch = n;
+        else if (f == "--threads") threads = int(n);
+        else if (f == "--warmup") warmup = n;
+        else if (f == "--steps") steps = n;
+        else if (f == "--image-size") image_size = n;
+        else if (f == "--channels") channels = n;
+        else if (f == "--num-classes") num_classes = n;
+        else if (f == "--gemm-size") gemm_size = n;
+        else if (f == "--precision") precision = v;
+        else if (f == "--eval") eval = true;
+        else if (f == "--no-optimizer") optimizer = false;
+        else if (f == "--channels-last") channels_last = true;
+        else if (f == "--gemm-peak") want_gemm = true;
+        else return false;
+        return true;
+      });
+  if (done) return *done;
+  if (precision != "fp32" && precision != "bf16" && precision != "fp16") {
+    std::cerr << "error: --precision must be fp32, bf16 or fp16\n" << usage;
+    return 2;
   }
+  if (batch <= 0 || steps <= 0 || warmup < 0 || image_size < 8 || channels <= 0 || threads <= 0) {
+    std::cerr << "error: --batch-size, --steps, --channels and --threads must be positive, --image-size at least 8\n"
+              << usage;
+    return 2;
+  }
+  if (num_classes <= 0) num_classes = channels == 1 ? 10 : 1000;
   // OpenMP and OpenBLAS size their thread pools from the environment when the library loads: set it and
   // start again when it does not already ask for `threads`.
   std::string want = std::to_string(threads);
@@ -51,25 +120,71 @@ int main(int argc, char** argv) {
     return 1;
   }
   try {
+    double peak = want_gemm ? gemm_peak(gemm_size, 3) : 0;
+    if (want_gemm)
+      std::printf("halftorch fp32 GEMM %lld^3: %.1f GFLOP/s (best of 3, %d threads)\n",
+                  static_cast<long long>(gemm_size), peak, threads);
+    ht::DType dtype = precision == "bf16" ? ht::kBFloat16 : precision == "fp16" ? ht::kFloat16 : ht::kFloat32;
     ht::manual_seed(0);
-    auto model = ht::nn::resnet18({.num_classes = 10, .in_channels = 1});
-    model->train();
-    ht::Tensor x = ht::randn({batch, 1, 28, 28});
+    auto model = ht::nn::resnet18({.num_classes = num_classes, .in_channels = channels});
+    model->to(dtype);
+    model->train(!eval);
+    ht::Tensor x = ht::randn({batch, channels, image_size, image_size}).to(ht::kCPU, dtype);
+    if (channels_last) {
+      model->to(ht::MemoryFormat::ChannelsLast);
+      x = x.contiguous(ht::MemoryFormat::ChannelsLast);
+    }
     std::vector<int64_t> labels(static_cast<size_t>(batch));
-    for (int64_t i = 0; i < batch; ++i) labels[size_t(i)] = i % 10;
+    for (int64_t i = 0; i < batch; ++i) labels[size_t(i)] = i % num_classes;
     ht::Tensor y = ht::from_vector(labels, {batch});
+    // built after model->to(...), so that it steps the parameters' final dtype and layout
+    ht::optim::Adam opt(model->parameters(), {.lr = 1e-3});
+    ht::amp::GradScaler scaler({.enabled = dtype == ht::kFloat16});
     auto step = [&] {
-      model->zero_grad();
-      ht::Tensor loss = ht::nn::functional::cross_entropy(model->forward(x), y);
-      loss.backward();
-      return loss.item<float>();
+      if (eval) {
+        ht::NoGradGuard no_grad;
+        (*model)(x);
+        return;
+      }
+      ht::Tensor loss = ht::nn::functional::cross_entropy((*model)(x), y);
+      opt.zero_grad();
+      scaler.scale(loss).backward();
+      if (optimizer) {
+        scaler.step(opt);
+        scaler.update();
+      }
+      loss.item<float>();
     };
     for (int64_t i = 0; i < warmup; ++i) step();
     double t0 = now(), c0 = cpu_now();
     for (int64_t i = 0; i < steps; ++i) step();
     double dt = (now() - t0) / double(steps), dc = (cpu_now() - c0) / double(steps);
-    std::printf("halftorch: %.1f ms/step, %.1f images/s, %.1f CPU ms/step (batch %lld, %d threads)\n", dt * 1000,
-                double(batch) / dt, dc * 1000, static_cast<long long>(batch), threads);
+    double flops = 2 * resnet18_macs(channels, image_size, num_classes) * double(batch) * (eval ? 1 : 3);
+    std::string mode = eval ? "eval" : optimizer ? "train" : "train-no-optimizer";
+    std::printf("halftorch %s %s%s %lldx%lldx%lldx%lld: %.1f ms/step, %.1f images/s, %.1f CPU ms/step, %.1f GFLOP/s",
+                mode.c_str(), precision.c_str(), channels_last ? " channels_last" : "", static_cast<long long>(batch),
+                static_cast<long long>(channels), static_cast<long long>(image_size),
+                static_cast<long long>(image_size), dt * 1000, double(batch) / dt, dc * 1000, flops / dt / 1e9);
+    if (want_gemm) std::printf(" (%.0f%% of the GEMM peak)", 100 * flops / dt / 1e9 / peak);
+    std::printf(" (%d threads)\n", threads);
+    nlohmann::json j = {{"impl", "halftorch"},
+                        {"version", "halftorch"},
+                        {"mode", mode},
+                        {"precision", precision},
+                        {"channels_last", channels_last},
+                        {"batch", batch},
+                        {"channels", channels},
+                        {"image_size", image_size},
+                        {"num_classes", num_classes},
+                        {"threads", threads},
+                        {"steps", steps},
+                        {"ms_per_step", dt * 1000},
+                        {"images_per_s", double(batch) / dt},
+                        {"cpu_ms_per_step", dc * 1000},
+                        {"gflop_per_step", flops / 1e9},
+                        {"gflops", flops / dt / 1e9}};
+    if (want_gemm) j["gemm_peak_gflops"] = peak;
+    std::printf("%s\n", j.dump().c_str());
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

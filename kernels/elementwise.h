@@ -2,6 +2,7 @@
 // strided) and the dtype/op switches that pick them. A backend includes this file and instantiates
 // Elementwise<Executor>, where Executor provides `run(n, body)` and kVecBytes (0: no vector path).
 #pragma once
+#include <cstdint>
 #include <tuple>
 #include <utility>
 
@@ -16,14 +17,46 @@
 
 namespace ht::kernels {
 
-// Element offsets of operand k for linear index i over the output's shape (row-major).
+// Division by a fixed 32-bit divisor as a multiply-high and a shift (Granlund and Montgomery; PyTorch's
+// IntDivider): exact for dividends and divisors below 2^31, several times cheaper than a 64-bit division.
+struct IntDivider {
+  uint32_t divisor = 1, magic = 1, shift = 0;
+  IntDivider() = default;
+  explicit IntDivider(uint32_t d) : divisor(d) {
+    while (shift < 32 && (uint64_t(1) << shift) < d) ++shift;
+    magic = uint32_t(((uint64_t(1) << 32) * ((uint64_t(1) << shift) - d)) / d + 1);
+  }
+  HT_HD uint32_t div(uint32_t n) const {
+#if defined(__CUDA_ARCH__)
+    uint32_t t = __umulhi(n, magic);
+#else
+    uint32_t t = uint32_t((uint64_t(n) * magic) >> 32);
+#endif
+    return (t + n) >> shift;
+  }
+};
+
+// Element offsets of operand k for linear index i over a (collapsed) shape, row-major. Below 2^31 elements
+// the index splits with 32-bit multiply-high divisions; the offsets themselves are always 64-bit.
 template <int N>
 struct OffsetCalc {
   int ndim = 0;
+  bool narrow = false;  // every index fits 31 bits: use the dividers
   int64_t sizes[kMaxDims] = {};
+  IntDivider dividers[kMaxDims] = {};
   int64_t strides[N][kMaxDims] = {};
   HT_HD void get(int64_t i, int64_t* off) const {
     for (int k = 0; k < N; ++k) off[k] = 0;
+    if (narrow) {
+      uint32_t r = uint32_t(i);
+      for (int d = ndim - 1; d >= 0; --d) {
+        uint32_t q = dividers[d].div(r);
+        int64_t idx = int64_t(r - q * dividers[d].divisor);
+        r = q;
+        for (int k = 0; k < N; ++k) off[k] += idx * strides[k][d];
+      }
+      return;
+    }
     for (int d = ndim - 1; d >= 0; --d) {
       int64_t idx = i % sizes[d];
       i /= sizes[d];
@@ -31,6 +64,48 @@ struct OffsetCalc {
     }
   }
 };
+
+// The iteration space of a map over views[0] (the output) and its inputs: the output's dims in memory order
+// (largest stride first), size-1 dims dropped, and neighbouring dims merged wherever every operand steps
+// through them as through one. A dense output of any dim order whose inputs share its strides (channels_last
+// tensors, say) becomes one contiguous dim; a transposed operand keeps the dims it needs.
+template <int N>
+OffsetCalc<N> collapse_dims(const RawView* const* views) {
+  const RawView& out = *views[0];
+  int order[kMaxDims];
+  int nd = 0;
+  for (int d = 0; d < out.ndim; ++d)
+    if (out.sizes[d] != 1) order[nd++] = d;
+  for (int a = 1; a < nd; ++a)  // stable: equal strides keep their row-major order
+    for (int b = a; b > 0 && out.strides[order[b - 1]] < out.strides[order[b]]; --b) std::swap(order[b - 1], order[b]);
+  OffsetCalc<N> oc;
+  for (int j = 0; j < nd; ++j) {
+    int d = order[j];
+    bool merge = oc.ndim > 0;
+    for (int k = 0; k < N && merge; ++k)
+      merge = oc.strides[k][oc.ndim - 1] == views[k]->strides[d] * views[k]->sizes[d];
+    if (merge) {
+      oc.sizes[oc.ndim - 1] *= out.sizes[d];
+      for (int k = 0; k < N; ++k) oc.strides[k][oc.ndim - 1] = views[k]->strides[d];
+    } else {
+      oc.sizes[oc.ndim] = out.sizes[d];
+      for (int k = 0; k < N; ++k) oc.strides[k][oc.ndim] = views[k]->strides[d];
+      ++oc.ndim;
+    }
+  }
+  oc.narrow = out.numel() <= INT32_MAX;
+  for (int d = 0; d < oc.ndim && oc.narrow; ++d) oc.dividers[d] = IntDivider(uint32_t(oc.sizes[d]));
+  return oc;
+}
+
+// True when the collapsed space is one run of consecutive elements in every operand.
+template <int N>
+bool is_flat(const OffsetCalc<N>& oc) {
+  if (oc.ndim == 0) return true;
+  for (int k = 0; k < N; ++k)
+    if (oc.ndim != 1 || oc.strides[k][0] != 1) return false;
+  return true;
+}
 
 template <class T, int V>
 struct alignas(sizeof(T) * V) Vec {
@@ -108,13 +183,16 @@ struct Elementwise {
     int64_t n = out.numel();
     if (n == 0) return;
     const void* ptrs[N > 0 ? N : 1] = {};
-    bool contig = out.is_contiguous();
-    int k = 0;
-    for (const RawView* v : ins) {
-      ptrs[k++] = v->data;
-      contig = contig && v->is_contiguous();
+    const RawView* views[N + 1] = {&out};
+    if constexpr (N > 0) {
+      int k = 0;
+      for (const RawView* v : ins) {
+        ptrs[k] = v->data;
+        views[++k] = v;
+      }
     }
-    if (contig) {
+    OffsetCalc<N + 1> oc = collapse_dims<N + 1>(views);
+    if (is_flat(oc)) {
       if constexpr (E::kVecBytes > 0 && AllSame<Ins...>::value) {
         using In = std::tuple_element_t<0, std::tuple<Ins..., Out>>;
         constexpr size_t big = sizeof(In) > sizeof(Out) ? sizeof(In) : sizeof(Out);
@@ -141,17 +219,8 @@ struct Elementwise {
       E::run(n, b);
       return;
     }
-    MapBody<false, Out, Fn, Ins...> b{static_cast<Out*>(out.data), {}, fn, {}};
+    MapBody<false, Out, Fn, Ins...> b{static_cast<Out*>(out.data), {}, fn, oc};
     for (int i = 0; i < N; ++i) b.in[i] = ptrs[i];
-    b.oc.ndim = out.ndim;
-    for (int d = 0; d < out.ndim; ++d) {
-      b.oc.sizes[d] = out.sizes[d];
-      b.oc.strides[0][d] = out.strides[d];
-      if constexpr (N > 0) {
-        int j = 1;
-        for (const RawView* v : ins) b.oc.strides[j++][d] = v->strides[d];
-      }
-    }
     E::run(n, b);
   }
 
@@ -265,17 +334,107 @@ struct Elementwise {
   }
 };
 
+// ---- double arithmetic that is the same on every device: each operation rounds on its own (no compiler fuses
+// a product into a later add), and log / cos are our own polynomials in those operations, so that randn draws
+// the same bits on the CPU (glibc) and on CUDA (libdevice), whose log and cos differ in the last place.
+namespace exact {
+#if defined(__CUDA_ARCH__)
+HT_HD inline double mul(double a, double b) { return __dmul_rn(a, b); }
+HT_HD inline double add(double a, double b) { return __dadd_rn(a, b); }
+HT_HD inline double div(double a, double b) { return __ddiv_rn(a, b); }
+HT_HD inline double sqrt(double a) { return __dsqrt_rn(a); }
+#else
+// The empty asm makes the rounded product a value the compiler cannot look through, so no contraction.
+HT_HD inline double opaque(double v) {
+#if defined(__GNUC__) && defined(__x86_64__)
+  __asm__("" : "+x"(v));
+#elif defined(__GNUC__) && defined(__aarch64__)
+  __asm__("" : "+w"(v));
+#else
+  volatile double t = v;
+  v = t;
+#endif
+  return v;
+}
+HT_HD inline double mul(double a, double b) { return opaque(a * b); }
+HT_HD inline double add(double a, double b) { return opaque(a + b); }
+HT_HD inline double div(double a, double b) { return opaque(a / b); }
+HT_HD inline double sqrt(double a) { return ::sqrt(a); }
+#endif
+HT_HD inline double fmadd(double a, double b, double c) { return add(mul(a, b), c); }
+
+// log(x) for finite x > 0: x = m 2^e with m in [sqrt(1/2), sqrt(2)), log(m) = 2 atanh(s), s = (m-1)/(m+1),
+// |s| < 0.172, whose odd series to s^23 is below 1e-18. Within 2 ulp of a correctly rounded log.
+HT_HD inline double log(double x) {
+  int e = 0;
+  double m = ::frexp(x, &e);  // exact
+  if (m < 0.70710678118654752440) {
+    m = m * 2;  // exact
+    --e;
+  }
+  double s = div(m - 1.0, m + 1.0), z = mul(s, s);
+  double p = 1.0 / 23;
+  p = fmadd(p, z, 1.0 / 21);
+  p = fmadd(p, z, 1.0 / 19);
+  p = fmadd(p, z, 1.0 / 17);
+  p = fmadd(p, z, 1.0 / 15);
+  p = fmadd(p, z, 1.0 / 13);
+  p = fmadd(p, z, 1.0 / 11);
+  p = fmadd(p, z, 1.0 / 9);
+  p = fmadd(p, z, 1.0 / 7);
+  p = fmadd(p, z, 1.0 / 5);
+  p = fmadd(p, z, 1.0 / 3);
+  double log_m = mul(2.0, fmadd(mul(s, z), p, s));
+  constexpr double kLn2Hi = 6.93147180369123816490e-01, kLn2Lo = 1.90821492927058770002e-10;  // hi has 21 zero bits
+  return add(mul(double(e), kLn2Hi), add(mul(double(e), kLn2Lo), log_m));
+}
+
+// cos(2 pi u) for u in [0, 1): u = k/4 + r exactly, |r| <= 1/8, then the Taylor series of cos or sin of 2 pi r
+// (|2 pi r| <= pi/4; to the 18th power, below 1e-18).
+HT_HD inline double cos_2pi(double u) {
+  int k = int(::floor(u * 4 + 0.5));
+  double t = mul(6.283185307179586476925, u - 0.25 * k), z = mul(t, t);
+  double c = -1.0 / 6402373705728000;  // -1/18!
+  c = fmadd(c, z, 1.0 / 20922789888000);
+  c = fmadd(c, z, -1.0 / 87178291200);
+  c = fmadd(c, z, 1.0 / 479001600);
+  c = fmadd(c, z, -1.0 / 3628800);
+  c = fmadd(c, z, 1.0 / 40320);
+  c = fmadd(c, z, -1.0 / 720);
+  c = fmadd(c, z, 1.0 / 24);
+  c = fmadd(c, z, -0.5);
+  c = fmadd(c, z, 1.0);
+  double s = 1.0 / 355687428096000;  // 1/17!
+  s = fmadd(s, z, -1.0 / 1307674368000);
+  s = fmadd(s, z, 1.0 / 6227020800);
+  s = fmadd(s, z, -1.0 / 39916800);
+  s = fmadd(s, z, 1.0 / 362880);
+  s = fmadd(s, z, -1.0 / 5040);
+  s = fmadd(s, z, 1.0 / 120);
+  s = fmadd(s, z, -1.0 / 6);
+  s = fmadd(mul(s, z), t, t);
+  switch (k & 3) {
+    case 0: return c;
+    case 1: return -s;
+    case 2: return -c;
+    default: return s;
+  }
+}
+}  // namespace exact
+
 // Random fills: element i gets a draw from counter (offset + i), identical on every backend.
 template <class T> struct UniformBody {
   T* out; uint64_t seed, offset; double low, high;
-  HT_HD void operator()(int64_t i) const { out[i] = T(low + (high - low) * uniform01(seed, offset + uint64_t(i))); }
+  HT_HD void operator()(int64_t i) const {
+    out[i] = T(exact::fmadd(high - low, uniform01(seed, offset + uint64_t(i)), low));
+  }
 };
 template <class T> struct NormalBody {
   T* out; uint64_t seed, offset; double mean, std;
   HT_HD void operator()(int64_t i) const {  // Box-Muller on two independent streams
     double u1 = uniform01(seed, offset + uint64_t(i), 1), u2 = uniform01(seed, offset + uint64_t(i), 2);
-    double r = ::sqrt(-2.0 * ::log(1.0 - u1));
-    out[i] = T(mean + std * r * ::cos(6.283185307179586 * u2));
+    double r = exact::sqrt(exact::mul(-2.0, exact::log(1.0 - u1)));
+    out[i] = T(exact::fmadd(exact::mul(std, r), exact::cos_2pi(u2), mean));
   }
 };
 

@@ -1,5 +1,6 @@
 // Entry points of the nn kernels (convolution, batch norm, pooling) on raw views, beside kernels/kernels.h.
-// Every tensor view here is contiguous NCHW (or [C] for per-channel vectors); core/nn turns tensors into views.
+// Activations are dense NCHW or dense channels_last (NHWC strides on the NCHW shape); per-channel vectors are
+// contiguous [C]. core/nn turns tensors into views.
 #pragma once
 #include <cstdint>
 
@@ -21,10 +22,13 @@ void conv2d_backward_data(const Conv2dShape& s, const RawView& gy, const RawView
 // gw = the gradient of the weight, from the input and gy.
 void conv2d_backward_weight(const Conv2dShape& s, const RawView& x, const RawView& gy, const RawView& gw);
 
-// Batch norm over x viewed as [n, c, hw]. weight, bias and the running stats are [c] in x's dtype (each may be
-// absent); mean / invstd are [c] in opmath (float32, float64 for float64 inputs).
+// Batch norm over x viewed as [n, c, hw], or as [n, hw, c] in memory when channels_last (x, y, gy and gx
+// share the layout). weight, bias and the running stats are [c] (each may be absent), all of one dtype: x's,
+// or float32 for a float16 / bfloat16 x (PyTorch's mixed-precision rule; cuDNN and oneDNN keep them in fp32
+// too); gweight / gbias take that dtype. mean / invstd are [c] in opmath (float32, float64 for float64 x).
 struct BatchNormShape {
   int64_t n = 0, c = 0, hw = 0;
+  bool channels_last = false;
 };
 // Training: normalises with the batch's biased variance, writes mean / invstd, and (when given) updates the
 // running stats with momentum and the unbiased variance, as PyTorch does.
@@ -40,11 +44,14 @@ void batch_norm_backward(const BatchNormShape& s, const RawView& x, const RawVie
                          const RawView& invstd, const RawView* weight, bool train, const RawView* gx,
                          const RawView* gweight, const RawView* gbias);
 
-// 2-d pooling over planes: input [n * c, h, w], output [n * c, out_h, out_w].
+// 2-d pooling over planes: input [n * c, h, w], output [n * c, out_h, out_w]; or, when channels_last, input
+// [n, h, w, c] and output [n, out_h, out_w, c] in memory (planes = n * c as before, channels = c).
 struct Pool2dShape {
   int64_t planes = 0, h = 0, w = 0;
   int64_t kh = 1, kw = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
   int64_t out_h = 0, out_w = 0;
+  int64_t channels = 1;
+  bool channels_last = false;
 };
 // indices (int64, like y) hold the flat position of each maximum within its input plane, as PyTorch's do.
 void max_pool2d_forward(const Pool2dShape& s, const RawView& x, const RawView& y, const RawView& indices);

@@ -11,6 +11,11 @@ namespace ht::nn::functional {
 using autograd::Grads;
 using autograd::Inputs;
 
+namespace {
+// A weight as the kernels take it: as it is when it lies densely as NCHW or channels_last, else a copy.
+Tensor dense(const Tensor& w) { return w.is_contiguous(MemoryFormat::ChannelsLast) ? w : w.contiguous(); }
+}  // namespace
+
 Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, Size2 stride, Size2 padding,
               Size2 dilation, int64_t groups) {
   using amp::CastPolicy;
@@ -51,26 +56,33 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
            "[conv2d] expected the padded input (", s.h + 2 * s.pad_h, " x ", s.w + 2 * s.pad_w,
            ") to be at least the dilated kernel (", s.dil_h * (s.kh - 1) + 1, " x ", s.dil_w * (s.kw - 1) + 1, ")");
 
-  Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
-  Tensor y = empty({s.n, s.c_out, s.out_h, s.out_w}, {.dtype = x.dtype(), .device = x.device()});
+  // channels_last when the input or the weight is (PyTorch's rule for oneDNN and cuDNN): no reorder per layer
+  MemoryFormat format = x.suggest_memory_format() == MemoryFormat::ChannelsLast ||
+                                weight.suggest_memory_format() == MemoryFormat::ChannelsLast
+                            ? MemoryFormat::ChannelsLast
+                            : MemoryFormat::Contiguous;
+  Tensor xc = x.detach().contiguous(format), wc = dense(weight.detach());
+  Tensor y = empty({s.n, s.c_out, s.out_h, s.out_w}, {.dtype = x.dtype(), .device = x.device(), .memory_format = format});
   if (y.numel() > 0) {
     kernels::RawView bv = bias.defined() ? detail::raw(bias.detach().contiguous(), "conv2d") : kernels::RawView{};
     kernels::conv2d_forward(s, detail::raw(xc, "conv2d"), detail::raw(wc, "conv2d"), bias.defined() ? &bv : nullptr,
                             detail::raw(y, "conv2d"));
   }
-  return autograd::record("conv2d", y, {x, weight, bias}, [s](const Inputs& in, const Tensor&, const Tensor& g) {
-    Tensor gy = g.contiguous().to(in[0].dtype());
+  return autograd::record("conv2d", y, {x, weight, bias}, [s, format](const Inputs& in, const Tensor&, const Tensor& g) {
+    Tensor gy = g.to(in[0].dtype()).contiguous(format);
     Tensor gx, gw, gb;
     if (in[0].requires_grad()) {
-      gx = empty(in[0].sizes(), {.dtype = in[0].dtype(), .device = in[0].device()});
+      gx = empty(in[0].sizes(), {.dtype = in[0].dtype(), .device = in[0].device(), .memory_format = format});
       if (gx.numel() > 0) {
         if (gy.numel() == 0) gx.zero_();
-        else kernels::conv2d_backward_data(s, detail::raw(gy), detail::raw(in[1].contiguous()), detail::raw(gx));
+        else kernels::conv2d_backward_data(s, detail::raw(gy), detail::raw(dense(in[1])), detail::raw(gx));
       }
     }
     if (in[1].requires_grad()) {
-      gw = zeros(in[1].sizes(), {.dtype = in[1].dtype(), .device = in[1].device()});
-      if (gy.numel() > 0) kernels::conv2d_backward_weight(s, detail::raw(in[0].contiguous()), detail::raw(gy), detail::raw(gw));
+      Tensor wc = dense(in[1]);
+      gw = zeros_like(wc);
+      if (gy.numel() > 0)
+        kernels::conv2d_backward_weight(s, detail::raw(in[0].contiguous(format)), detail::raw(gy), detail::raw(gw));
     }
     if (in[2].defined() && in[2].requires_grad()) gb = sum(gy, {0, 2, 3});
     return Grads{gx, gw, gb};

@@ -26,6 +26,11 @@ void planes_of(const Tensor& x, const char* op, kernels::Pool2dShape& s) {
   s.h = x.size(-2);
   s.w = x.size(-1);
   s.planes = s.h > 0 && s.w > 0 ? x.numel() / (s.h * s.w) : (x.dim() == 4 ? x.size(0) * x.size(1) : x.size(0));
+  s.channels = x.size(-3);
+  s.channels_last = x.dim() == 4 && x.suggest_memory_format() == MemoryFormat::ChannelsLast;
+}
+MemoryFormat format_of(const kernels::Pool2dShape& s) {
+  return s.channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
 }
 
 Shape out_shape(const Tensor& x, int64_t oh, int64_t ow) {
@@ -53,14 +58,15 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, Size2 kernel_
   s.out_w = pooled_size(s.w, s.kw, s.pad_w, s.stride_w, s.dil_w, ceil_mode);
   HT_CHECK(s.out_h > 0 && s.out_w > 0, "[max_pool2d] output size (", s.out_h, " x ", s.out_w,
            ") is too small for input ", shape_str(x.sizes()));
-  Tensor xc = x.detach().contiguous();
-  TensorOptions o{.dtype = x.dtype(), .device = x.device()};
+  MemoryFormat format = format_of(s);
+  Tensor xc = x.detach().contiguous(format);
+  TensorOptions o{.dtype = x.dtype(), .device = x.device(), .memory_format = format};
   Tensor y = empty(out_shape(x, s.out_h, s.out_w), o);
-  Tensor idx = empty(y.sizes(), {.dtype = kInt64, .device = x.device()});
+  Tensor idx = empty(y.sizes(), {.dtype = kInt64, .device = x.device(), .memory_format = format});
   if (y.numel() > 0) kernels::max_pool2d_forward(s, detail::raw(xc), detail::raw(y), detail::raw(idx));
-  y = autograd::record("max_pool2d", y, {x}, [s, idx](const Inputs& in, const Tensor&, const Tensor& g) {
-    Tensor gy = g.contiguous().to(in[0].dtype());
-    Tensor gx = empty(in[0].sizes(), {.dtype = in[0].dtype(), .device = in[0].device()});
+  y = autograd::record("max_pool2d", y, {x}, [s, idx, format](const Inputs& in, const Tensor&, const Tensor& g) {
+    Tensor gy = g.to(in[0].dtype()).contiguous(format);
+    Tensor gx = empty(in[0].sizes(), {.dtype = in[0].dtype(), .device = in[0].device(), .memory_format = format});
     if (gx.numel() > 0) kernels::max_pool2d_backward(s, detail::raw(gy), detail::raw(idx), detail::raw(gx));
     return Grads{gx};
   });
@@ -80,12 +86,13 @@ Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output_size) {
            shape_str(x.sizes()));
   s.out_h = output_size.h;
   s.out_w = output_size.w;
-  Tensor xc = x.detach().contiguous();
-  Tensor y = empty(out_shape(x, s.out_h, s.out_w), {.dtype = x.dtype(), .device = x.device()});
+  MemoryFormat format = format_of(s);
+  Tensor xc = x.detach().contiguous(format);
+  Tensor y = empty(out_shape(x, s.out_h, s.out_w), {.dtype = x.dtype(), .device = x.device(), .memory_format = format});
   if (y.numel() > 0) kernels::adaptive_avg_pool2d_forward(s, detail::raw(xc), detail::raw(y));
-  return autograd::record("adaptive_avg_pool2d", y, {x}, [s](const Inputs& in, const Tensor&, const Tensor& g) {
-    Tensor gy = g.contiguous().to(in[0].dtype());
-    Tensor gx = empty(in[0].sizes(), {.dtype = in[0].dtype(), .device = in[0].device()});
+  return autograd::record("adaptive_avg_pool2d", y, {x}, [s, format](const Inputs& in, const Tensor&, const Tensor& g) {
+    Tensor gy = g.to(in[0].dtype()).contiguous(format);
+    Tensor gx = empty(in[0].sizes(), {.dtype = in[0].dtype(), .device = in[0].device(), .memory_format = format});
     if (gx.numel() > 0) kernels::adaptive_avg_pool2d_backward(s, detail::raw(gy), detail::raw(gx));
     return Grads{gx};
   });

@@ -180,6 +180,16 @@ Module& Module::to(DType dtype) {
   return *this;
 }
 
+Module& Module::to(MemoryFormat format) {
+  HT_CHECK(format != MemoryFormat::Preserve, "[Module] to(memory_format) expects ChannelsLast or Contiguous, got ",
+           format);
+  // as PyTorch's module.to: only 4-D tensors, and only those not already suggesting the format
+  for_each_tensor([&](Tensor& t) {
+    if (t.dim() == 4 && t.suggest_memory_format() != format) rebind(t, t.detach().to(format));
+  });
+  return *this;
+}
+
 void Module::zero_grad(bool set_to_none) {
   for (auto& [n, t] : named_parameters()) {
     if (!t.grad().defined()) continue;

@@ -1,6 +1,6 @@
 // ht::nn::Module: the base of every layer. It owns named parameters, buffers and child modules in registration
 // order, and gives PyTorch's module API over them: named_parameters, state_dict with PyTorch's key names and
-// `_metadata` versions, load_state_dict, train/eval, to(device / dtype), zero_grad.
+// `_metadata` versions, load_state_dict, train/eval, to(device / dtype / memory format), zero_grad.
 #pragma once
 #include <memory>
 #include <string>
@@ -60,6 +60,11 @@ class Module {
   Module& half() { return to(kFloat16); }
   Module& float_() { return to(kFloat32); }
   Module& bfloat16() { return to(kBFloat16); }
+  // model.to(memory_format=torch.channels_last): lays every 4-D parameter and buffer out in `format`
+  // (ChannelsLast or Contiguous), keeping their identity, so an optimizer built afterwards steps the new
+  // layout; state_dict then holds (and torch.save writes) channels_last tensors, and load_state_dict keeps the
+  // layout. Gradients are dropped.
+  Module& to(MemoryFormat format);
   Module& double_() { return to(kFloat64); }
   // Drops every parameter's gradient (PyTorch's default set_to_none=True), or zeroes it in place.
   void zero_grad(bool set_to_none = true);

@@ -61,6 +61,9 @@ double Adam::step_count(size_t index) const {
 
 void Adam::step(const StepScaling& scaling) {
   NoGradGuard ng;
+  // A step the found-inf flag skips changes nothing, the step count included. That lives on the host, so the
+  // flag is read here (one small copy after GradScaler's own read); the kernels check it on the device as well.
+  if (scaling.found_inf && scaling.found_inf->defined() && scaling.found_inf->item<float>() != 0.f) return;
   DeviceBatches<kernels::AdamTensor> batches;
   for (size_t g = 0; g < groups_.size(); ++g) {
     const AdamOptions& o = options_[g];
@@ -72,11 +75,10 @@ void Adam::step(const StepScaling& scaling) {
       State& st = state_[i];
       if (!st.step.defined()) {
         st.step = zeros({}, {.dtype = kFloat32});
-        st.exp_avg = zeros(p.sizes(), {.dtype = kFloat32, .device = p.device()});
-        st.exp_avg_sq = zeros(p.sizes(), {.dtype = kFloat32, .device = p.device()});
+        st.exp_avg = fp32_like(p).zero_();
+        st.exp_avg_sq = fp32_like(p).zero_();
       }
-      if (o.amsgrad && !st.max_exp_avg_sq.defined())
-        st.max_exp_avg_sq = zeros(p.sizes(), {.dtype = kFloat32, .device = p.device()});
+      if (o.amsgrad && !st.max_exp_avg_sq.defined()) st.max_exp_avg_sq = fp32_like(p).zero_();
       Tensor& master = master_for(i, o.master_weights);
       float* step_ptr = st.step.data_ptr<float>();
       *step_ptr += 1.f;

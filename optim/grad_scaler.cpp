@@ -53,7 +53,9 @@ void GradScaler::unscale_grads(optim::Optimizer& optimizer, float inv_scale, Per
   for (const Tensor& p : optimizer.params()) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    HT_CHECK(g.is_contiguous(), "[GradScaler] expected contiguous gradients");
+    // unscaled as a flat buffer: any dense layout will do (channels_last gradients of channels_last weights)
+    HT_CHECK(g.is_non_overlapping_and_dense(), "[GradScaler] expected dense gradients, got strides ",
+             shape_str(g.strides()), " for shape ", shape_str(g.sizes()));
     kernels::GradTensor e{g.raw_data(), g.numel(), g.dtype()};
     auto it = batches.begin();
     while (it != batches.end() && it->first != g.device()) ++it;

@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "core/autograd.h"
+#include "optim/step_util.h"
 
 namespace ht::optim {
 
@@ -17,7 +18,9 @@ void check_params(const std::vector<Tensor>& params, const char* op) {
              "] expected float32, float16 or bfloat16 parameters, got ", dtype_name(p.dtype()), " for parameter ",
              i);
     HT_CHECK(p.is_leaf(), "[", op, "] can't optimize a non-leaf Tensor (parameter ", i, ")");
-    HT_CHECK(p.is_contiguous(), "[", op, "] expected contiguous parameters, parameter ", i, " is not");
+    HT_CHECK(p.is_non_overlapping_and_dense(), "[", op, "] expected dense parameters (contiguous, channels_last or "
+             "another permutation of a contiguous tensor), parameter ", i, " has shape ", shape_str(p.sizes()),
+             " and strides ", shape_str(p.strides()));
     HT_CHECK(seen.insert(p.impl()).second, "[", op, "] some parameters appear in more than one parameter group");
   }
 }
@@ -53,9 +56,22 @@ void Optimizer::zero_grad(bool set_to_none) {
 Tensor& Optimizer::master_for(size_t index, bool enabled) {
   Tensor& m = masters_[index];
   const Tensor& p = params_[index];
-  if (!m.defined() && enabled && p.dtype() != kFloat32) m = p.detach().to(p.device(), kFloat32, true);
+  if (!m.defined() && enabled && p.dtype() != kFloat32) {
+    m = fp32_like(p);
+    m.copy_(p.detach());
+  }
   return m;
 }
+
+namespace {
+// Two dense tensors of one shape put every element at the same offset exactly when their strides agree on the
+// dims of size above 1.
+bool same_layout(const Tensor& a, const Tensor& b) {
+  for (int64_t d = 0; d < a.dim(); ++d)
+    if (a.size(d) > 1 && a.stride(d) != b.stride(d)) return false;
+  return true;
+}
+}  // namespace
 
 Tensor Optimizer::checked_grad(size_t index, const char* op) const {
   const Tensor& p = params_[index];
@@ -67,7 +83,9 @@ Tensor Optimizer::checked_grad(size_t index, const char* op) const {
            ", the parameter ", shape_str(p.sizes()));
   HT_CHECK(g.device() == p.device(), "[", op, "] gradient of parameter ", index, " is on ", g.device().str(),
            ", the parameter on ", p.device().str());
-  HT_CHECK(g.is_contiguous(), "[", op, "] gradient of parameter ", index, " is not contiguous");
+  HT_CHECK(g.is_non_overlapping_and_dense() && same_layout(g, p), "[", op, "] gradient of parameter ", index,
+           " has strides ", shape_str(g.strides()), ", the parameter ", shape_str(p.strides()),
+           "; the gradient must be laid out like its parameter");
   return g;
 }
 
@@ -79,7 +97,9 @@ Tensor Optimizer::state_tensor(const Value& v, size_t index, const char* key) co
   HT_CHECK(t.numel() == p.numel(), "[load_state_dict] state[", index, "][\"", key, "\"] has ", t.numel(),
            " elements, the parameter ", p.numel());
   NoGradGuard ng;
-  return t.detach().to(p.device(), kFloat32, true).contiguous().reshape(p.sizes());
+  Tensor out = fp32_like(p);
+  out.copy_(t.detach().reshape(p.sizes()));
+  return out;
 }
 
 std::vector<Tensor> Optimizer::master_params() const {
@@ -107,7 +127,7 @@ void Optimizer::load_master_params(const std::vector<Tensor>& fp32_params) {
     HT_CHECK(src.sizes() == p.sizes(), "[load_master_params] tensor ", i, " has shape ", shape_str(src.sizes()),
              ", the parameter ", shape_str(p.sizes()));
     if (p.dtype() != kFloat32) {
-      if (!masters_[i].defined()) masters_[i] = empty(p.sizes(), {.dtype = kFloat32, .device = p.device()});
+      if (!masters_[i].defined()) masters_[i] = fp32_like(p);
       masters_[i].copy_(src);
       p.copy_(masters_[i]);
     } else {

@@ -93,7 +93,7 @@ class Optimizer {
   Tensor& master_for(size_t index, bool enabled);
   // Checks the gradient of params_[index] is usable by the fused kernels; returns it.
   Tensor checked_grad(size_t index, const char* op) const;
-  // A saved state tensor as fp32, contiguous, on the parameter's device, with the parameter's shape.
+  // A saved state tensor as fp32 on the parameter's device, with the parameter's shape and strides.
   Tensor state_tensor(const Value& v, size_t index, const char* key) const;
 
   std::vector<Tensor> params_;

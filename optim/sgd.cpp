@@ -38,6 +38,9 @@ void SGD::add_sgd_group(std::vector<Tensor> params, const SGDOptions& options) {
 
 void SGD::step(const StepScaling& scaling) {
   NoGradGuard ng;
+  // A step the found-inf flag skips changes nothing, a new momentum buffer included. That lives on the host, so the
+  // flag is read here (one small copy after GradScaler's own read); the kernels check it on the device as well.
+  if (scaling.found_inf && scaling.found_inf->defined() && scaling.found_inf->item<float>() != 0.f) return;
   DeviceBatches<kernels::SgdTensor> batches;
   for (size_t g = 0; g < groups_.size(); ++g) {
     const SGDOptions& o = options_[g];
@@ -53,7 +56,7 @@ void SGD::step(const StepScaling& scaling) {
       if (o.momentum != 0) {
         Tensor& buf = momentum_buffers_[i];
         e.init_buffer = !buf.defined();
-        if (e.init_buffer) buf = zeros(p.sizes(), {.dtype = kFloat32, .device = p.device()});
+        if (e.init_buffer) buf = fp32_like(p).zero_();
         e.momentum_buffer = buf.data_ptr<float>();
       }
       e.numel = p.numel();

@@ -1,4 +1,5 @@
-// Internal helpers of the optimizers' step(): kernel entries batched per device, and the found-inf pointer.
+// Internal helpers of the optimizers' step(): kernel entries batched per device, the found-inf pointer, and
+// state tensors laid out like their parameter.
 #pragma once
 #include <utility>
 #include <vector>
@@ -20,6 +21,13 @@ struct DeviceBatches {
     items.push_back({d, {e}});
   }
 };
+
+// An uninitialised fp32 tensor with the parameter's shape and strides. The fused kernels walk a parameter, its
+// gradient, master weight and moments as flat buffers of numel elements, which is right for any dense layout
+// (channels_last included) as long as all of them share it.
+inline Tensor fp32_like(const Tensor& p) {
+  return empty_strided(p.sizes(), p.strides(), {.dtype = kFloat32, .device = p.device()});
+}
 
 // The device flag GradScaler passes, when it lives on `device`; null otherwise.
 inline const float* found_inf_ptr(const StepScaling& s, Device device, const char* op) {

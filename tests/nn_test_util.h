@@ -36,6 +36,20 @@ inline std::filesystem::path nn_fixture(const std::string& script, const std::st
   return dir;
 }
 
+// The layer fixtures of tests/py/nn_layers.py (conv, batch norm, pooling, linear, loss configurations).
+inline const StateDict& layers() {
+  static StateDict sd = load_state_dict_file((nn_fixture("nn_layers.py") / "layers.pth").string());
+  return sd;
+}
+inline bool has(const std::string& key) { return layers().find(key) != nullptr; }
+inline Tensor fx(const std::string& key, Device dev = kCPU) {
+  const Tensor* t = layers().find(key);
+  INFO("fixture key " << key);
+  REQUIRE(t != nullptr);
+  return t->to(dev);
+}
+inline std::vector<int64_t> cfg(const std::string& c) { return fx(c + ".cfg").to_vector<int64_t>(); }
+
 // max |got - want| / max |want| <= tol; on failure names the worst element.
 inline void check_rel(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
   INFO(what);

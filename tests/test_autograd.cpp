@@ -64,7 +64,7 @@ TEST_CASE("NoGradGuard and detach stop recording") {
   REQUIRE_THROWS_WITH(x.copy_(ones({2})), Catch::Contains("leaf tensor that requires grad"));
 }
 
-TEST_CASE("gradients flow through dtype casts and device moves") {
+TEST_CASE("gradients flow through dtype casts and device moves", "[cuda]") {
   for (Device dev : testing::test_devices()) {
     Tensor x = tensor<float>({0.5f, -1.f}).requires_grad_();
     Tensor y = sum(square(x.to(dev).to(kFloat64)));

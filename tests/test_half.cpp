@@ -93,7 +93,7 @@ TEST_CASE("bfloat16 conversions: exact widening, round-to-nearest-even narrowing
   REQUIRE(std::isinf(float(BFloat16(3.4e38f))));
 }
 
-TEST_CASE("16-bit casts of tensors agree with the scalar conversions on every device") {
+TEST_CASE("16-bit casts of tensors agree with the scalar conversions on every device", "[cuda]") {
   for (Device dev : testing::test_devices()) {
     std::vector<float> v;
     for (uint32_t b = 0; b < 65536; b += 7) {

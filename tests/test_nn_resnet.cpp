@@ -90,7 +90,7 @@ TEST_CASE("resnet18 initialises like torchvision", "[nn][resnet][init]") {
   check_equal(blk->bn1->weight, ones({128}), "bn1.weight stays 1");
 }
 
-TEST_CASE("resnet18 eval logits match PyTorch in fp32 and fp16", "[nn][resnet]") {
+TEST_CASE("resnet18 eval logits match PyTorch in fp32 and fp16", "[nn][resnet][cuda]") {
   for (int ch : {1, 3}) {
     for (Device dev : test_devices()) {
       INFO("in_channels " << ch << " on " << dev.str());
@@ -117,7 +117,7 @@ TEST_CASE("resnet18 eval logits match PyTorch in fp32 and fp16", "[nn][resnet]")
   }
 }
 
-TEST_CASE("resnet18 train mode matches PyTorch: loss, every parameter gradient, running stats", "[nn][resnet]") {
+TEST_CASE("resnet18 train mode matches PyTorch: loss, every parameter gradient, running stats", "[nn][resnet][cuda]") {
   for (int ch : {1, 3}) {
     for (Device dev : test_devices()) {
       INFO("in_channels " << ch << " on " << dev.str());

@@ -76,7 +76,7 @@ Tensor softmax_ref(const Tensor& x, int64_t dim, bool log) {
 }
 }  // namespace
 
-TEST_CASE("unary ops match a float64 reference in every floating dtype, contiguous or not") {
+TEST_CASE("unary ops match a float64 reference in every floating dtype, contiguous or not", "[cuda]") {
   for (const auto& c : unary_cases()) {
     Tensor x64 = sample(c.lo, c.hi, 11);
     for (Device dev : testing::test_devices()) {
@@ -113,7 +113,7 @@ TEST_CASE("unary op gradients match finite differences") {
   }
 }
 
-TEST_CASE("binary ops broadcast, promote, and match the reference") {
+TEST_CASE("binary ops broadcast, promote, and match the reference", "[cuda]") {
   struct BinCase {
     const char* name;
     std::function<Tensor(const Tensor&, const Tensor&)> op;
@@ -162,7 +162,7 @@ TEST_CASE("binary ops broadcast, promote, and match the reference") {
   REQUIRE_THROWS_WITH(ones({2, 3}) + ones({4}), Catch::Contains("[add] shapes [2, 3] and [4] cannot be broadcast"));
 }
 
-TEST_CASE("comparisons and where") {
+TEST_CASE("comparisons and where", "[cuda]") {
   for (Device dev : testing::test_devices()) {
     Tensor a = tensor<float>({1, 2, 3, 4}).to(dev), b = tensor<float>({4, 2, 2, 5}).to(dev);
     REQUIRE(lt(a, b).to_vector<bool>() == std::vector<bool>{true, false, false, true});
@@ -179,7 +179,7 @@ TEST_CASE("comparisons and where") {
                   {sample(0, 1, 1, {3}), sample(0, 1, 2, {2, 3})});
 }
 
-TEST_CASE("reductions over dims with keepdim, accumulating wide for 16-bit inputs") {
+TEST_CASE("reductions over dims with keepdim, accumulating wide for 16-bit inputs", "[cuda]") {
   Tensor x64 = sample(-1, 1, 31, {2, 3, 4});
   std::vector<double> v = x64.to_vector<double>();
   auto at = [&](int i, int j, int k) { return v[size_t(i * 12 + j * 4 + k)]; };
@@ -229,7 +229,7 @@ TEST_CASE("reductions over dims with keepdim, accumulating wide for 16-bit input
   REQUIRE_THROWS_WITH(sum(ones({2, 3}), {3}), Catch::Contains("[sum] dim 3 out of range for a 2-d tensor"));
 }
 
-TEST_CASE("matmul: 2-d, batched with broadcasting, transposed operands, 1-d, 16-bit") {
+TEST_CASE("matmul: 2-d, batched with broadcasting, transposed operands, 1-d, 16-bit", "[cuda]") {
   auto ref = [](const Tensor& a, const Tensor& b) {  // [.., m, k] @ [k, n] reference in double
     std::vector<double> av = a.to_vector<double>(), bv = b.to_vector<double>();
     int64_t k = a.size(-1), n = b.size(-1), rows = a.numel() / k;

@@ -372,7 +372,7 @@ TEST_CASE("the fused step kernel changes nothing while found_inf is set") {
   }
 }
 
-TEST_CASE("CUDA fused optimizer kernels match the CPU path") {
+TEST_CASE("CUDA fused optimizer kernels match the CPU path", "[cuda]") {
   auto devices = ht::testing::test_devices();
   if (devices.size() < 2) return;
   for (DType dt : {kFloat32, kFloat16, kBFloat16}) {

@@ -4,7 +4,7 @@
 using namespace ht;
 using testing::check_equal;
 
-TEST_CASE("factories fill as asked on every device") {
+TEST_CASE("factories fill as asked on every device", "[cuda]") {
   for (Device dev : testing::test_devices()) {
     REQUIRE(zeros({2, 3}, {.device = dev}).to_vector<float>() == std::vector<float>(6, 0.f));
     REQUIRE(ones({4}, {.dtype = kInt32, .device = dev}).to_vector<int32_t>() == std::vector<int32_t>(4, 1));
@@ -17,7 +17,7 @@ TEST_CASE("factories fill as asked on every device") {
   }
 }
 
-TEST_CASE("seeded random draws are reproducible, device independent and well distributed") {
+TEST_CASE("seeded random draws are reproducible, device independent and well distributed", "[cuda]") {
   Generator g1(7), g2(7);
   Tensor a = rand({1000}, g1), b = rand({1000}, g2);
   check_equal(a, b);
@@ -37,7 +37,7 @@ TEST_CASE("seeded random draws are reproducible, device independent and well dis
   check_equal(randn({5}), c);
 }
 
-TEST_CASE("views share storage and index like PyTorch's") {
+TEST_CASE("views share storage and index like PyTorch's", "[cuda]") {
   for (Device dev : testing::test_devices()) {
     Tensor x = arange(0.0, 24.0, 1.0, {.device = dev}).view({2, 3, 4});
     REQUIRE(x.is_contiguous());
@@ -73,7 +73,7 @@ TEST_CASE("views share storage and index like PyTorch's") {
   }
 }
 
-TEST_CASE("copies and casts between all dtypes and devices") {
+TEST_CASE("copies and casts between all dtypes and devices", "[cuda]") {
   const DType all[] = {kFloat32, kFloat16, kBFloat16, kFloat64, kInt64, kInt32, kInt16, kInt8, kUInt8, kBool};
   std::vector<double> vals{0, 1, 2, 3, 7, 100, 0, 1};
   for (Device dev : testing::test_devices()) {

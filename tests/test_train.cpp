@@ -105,7 +105,9 @@ TEST_CASE("fp32 training from a PyTorch-written --init matches torch.optim.Adam 
   // Two fp32 implementations differ by rounding (~1e-7 relative); Adam's first steps move elements whose gradient
   // is near zero by about +-lr on that noise, so the runs separate from the third step on
   // (shared/reference/pytorch-semantics.md, section 2.8, measured with torch against itself). The first two losses
-  // and the first update are therefore compared tightly, the third loss as a loss curve.
+  // and the first update are therefore compared tightly, the third loss as a loss curve: on these 96 images torch
+  // itself gives step-3 losses from 1.6179 to 1.6340 (1.13 and 2.15; 1 or 2 threads; NCHW or channels_last; all
+  // oneDNN convolutions), a spread of 1%, and float64 gives 1.6278.
   auto dir = testing::temp_dir("train32");
   std::string init = (dir / "init.pth").string(), after1 = (dir / "after1.pth").string();
   std::string py = py_prelude() + "torch.manual_seed(0)\n"
@@ -126,7 +128,7 @@ TEST_CASE("fp32 training from a PyTorch-written --init matches torch.optim.Adam 
   REQUIRE(r.exit_code == 0);
   std::vector<double> got = step_losses(read_log(dir / "log.jsonl"));
   REQUIRE(got.size() == 3);
-  const double bound[] = {1e-5, 1e-4, 1e-3};
+  const double bound[] = {1e-5, 1e-4, 1e-2};
   for (size_t i = 0; i < got.size(); ++i) {
     INFO("step " << i + 1 << ": halftorch " << got[i] << ", torch " << want[i]);
     REQUIRE(std::fabs(got[i] - want[i]) <= bound[i] * std::fabs(want[i]));

@@ -1,5 +1,7 @@
-// CPU GEMM through OpenBLAS; 16-bit inputs are widened to float, multiplied, and rounded back once.
-#include <cblas.h>
+// CPU GEMM through oneDNN's sgemm (the one CPU math library; kernels/cpu/onednn.h), on the same OpenMP threads
+// as the rest. 16-bit inputs are widened to float, multiplied, and rounded back once; float64, which oneDNN
+// lacks, runs a direct loop (tests and references only).
+#include <oneapi/dnnl/dnnl.h>
 
 #include <vector>
 
@@ -14,25 +16,39 @@ void widen(const T* src, float* dst, int64_t n) {
 }
 // Extent in elements a (possibly transposed) row-major matrix with leading dim ld spans.
 int64_t span(int64_t rows, int64_t ld) { return rows == 0 ? 0 : (rows - 1) * ld; }
+
+void sgemm(const GemmArgs& g, const float* a, const float* b, float* c) {
+  dnnl_status_t st = dnnl_sgemm(g.trans_a ? 'T' : 'N', g.trans_b ? 'T' : 'N', g.m, g.n, g.k, float(g.alpha), a, g.lda,
+                                b, g.ldb, float(g.beta), c, g.ldc);
+  HT_CHECK(st == dnnl_success, "[matmul] oneDNN sgemm failed (status ", int(st), ") for ", g.m, " x ", g.k, " @ ",
+           g.k, " x ", g.n);
+}
+
+// C = alpha * op(A) @ op(B) + beta * C in float64, one row of C per task, each element one sum in k order.
+void dgemm(const GemmArgs& g, const double* a, const double* b, double* c) {
+  int64_t a_row = g.trans_a ? 1 : g.lda, a_col = g.trans_a ? g.lda : 1;
+  int64_t b_row = g.trans_b ? 1 : g.ldb, b_col = g.trans_b ? g.ldb : 1;
+#pragma omp parallel for schedule(static) if (g.m * g.n * g.k > 32768)
+  for (int64_t i = 0; i < g.m; ++i)
+    for (int64_t j = 0; j < g.n; ++j) {
+      double acc = 0;
+      for (int64_t p = 0; p < g.k; ++p) acc += a[i * a_row + p * a_col] * b[p * b_row + j * b_col];
+      double& out = c[i * g.ldc + j];
+      out = g.alpha * acc + (g.beta == 0 ? 0.0 : g.beta * out);
+    }
+}
 }  // namespace
 
 void gemm(const GemmArgs& g) {
-  const auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
-  const auto tb = g.trans_b ? CblasTrans : CblasNoTrans;
   if (g.m == 0 || g.n == 0) return;
   if (g.dtype == kFloat32 || g.dtype == kFloat64) {
     for (int64_t b = 0; b < g.batch; ++b) {
-      if (g.dtype == kFloat32) {
-        cblas_sgemm(CblasRowMajor, ta, tb, int(g.m), int(g.n), int(g.k), float(g.alpha),
-                    static_cast<const float*>(g.a) + b * g.stride_a, int(g.lda),
-                    static_cast<const float*>(g.b) + b * g.stride_b, int(g.ldb), float(g.beta),
-                    static_cast<float*>(g.c) + b * g.stride_c, int(g.ldc));
-      } else {
-        cblas_dgemm(CblasRowMajor, ta, tb, int(g.m), int(g.n), int(g.k), g.alpha,
-                    static_cast<const double*>(g.a) + b * g.stride_a, int(g.lda),
-                    static_cast<const double*>(g.b) + b * g.stride_b, int(g.ldb), g.beta,
-                    static_cast<double*>(g.c) + b * g.stride_c, int(g.ldc));
-      }
+      if (g.dtype == kFloat32)
+        sgemm(g, static_cast<const float*>(g.a) + b * g.stride_a, static_cast<const float*>(g.b) + b * g.stride_b,
+              static_cast<float*>(g.c) + b * g.stride_c);
+      else
+        dgemm(g, static_cast<const double*>(g.a) + b * g.stride_a, static_cast<const double*>(g.b) + b * g.stride_b,
+              static_cast<double*>(g.c) + b * g.stride_c);
     }
     return;
   }
@@ -51,8 +67,7 @@ void gemm(const GemmArgs& g) {
         widen(pa, fa.data(), na);
         widen(pb, fb.data(), nb);
         if (g.beta != 0) widen(pc, fc.data(), nc);
-        cblas_sgemm(CblasRowMajor, ta, tb, int(g.m), int(g.n), int(g.k), float(g.alpha), fa.data(), int(g.lda),
-                    fb.data(), int(g.ldb), float(g.beta), fc.data(), int(g.ldc));
+        sgemm(g, fa.data(), fb.data(), fc.data());
         for (int64_t i = 0; i < g.m; ++i)
           for (int64_t j = 0; j < g.n; ++j) pc[i * g.ldc + j] = T(fc[size_t(i * g.ldc + j)]);
       }

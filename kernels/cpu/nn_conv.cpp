@@ -1,277 +1,236 @@
-// CPU convolution: a batch (or a chunk of images of it) is unfolded at once (kernels/cpu/nn_unfold.h) so each
-// group and class of output positions is one large GEMM, split across the OpenMP threads. The GEMMs work on
-// position-major copies ([channel][position][image]) of inputs and outputs. 16-bit tensors are widened to
-// float, float64 uses dgemm.
-#include <cblas.h>
-#include <omp.h>
+// CPU convolution on oneDNN (kernels/cpu/onednn.h): forward, backward-data and backward-weights as direct
+// convolutions (never Winograd: its fp32 results differ beyond our tolerances). float32 runs natively, and
+// bfloat16 where the CPU has AVX-512 (natively with AVX512_BF16); float16, and bfloat16 on an AVX2 CPU, are
+// widened to float32 inside the call; float64, which oneDNN lacks, runs the direct loop of conv_reference.h.
+// Kernel taps that every output position skips (they would multiply only padding: a 3x3 kernel on a 1x1 map
+// uses its centre alone) are cut from the kernel first, so small maps cost what they compute.
+// Activations may be NCHW or channels_last (NHWC strides); both, and the weights, are reordered into the
+// layouts oneDNN prefers for the problem.
+#include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
-#include <vector>
+#include <cstring>
+#include <utility>
 
-#include "kernels/cpu/nn_unfold.h"
-#include "kernels/functors.h"
+#include "kernels/cpu/conv_reference.h"
+#include "kernels/cpu/convert.h"
+#include "kernels/cpu/onednn.h"
 #include "kernels/nn_backends.h"
 
 namespace ht::kernels::cpu {
 
 namespace {
 
-using unfold::scratch;
-using unfold::Unfold;
+using dnnl::memory;
+using onednn::Buffer;
 
-void gemm_rm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
-             int64_t ldb, float beta, float* c, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
-              1.0f, a, int(lda), b, int(ldb), beta, c, int(ldc));
-}
-void gemm_rm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* a, int64_t lda, const double* b,
-             int64_t ldb, double beta, double* c, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
-              1.0, a, int(lda), b, int(ldb), beta, c, int(ldc));
-}
-
-// OpenBLAS's own threads stay idle while a convolution runs: all its parallelism is OpenMP's (one pool of
-// threads; two would compete for the cores, each spinning while the other works).
-struct SingleThreadedBlas {
-  int previous = openblas_get_num_threads();
-  SingleThreadedBlas() { openblas_set_num_threads(1); }
-  ~SingleThreadedBlas() { openblas_set_num_threads(previous); }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+struct Geometry {
+  memory::dims strides, dilates, pad_l, pad_r;
 };
-
-// C = op(A) @ op(B), the columns of C split across the OpenMP threads (one thread inside a parallel region).
-template <class A>
-void parallel_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const A* a, int64_t lda, const A* b,
-                   int64_t ldb, A beta, A* c, int64_t ldc) {
-  constexpr int64_t kMinCols = 32;
-  int threads = omp_in_parallel() ? 1 : int(std::clamp<int64_t>(n / kMinCols, 1, omp_get_max_threads()));
-  if (threads == 1) return gemm_rm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
-#pragma omp parallel num_threads(threads)
-  {
-    int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    int64_t chunk = (n + nt - 1) / nt;
-    chunk = (chunk + 15) / 16 * 16;  // whole vector widths per thread
-    int64_t j0 = std::min(n, t * chunk), j1 = std::min(n, j0 + chunk);
-    if (j0 < j1) gemm_rm(ta, tb, m, j1 - j0, k, a, lda, tb ? b + j0 * ldb : b + j0, ldb, beta, c + j0, ldc);
-  }
+Geometry geometry(const Conv2dShape& s) {
+  // oneDNN counts dilation from 0; the right padding is the one that gives PyTorch's output size
+  int64_t pr_h = (s.out_h - 1) * s.stride_h + (s.kh - 1) * s.dil_h + 1 - s.h - s.pad_h;
+  int64_t pr_w = (s.out_w - 1) * s.stride_w + (s.kw - 1) * s.dil_w + 1 - s.w - s.pad_w;
+  return {{s.stride_h, s.stride_w}, {s.dil_h - 1, s.dil_w - 1}, {s.pad_h, s.pad_w}, {pr_h, pr_w}};
 }
 
-// Each class's taps of one group's weight as a [cout_g, rows] matrix in A, made once per call on the calling
-// thread and shared by the chunks (no copy when the weight already is that matrix).
-template <class T, class A>
-std::vector<const A*> class_weights(const std::vector<Unfold>& plan, const T* w, int64_t group) {
-  const Conv2dShape& s = *plan[0].s;
-  int64_t coutg = s.c_out / s.groups, cg = s.c_in / s.groups;
-  const T* wg = w + group * coutg * cg * s.kh * s.kw;
-  int64_t total = 0;
-  for (const Unfold& u : plan) total += coutg * u.rows();
-  A* buf = scratch<A>(4, total);
-  std::vector<const A*> out;
-  for (const Unfold& u : plan) {
-    if constexpr (std::is_same_v<T, A>) {
-      if (u.ki() == s.kh && u.kj() == s.kw) {
-        out.push_back(wg);
-        continue;
+// The convolution restricted to the taps some output position reads: the shape with the smaller kernel (and
+// the padding that keeps every position's input), and where its taps start in the full kernel.
+struct LiveTaps {
+  Conv2dShape s;
+  int64_t ky0 = 0, kx0 = 0;
+  bool cropped() const { return ky0 != 0 || kx0 != 0 || s.kh != full_kh || s.kw != full_kw; }
+  int64_t full_kh = 0, full_kw = 0;
+};
+// [first, last) of the taps along one dim that fall inside the input for some output position.
+std::pair<int64_t, int64_t> live_range(int64_t size, int64_t out, int64_t k, int64_t stride, int64_t pad,
+                                       int64_t dil) {
+  int64_t first = k, last = 0;
+  for (int64_t t = 0; t < k; ++t)
+    for (int64_t o = 0; o < out; ++o) {
+      int64_t in = o * stride - pad + t * dil;
+      if (in >= 0 && in < size) {
+        first = std::min(first, t);
+        last = t + 1;
+        break;
       }
     }
-    out.push_back(buf);
-    for (int64_t k = 0; k < coutg * cg; ++k)
-      for (int64_t i = u.i0; i < u.i1; ++i)
-        for (int64_t j = u.j0; j < u.j1; ++j) *buf++ = A(wg[(k * s.kh + i) * s.kw + j]);
-  }
-  return out;
+  // no live tap at all, or one that would need negative padding: keep the kernel whole
+  if (first >= last || pad - first * dil < 0) return {0, k};
+  return {first, last};
+}
+LiveTaps live_taps(const Conv2dShape& s) {
+  LiveTaps t{s};
+  t.full_kh = s.kh;
+  t.full_kw = s.kw;
+  auto [y0, y1] = live_range(s.h, s.out_h, s.kh, s.stride_h, s.pad_h, s.dil_h);
+  auto [x0, x1] = live_range(s.w, s.out_w, s.kw, s.stride_w, s.pad_w, s.dil_w);
+  t.ky0 = y0;
+  t.kx0 = x0;
+  t.s.kh = y1 - y0;
+  t.s.kw = x1 - x0;
+  t.s.pad_h = s.pad_h - y0 * s.dil_h;
+  t.s.pad_w = s.pad_w - x0 * s.dil_w;
+  return t;
+}
+// The live taps of a weight (or weight gradient) view: a strided window on it, no copy.
+RawView live_weight(const RawView& w, const LiveTaps& t) {
+  RawView v = w;
+  v.data = static_cast<char*>(w.data) + (t.ky0 * w.strides[2] + t.kx0 * w.strides[3]) * int64_t(element_size(w.dtype));
+  v.sizes[2] = t.s.kh;
+  v.sizes[3] = t.s.kw;
+  return v;
 }
 
-// Moves a class's columns between a position-major output-sized buffer [cout_g][position][nb] and the GEMM's
-// [cout_g][class position * nb]. A plan of one class needs no move: the two layouts are the same.
-template <class A>
-void exchange(const Unfold& u, A* full, A* m, bool to_matrix) {
-  const Conv2dShape& s = *u.s;
-  int64_t coutg = s.c_out / s.groups, ncols = u.cols(), plane = s.out_h * s.out_w, nb = u.nb;
-#pragma omp parallel for schedule(static) if (coutg * ncols > 32768)
-  for (int64_t o = 0; o < coutg; ++o)
-    unfold::for_positions(u, [&](int64_t at, int64_t oy, int64_t ox) {
-      A* f = full + (o * plane + oy * s.out_w + ox) * nb;
-      A* mm = m + o * ncols + at;
-      if (to_matrix) std::copy_n(f, nb, mm);
-      else std::copy_n(mm, nb, f);
-    });
+// Activations go to oneDNN in the layout it picks for the problem (blocked, on this CPU), whatever the caller's:
+// oneDNN 2.6 has no AVX2 kernels for channels_last and would run its reference loops on it.
+
+onednn::Key conv_key(const char* op, const Conv2dShape& s, std::initializer_list<const RawView*> views) {
+  onednn::Key k(op);
+  k.add(s.groups).add(s.stride_h).add(s.stride_w).add(s.pad_h).add(s.pad_w).add(s.dil_h).add(s.dil_w);
+  for (const RawView* v : views) v ? k.add(*v) : k.add("none");
+  return k;
 }
 
-// How a batch is cut into chunks of images, each kept near kColumnBudget bytes of columns. With enough images
-// the chunks run concurrently, one thread each through the whole pipeline (transpose, im2col, GEMM, scatter):
-// no barrier until the end, which matters on a busy machine where a waiting thread spins. Otherwise the chunks
-// run in turn and each step is parallel inside.
-struct Chunks {
-  int64_t size = 1, count = 0;
-  bool concurrent = false;
+dnnl::convolution_forward::primitive_desc forward_desc(const Conv2dShape& s, const memory::desc& src,
+                                                       const memory::desc& weights, const memory::desc* bias,
+                                                       const memory::desc& dst) {
+  Geometry g = geometry(s);
+  auto d = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                                  src, weights, *bias, dst, g.strides, g.dilates, g.pad_l, g.pad_r)
+                : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                                  src, weights, dst, g.strides, g.dilates, g.pad_l, g.pad_r);
+  return {d, onednn::default_attr(), onednn::engine()};
+}
+
+template <class PrimitiveDesc, class Primitive>
+struct Cached {
+  PrimitiveDesc pd;
+  Primitive primitive;
+  explicit Cached(PrimitiveDesc p) : pd(std::move(p)), primitive(pd) {}
 };
+using Forward = Cached<dnnl::convolution_forward::primitive_desc, dnnl::convolution_forward>;
+using BackwardData = Cached<dnnl::convolution_backward_data::primitive_desc, dnnl::convolution_backward_data>;
+using BackwardWeights =
+    Cached<dnnl::convolution_backward_weights::primitive_desc, dnnl::convolution_backward_weights>;
 
-template <class A>
-Chunks chunks_for(const Conv2dShape& s) {
-  constexpr int64_t kColumnBudget = int64_t(64) << 20, kMinWork = int64_t(1) << 16;
-  int64_t cg = s.c_in / s.groups, coutg = s.c_out / s.groups, ohw = s.out_h * s.out_w;
-  int64_t per_image = ((cg * s.kh * s.kw + 2 * coutg) * ohw + cg * s.h * s.w) * int64_t(sizeof(A));
-  Chunks c;
-  c.size = std::clamp<int64_t>(kColumnBudget / std::max<int64_t>(per_image, 1), 1, std::max<int64_t>(s.n, 1));
-  int64_t threads = omp_get_max_threads();
-  c.concurrent = threads > 1 && !omp_in_parallel() && s.n >= threads &&
-                 (s.n / threads) * ohw * cg * s.kh * s.kw >= kMinWork;
-  if (c.concurrent) c.size = std::min(c.size, (s.n + threads - 1) / threads);
-  c.count = (s.n + c.size - 1) / c.size;
-  return c;
+// Whether oneDNN computes in `t` on this CPU: float32 always; bfloat16 from AVX-512 on (natively with
+// AVX512_BF16; oneDNN 2.6 has no bf16 convolution for AVX2 and would fall back to its reference loops); float16
+// never (oneDNN 2.6 has no CPU fp16 convolution).
+bool computes_in(DType t) {
+  if (t == kFloat32) return true;
+  if (t != kBFloat16) return false;
+  auto need = int(dnnl::cpu_isa::avx512_core);
+  static const bool avx512 = (int(dnnl::get_effective_cpu_isa()) & need) == need;
+  return avx512;
+}
+// A dtype oneDNN does not compute in goes through it as float32: a stand-in (same strides) in buffer `role`.
+RawView float32_stand_in(const RawView& v, Buffer role) {
+  if (computes_in(v.dtype)) return v;
+  RawView f = v;
+  f.dtype = kFloat32;
+  f.data = onednn::scratch(role, size_t(v.numel()) * sizeof(float));
+  return f;
+}
+RawView as_float32(const RawView& v, Buffer role) {
+  RawView f = float32_stand_in(v, role);
+  if (f.data != v.data) convert_dense(v, f);
+  return f;
+}
+void narrow_into(const RawView& f, const RawView& v) {
+  if (f.data != v.data) convert_dense(f, v);
 }
 
-// Calls f(k, n0, nb) for chunk k of images [n0, n0 + nb). Results must not depend on which thread runs a chunk.
-template <class F>
-void for_chunks(const Conv2dShape& s, const Chunks& c, F&& f) {
-  if (c.concurrent) {
-#pragma omp parallel for schedule(static, 1)
-    for (int64_t k = 0; k < c.count; ++k) f(k, k * c.size, std::min(c.size, s.n - k * c.size));
-  } else {
-    for (int64_t k = 0; k < c.count; ++k) f(k, k * c.size, std::min(c.size, s.n - k * c.size));
-  }
+// A backward primitive (data or weights) over the user's source, weights and destination descriptors, in the
+// layouts oneDNN picks, with the forward primitive desc oneDNN takes as a hint.
+template <class Cached, class OpDesc>
+Cached backward_primitive(const Conv2dShape& s, const memory::desc& src, const memory::desc& weights,
+                          const memory::desc& dst) {
+  memory::desc src_any = onednn::any_like(src), weights_any = onednn::any_like(weights), dst_any = onednn::any_like(dst);
+  Geometry g = geometry(s);
+  OpDesc d(dnnl::algorithm::convolution_direct, src_any, weights_any, dst_any, g.strides, g.dilates, g.pad_l, g.pad_r);
+  return Cached({d, onednn::default_attr(), onednn::engine(), forward_desc(s, src_any, weights_any, nullptr, dst_any)});
 }
 
-std::vector<Unfold> plan_for(const Conv2dShape& s, int64_t n0, int64_t nb) {
-  std::vector<Unfold> p = unfold::plan(s);
-  for (auto& u : p) u.n0 = n0, u.nb = nb;
-  return p;
-}
-
-template <class T, class A>
-void forward(const Conv2dShape& s, const T* x, const T* w, const T* bias, T* y) {
-  SingleThreadedBlas blas;
-  int64_t cg = s.c_in / s.groups, coutg = s.c_out / s.groups, hw = s.h * s.w, ohw = s.out_h * s.out_w;
-  for (int64_t g = 0; g < s.groups; ++g) {
-    auto weights = class_weights<T, A>(unfold::plan(s), w, g);
-    for_chunks(s, chunks_for<A>(s), [&](int64_t, int64_t n0, int64_t nb) {
-      A* xt = scratch<A>(2, cg * hw * nb);
-      unfold::to_position_major(x, n0, nb, s.c_in, g * cg, cg, hw, xt);
-      A* yt = scratch<A>(3, coutg * ohw * nb);
-      auto plan = plan_for(s, n0, nb);
-      for (size_t ci = 0; ci < plan.size(); ++ci) {
-        const Unfold& u = plan[ci];
-        int64_t ncols = u.cols();
-        A* out = plan.size() == 1 ? yt : scratch<A>(1, coutg * ncols);
-        if (u.rows() == 0) {
-          std::fill(out, out + coutg * ncols, A(0));
-        } else {
-          A* col = scratch<A>(0, u.rows() * ncols);
-          unfold::im2col(u, xt, col);
-          parallel_gemm(false, false, coutg, ncols, u.rows(), weights[ci], u.rows(), col, ncols, A(0), out, ncols);
-        }
-        if (plan.size() > 1) exchange(u, yt, out, false);
-      }
-      unfold::from_position_major(yt, n0, nb, s.c_out, g * coutg, coutg, ohw, y, bias);
-    });
-  }
-}
-
-template <class T, class A>
-void backward_data(const Conv2dShape& s, const T* gy, const T* w, T* gx) {
-  SingleThreadedBlas blas;
-  int64_t cg = s.c_in / s.groups, coutg = s.c_out / s.groups, hw = s.h * s.w, ohw = s.out_h * s.out_w;
-  for (int64_t g = 0; g < s.groups; ++g) {
-    auto weights = class_weights<T, A>(unfold::plan(s), w, g);
-    for_chunks(s, chunks_for<A>(s), [&](int64_t, int64_t n0, int64_t nb) {
-      A* gyt = scratch<A>(2, coutg * ohw * nb);
-      unfold::to_position_major(gy, n0, nb, s.c_out, g * coutg, coutg, ohw, gyt);
-      A* gxt = scratch<A>(3, cg * hw * nb);
-      std::fill(gxt, gxt + cg * hw * nb, A(0));
-      auto plan = plan_for(s, n0, nb);
-      for (size_t ci = 0; ci < plan.size(); ++ci) {
-        const Unfold& u = plan[ci];
-        if (u.rows() == 0) continue;
-        int64_t ncols = u.cols();
-        A* m = gyt;
-        if (plan.size() > 1) exchange(u, gyt, m = scratch<A>(1, coutg * ncols), true);
-        A* gcol = scratch<A>(0, u.rows() * ncols);
-        parallel_gemm(true, false, u.rows(), ncols, coutg, weights[ci], u.rows(), m, ncols, A(0), gcol, ncols);
-        unfold::col2im(u, gcol, gxt);
-      }
-      unfold::from_position_major(gxt, n0, nb, s.c_in, g * cg, cg, hw, gx);
-    });
-  }
-}
-
-template <class T, class A>
-void backward_weight(const Conv2dShape& s, const T* x, const T* gy, T* gw) {
-  SingleThreadedBlas blas;
-  int64_t cg = s.c_in / s.groups, coutg = s.c_out / s.groups, hw = s.h * s.w, ohw = s.out_h * s.out_w;
-  int64_t size = s.c_out * cg * s.kh * s.kw;
-  Chunks chunks = chunks_for<A>(s);
-  // one whole weight gradient per chunk, summed in chunk order at the end: the same bits whatever thread ran
-  // which chunk
-  A* acc = scratch<A>(5, chunks.count * size);
-  std::fill(acc, acc + chunks.count * size, A(0));
-  for (int64_t g = 0; g < s.groups; ++g)
-    for_chunks(s, chunks, [&](int64_t chunk, int64_t n0, int64_t nb) {
-      A* xt = scratch<A>(2, cg * hw * nb);
-      unfold::to_position_major(x, n0, nb, s.c_in, g * cg, cg, hw, xt);
-      A* gyt = scratch<A>(3, coutg * ohw * nb);
-      unfold::to_position_major(gy, n0, nb, s.c_out, g * coutg, coutg, ohw, gyt);
-      auto plan = plan_for(s, n0, nb);
-      A* dst = acc + chunk * size + g * coutg * cg * s.kh * s.kw;
-      for (const Unfold& u : plan) {
-        int64_t rows = u.rows(), ncols = u.cols();
-        if (rows == 0) continue;
-        A* m = gyt;
-        if (plan.size() > 1) exchange(u, gyt, m = scratch<A>(1, coutg * ncols), true);
-        A* col = scratch<A>(0, rows * ncols);
-        unfold::im2col(u, xt, col);
-        if (u.ki() == s.kh && u.kj() == s.kw) {  // the class's matrix is the whole gradient: accumulate in place
-          parallel_gemm(false, true, coutg, rows, ncols, m, ncols, col, ncols, A(1), dst, rows);
-          continue;
-        }
-        A* out = scratch<A>(4, coutg * rows);
-        parallel_gemm(false, true, coutg, rows, ncols, m, ncols, col, ncols, A(0), out, rows);
-        for (int64_t k = 0; k < coutg * cg; ++k)
-          for (int64_t i = u.i0; i < u.i1; ++i)
-            for (int64_t j = u.j0; j < u.j1; ++j) dst[(k * s.kh + i) * s.kw + j] += *out++;
-      }
-    });
-  for (int64_t k = 0; k < size; ++k) {
-    A sum = acc[k];
-    for (int64_t c = 1; c < chunks.count; ++c) sum += acc[c * size + k];
-    gw[k] = T(sum);
-  }
-}
-
-template <class F>
-void visit_conv(DType t, F&& f) {
-  visit_floating(t, "conv2d", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    f(tag, TypeTag<opmath_t<T>>{});
+void forward_onednn(const Conv2dShape& full, const RawView& x, const RawView& full_w, const RawView* bias,
+                    const RawView& y) {
+  LiveTaps taps = live_taps(full);
+  const Conv2dShape& s = taps.s;
+  RawView w = live_weight(full_w, taps);
+  memory::desc xd = onednn::desc_of(x), wd = onednn::grouped_weight_desc(w, s.groups), yd = onednn::desc_of(y);
+  memory::desc bd = bias ? onednn::desc_of(*bias) : memory::desc();
+  auto fwd = onednn::cached<Forward>(conv_key("conv_fwd", s, {&x, &w, bias, &y}), [&] {
+    return Forward(forward_desc(s, onednn::any_like(xd), onednn::any_like(wd), bias ? &bd : nullptr, onednn::any_like(yd)));
   });
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, onednn::reordered(onednn::wrap(xd, x.data), fwd->pd.src_desc(), Buffer::Source)},
+      {DNNL_ARG_WEIGHTS, onednn::reordered(onednn::wrap(wd, w.data), fwd->pd.weights_desc(), Buffer::Weights)}};
+  if (bias) args.emplace(DNNL_ARG_BIAS, onednn::wrap(bd, bias->data));
+  onednn::Output out = onednn::output_in(onednn::wrap(yd, y.data), fwd->pd.dst_desc(), Buffer::Destination);
+  args.emplace(DNNL_ARG_DST, out.inner);
+  onednn::execute(fwd->primitive, fwd->pd.scratchpad_desc(), std::move(args));
+  out.copy_back();
+}
+
+void backward_data_onednn(const Conv2dShape& full, const RawView& gy, const RawView& full_w, const RawView& gx) {
+  LiveTaps taps = live_taps(full);
+  const Conv2dShape& s = taps.s;
+  RawView w = live_weight(full_w, taps);
+  memory::desc gyd = onednn::desc_of(gy), wd = onednn::grouped_weight_desc(w, s.groups), gxd = onednn::desc_of(gx);
+  auto bwd = onednn::cached<BackwardData>(conv_key("conv_bwd_data", s, {&gy, &w, &gx}), [&] {
+    return backward_primitive<BackwardData, dnnl::convolution_backward_data::desc>(s, gxd, wd, gyd);
+  });
+  onednn::Output out = onednn::output_in(onednn::wrap(gxd, gx.data), bwd->pd.diff_src_desc(), Buffer::Source);
+  onednn::execute(
+      bwd->primitive, bwd->pd.scratchpad_desc(),
+      {{DNNL_ARG_DIFF_DST, onednn::reordered(onednn::wrap(gyd, gy.data), bwd->pd.diff_dst_desc(), Buffer::Destination)},
+       {DNNL_ARG_WEIGHTS, onednn::reordered(onednn::wrap(wd, w.data), bwd->pd.weights_desc(), Buffer::Weights)},
+       {DNNL_ARG_DIFF_SRC, out.inner}});
+  out.copy_back();
+}
+
+void backward_weights_onednn(const Conv2dShape& full, const RawView& x, const RawView& gy, const RawView& full_gw) {
+  LiveTaps taps = live_taps(full);
+  const Conv2dShape& s = taps.s;
+  RawView gw = live_weight(full_gw, taps);
+  // the cut taps' gradient is zero (full_gw lies densely: the caller's layout or a float32 stand-in)
+  if (taps.cropped()) std::memset(full_gw.data, 0, size_t(full_gw.numel()) * element_size(full_gw.dtype));
+  memory::desc xd = onednn::desc_of(x), gyd = onednn::desc_of(gy), gwd = onednn::grouped_weight_desc(gw, s.groups);
+  auto bwd = onednn::cached<BackwardWeights>(conv_key("conv_bwd_weights", s, {&x, &gy, &gw}), [&] {
+    return backward_primitive<BackwardWeights, dnnl::convolution_backward_weights::desc>(s, xd, gwd, gyd);
+  });
+  onednn::Output out =
+      onednn::output_in(onednn::wrap(gwd, gw.data), bwd->pd.diff_weights_desc(), Buffer::Weights);
+  onednn::execute(
+      bwd->primitive, bwd->pd.scratchpad_desc(),
+      {{DNNL_ARG_SRC, onednn::reordered(onednn::wrap(xd, x.data), bwd->pd.src_desc(), Buffer::Source)},
+       {DNNL_ARG_DIFF_DST, onednn::reordered(onednn::wrap(gyd, gy.data), bwd->pd.diff_dst_desc(), Buffer::Destination)},
+       {DNNL_ARG_DIFF_WEIGHTS, out.inner}});
+  out.copy_back();
 }
 
 }  // namespace
 
 void conv2d_forward(const Conv2dShape& s, const RawView& x, const RawView& w, const RawView* bias, const RawView& y) {
-  visit_conv(x.dtype, [&](auto t, auto a) {
-    using T = typename decltype(t)::type;
-    using A = typename decltype(a)::type;
-    forward<T, A>(s, static_cast<const T*>(x.data), static_cast<const T*>(w.data),
-                  bias ? static_cast<const T*>(bias->data) : nullptr, static_cast<T*>(y.data));
-  });
+  if (x.dtype == kFloat64) return reference::conv2d_forward(s, x, w, bias, y);
+  RawView bias32 = bias ? as_float32(*bias, Buffer::Bias32) : RawView{};
+  RawView y32 = float32_stand_in(y, Buffer::Destination32);
+  forward_onednn(s, as_float32(x, Buffer::Source32), as_float32(w, Buffer::Weights32), bias ? &bias32 : nullptr, y32);
+  narrow_into(y32, y);
 }
 
 void conv2d_backward_data(const Conv2dShape& s, const RawView& gy, const RawView& w, const RawView& gx) {
-  visit_conv(gy.dtype, [&](auto t, auto a) {
-    using T = typename decltype(t)::type;
-    using A = typename decltype(a)::type;
-    backward_data<T, A>(s, static_cast<const T*>(gy.data), static_cast<const T*>(w.data), static_cast<T*>(gx.data));
-  });
+  if (gy.dtype == kFloat64) return reference::conv2d_backward_data(s, gy, w, gx);
+  RawView gx32 = float32_stand_in(gx, Buffer::Source32);
+  backward_data_onednn(s, as_float32(gy, Buffer::Destination32), as_float32(w, Buffer::Weights32), gx32);
+  narrow_into(gx32, gx);
 }
 
 void conv2d_backward_weight(const Conv2dShape& s, const RawView& x, const RawView& gy, const RawView& gw) {
-  visit_conv(x.dtype, [&](auto t, auto a) {
-    using T = typename decltype(t)::type;
-    using A = typename decltype(a)::type;
-    backward_weight<T, A>(s, static_cast<const T*>(x.data), static_cast<const T*>(gy.data), static_cast<T*>(gw.data));
-  });
+  if (x.dtype == kFloat64) return reference::conv2d_backward_weight(s, x, gy, gw);
+  RawView gw32 = float32_stand_in(gw, Buffer::Weights32);
+  backward_weights_onednn(s, as_float32(x, Buffer::Source32), as_float32(gy, Buffer::Destination32), gw32);
+  narrow_into(gw32, gw);
 }
 
 }  // namespace ht::kernels::cpu

@@ -1,5 +1,7 @@
 // CPU batch norm and pooling: the per-channel sums are loops here; the maps are the shared bodies of
 // kernels/nn_bodies.h run by the CPU executor.
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -11,10 +13,17 @@
 namespace ht::kernels::cpu {
 
 namespace {
-// The CPU walks batch-norm maps by rows of one channel: no division per element.
+// The CPU walks batch-norm maps by rows of one channel (NCHW) or by pixels of all channels (channels_last): no
+// division per element.
 struct NnExecutor : Executor {
   template <class Body>
   static void run_channels(const BatchNormShape& s, const Body& body) {
+    if (s.channels_last) {
+#pragma omp parallel for schedule(static) if (s.n * s.c * s.hw >= kParallelGrain)
+      for (int64_t r = 0; r < s.n * s.hw; ++r)
+        for (int64_t ch = 0, k = r * s.c; ch < s.c; ++ch, ++k) body.at(k, ch);
+      return;
+    }
 #pragma omp parallel for schedule(static) if (s.n * s.c * s.hw >= kParallelGrain)
     for (int64_t r = 0; r < s.n * s.c; ++r) {
       int64_t ch = r % s.c;
@@ -27,44 +36,83 @@ template <class T> T* mut(const RawView* v) { return v ? static_cast<T*>(v->data
 // Per-channel sums accumulate in double, as PyTorch's CPU kernels do (acc_type<float, /*cuda*/false> is double):
 // fewer rounding differences reach the forward values, and with them the ReLU masks downstream.
 using Wide = double;
+struct Sums {
+  Wide first = 0, second = 0;
+};
+
+// out[ch] = the sums of f(i) over channel ch's elements i. NCHW: one channel per task, in element order.
+// channels_last: the pixels split into one fixed range per thread, partial sums added in range order; the
+// result depends only on the thread count, as the rest of the CPU backend's.
+template <class F>
+std::vector<Sums> channel_sums(const BatchNormShape& s, F&& f) {
+  std::vector<Sums> out(size_t(s.c));
+  bool parallel = s.n * s.c * s.hw > 32768;
+  if (!s.channels_last) {
+#pragma omp parallel for schedule(static) if (parallel && s.c > 1)
+    for (int64_t ch = 0; ch < s.c; ++ch) {
+      Sums acc;
+      for (int64_t n = 0; n < s.n; ++n)
+        for (int64_t i = (n * s.c + ch) * s.hw, end = i + s.hw; i < end; ++i) {
+          Sums v = f(i, ch);
+          acc.first += v.first;
+          acc.second += v.second;
+        }
+      out[size_t(ch)] = acc;
+    }
+    return out;
+  }
+  int64_t pixels = s.n * s.hw;
+  int ranges = parallel ? std::max(1, std::min<int>(omp_get_max_threads(), int(pixels))) : 1;
+  std::vector<Sums> partial(size_t(ranges) * size_t(s.c));
+#pragma omp parallel for schedule(static, 1) if (ranges > 1)
+  for (int r = 0; r < ranges; ++r) {
+    Sums* acc = partial.data() + size_t(r) * size_t(s.c);
+    for (int64_t p = pixels * r / ranges, end = pixels * (r + 1) / ranges; p < end; ++p)
+      for (int64_t ch = 0, i = p * s.c; ch < s.c; ++ch, ++i) {
+        Sums v = f(i, ch);
+        acc[ch].first += v.first;
+        acc[ch].second += v.second;
+      }
+  }
+  for (int r = 0; r < ranges; ++r)
+    for (int64_t ch = 0; ch < s.c; ++ch) {
+      out[size_t(ch)].first += partial[size_t(r) * size_t(s.c) + size_t(ch)].first;
+      out[size_t(ch)].second += partial[size_t(r) * size_t(s.c) + size_t(ch)].second;
+    }
+  return out;
+}
 }  // namespace
 
 void batch_norm_forward_train(const BatchNormShape& s, const RawView& x, const RawView* weight, const RawView* bias,
                               const RawView* running_mean, const RawView* running_var, double momentum, double eps,
                               const RawView& y, const RawView& mean, const RawView& invstd) {
-  visit_floating(x.dtype, "batch_norm", [&](auto tag) {
-    using T = typename decltype(tag)::type;
+  visit_batch_norm(x.dtype, {weight, bias, running_mean, running_var}, "batch_norm", [&](auto t, auto p) {
+    using T = typename decltype(t)::type;
+    using P = typename decltype(p)::type;
     using A = opmath_t<T>;
     const T* px = static_cast<const T*>(x.data);
     A* pm = static_cast<A*>(mean.data);
     A* pi = static_cast<A*>(invstd.data);
-    T* rm = mut<T>(running_mean);
-    T* rv = mut<T>(running_var);
+    P* rm = mut<P>(running_mean);
+    P* rv = mut<P>(running_var);
     int64_t m = s.n * s.hw;
-#pragma omp parallel for schedule(static) if (s.c > 1 && s.n * s.c * s.hw > 32768)
+    // two passes (mean, then squared deviations), as PyTorch's CPU kernel does
+    std::vector<Sums> sums = channel_sums(s, [&](int64_t i, int64_t) { return Sums{Wide(A(px[i])), 0}; });
+    std::vector<Wide> mu(size_t(s.c));
+    for (int64_t c = 0; c < s.c; ++c) mu[size_t(c)] = sums[size_t(c)].first / Wide(m);
+    std::vector<Sums> sq = channel_sums(s, [&](int64_t i, int64_t c) {
+      Wide d = Wide(A(px[i])) - mu[size_t(c)];
+      return Sums{d * d, 0};
+    });
     for (int64_t c = 0; c < s.c; ++c) {
-      // two passes (mean, then squared deviations), as PyTorch's CPU kernel does
-      Wide sum = 0;
-      for (int64_t n = 0; n < s.n; ++n) {
-        const T* row = px + (n * s.c + c) * s.hw;
-        for (int64_t k = 0; k < s.hw; ++k) sum += Wide(A(row[k]));
-      }
-      Wide mu_w = sum / Wide(m);
-      A mu = A(mu_w);
-      Wide sq = 0;
-      for (int64_t n = 0; n < s.n; ++n) {
-        const T* row = px + (n * s.c + c) * s.hw;
-        for (int64_t k = 0; k < s.hw; ++k) {
-          Wide d = Wide(A(row[k])) - mu_w;
-          sq += d * d;
-        }
-      }
-      pm[c] = mu;
-      pi[c] = A(1 / std::sqrt(sq / Wide(m) + eps));
-      if (rm) rm[c] = T(A(momentum) * mu + A(1 - momentum) * A(rm[c]));
+      Wide var_sum = sq[size_t(c)].first;
+      A mean_c = A(mu[size_t(c)]);
+      pm[c] = mean_c;
+      pi[c] = A(1 / std::sqrt(var_sum / Wide(m) + eps));
+      if (rm) rm[c] = P(A(momentum) * mean_c + A(1 - momentum) * A(rm[c]));
       if (rv) {
-        A unbiased = m > 1 ? A(sq / Wide(m - 1)) : A(NAN);
-        rv[c] = T(A(momentum) * unbiased + A(1 - momentum) * A(rv[c]));
+        A unbiased = m > 1 ? A(var_sum / Wide(m - 1)) : A(NAN);
+        rv[c] = P(A(momentum) * unbiased + A(1 - momentum) * A(rv[c]));
       }
     }
   });
@@ -79,32 +127,27 @@ void batch_norm_apply(const BatchNormShape& s, const RawView& x, const RawView& 
 void batch_norm_backward(const BatchNormShape& s, const RawView& x, const RawView& gy, const RawView& mean,
                          const RawView& invstd, const RawView* weight, bool train, const RawView* gx,
                          const RawView* gweight, const RawView* gbias) {
-  visit_floating(x.dtype, "batch_norm_backward", [&](auto tag) {
-    using T = typename decltype(tag)::type;
+  visit_batch_norm(x.dtype, {weight, gweight, gbias}, "batch_norm_backward", [&](auto t, auto p) {
+    using T = typename decltype(t)::type;
+    using P = typename decltype(p)::type;
     using A = opmath_t<T>;
     const T* px = static_cast<const T*>(x.data);
     const T* pg = static_cast<const T*>(gy.data);
     const A* pm = static_cast<const A*>(mean.data);
     const A* pi = static_cast<const A*>(invstd.data);
+    std::vector<Sums> sums = channel_sums(s, [&](int64_t i, int64_t c) {
+      Wide g = Wide(A(pg[i]));
+      return Sums{g, g * (Wide(A(px[i])) - Wide(pm[c]))};
+    });
     std::vector<A> sum_gy(size_t(s.c)), sum_dot(size_t(s.c));
-#pragma omp parallel for schedule(static) if (s.c > 1 && s.n * s.c * s.hw > 32768)
     for (int64_t c = 0; c < s.c; ++c) {
-      Wide sg = 0, sd = 0;
-      for (int64_t n = 0; n < s.n; ++n) {
-        const T* xr = px + (n * s.c + c) * s.hw;
-        const T* gr = pg + (n * s.c + c) * s.hw;
-        for (int64_t k = 0; k < s.hw; ++k) {
-          Wide g = Wide(A(gr[k]));
-          sg += g;
-          sd += g * (Wide(A(xr[k])) - Wide(pm[c]));
-        }
-      }
-      sum_gy[size_t(c)] = A(sg);
-      sum_dot[size_t(c)] = A(sd * Wide(pi[c]));  // sum(gy * xhat)
-      if (gweight) static_cast<T*>(gweight->data)[c] = T(sum_dot[size_t(c)]);
-      if (gbias) static_cast<T*>(gbias->data)[c] = T(sg);
+      sum_gy[size_t(c)] = A(sums[size_t(c)].first);
+      sum_dot[size_t(c)] = A(sums[size_t(c)].second * Wide(pi[c]));  // sum(gy * xhat)
+      if (gweight) static_cast<P*>(gweight->data)[c] = P(sum_dot[size_t(c)]);
+      if (gbias) static_cast<P*>(gbias->data)[c] = P(sums[size_t(c)].first);
     }
-    if (gx) Maps::batch_norm_input_grad<T>(s, x, gy, mean, invstd, weight, train, sum_gy.data(), sum_dot.data(), *gx);
+    if (gx)
+      Maps::batch_norm_input_grad<T, P>(s, x, gy, mean, invstd, weight, train, sum_gy.data(), sum_dot.data(), *gx);
   });
 }
 
@@ -117,6 +160,7 @@ void max_pool2d_backward(const Pool2dShape& s, const RawView& gy, const RawView&
   visit_floating(gy.dtype, "max_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, opmath_t<T>>) {
+      if (s.channels_last) return Maps::max_pool2d_backward(s, gy, indices, gx);
       const T* g = static_cast<const T*>(gy.data);
       const int64_t* idx = static_cast<const int64_t*>(indices.data);
       T* out = static_cast<T*>(gx.data);

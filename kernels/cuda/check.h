@@ -3,6 +3,8 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <chrono>
+
 #include "core/error.h"
 
 #define HT_CUDA_CHECK(expr)                                                                       \
@@ -26,4 +28,12 @@ inline unsigned grid_for(int64_t n, int threads) {
 // Makes `device` current for the calling thread (all work runs on the legacy default stream of that device).
 void set_device(int device);
 cublasHandle_t cublas_handle(int device);
+// The device's multiprocessor count (cached): how many blocks the split reductions aim for.
+int sm_count(int device);
+
+// Streams that cudaFree waits for but halftorch does not order its own work after (NCCL's). The allocator frees
+// cached blocks (out-of-memory retry, empty_cache) only once every watched stream of the device is idle,
+// waiting at most that stream's timeout, so that a collective stuck on a dead peer is an error, not a hang.
+void watch_stream(int device, cudaStream_t stream, std::chrono::milliseconds timeout);
+void unwatch_stream(cudaStream_t stream);
 }  // namespace ht::kernels::cuda

@@ -1,5 +1,6 @@
 // CUDA GEMM through cuBLAS: row-major C = A B is computed as column-major C^T = B^T A^T. 16-bit inputs
-// accumulate in float (tensor cores); float32 uses plain FP32 math (TF32 off) to match the CPU.
+// accumulate in float (tensor cores); float32 uses plain FP32 math (TF32 off) to match the CPU. A batch operand
+// with stride 0 is one matrix shared by every product.
 #include "kernels/backends.h"
 #include "kernels/cuda/check.h"
 
@@ -23,9 +24,10 @@ void gemm(const GemmArgs& g) {
   float fa = float(g.alpha), fb = float(g.beta);
   const void* alpha = g.dtype == kFloat64 ? static_cast<const void*>(&g.alpha) : &fa;
   const void* beta = g.dtype == kFloat64 ? static_cast<const void*>(&g.beta) : &fb;
-  HT_CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, opb, opa, int(g.n), int(g.m), int(g.k), alpha, g.b, type, int(g.ldb),
-                                             g.stride_b, g.a, type, int(g.lda), g.stride_a, beta, g.c, type,
-                                             int(g.ldc), g.stride_c, int(g.batch), compute, CUBLAS_GEMM_DEFAULT));
+  // the 64-bit API: no size, leading dimension or batch count is cut to int (a batch beyond 2^31 needs no split)
+  HT_CUBLAS_CHECK(cublasGemmStridedBatchedEx_64(h, opb, opa, g.n, g.m, g.k, alpha, g.b, type, g.ldb, g.stride_b, g.a,
+                                                type, g.lda, g.stride_a, beta, g.c, type, g.ldc, g.stride_c, g.batch,
+                                                compute, CUBLAS_GEMM_DEFAULT));
 }
 
 }  // namespace ht::kernels::cuda

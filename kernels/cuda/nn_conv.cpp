@@ -1,9 +1,16 @@
-// CUDA convolution through cuDNN's legacy API: forward, backward-data and backward-filter. 16-bit tensors run
-// on tensor cores with float accumulation; float32 uses FMA math (no TF32) to match the CPU. The algorithm is
-// picked once per shape from cuDNN's heuristics (no benchmarking, no host sync) and cached; the workspace
-// comes from the caching allocator, freed back to it when the call returns (all work is on one stream).
+// CUDA convolution through cuDNN's legacy API: forward, backward-data and backward-filter, on dense NCHW or
+// channels_last tensors (each given to cuDNN in its own layout, CUDNN_TENSOR_NHWC for channels_last; the
+// output is written in the layout of the output view). 16-bit tensors run on tensor cores with float
+// accumulation; float32 uses FMA math only (no TF32) and no FFT or Winograd algorithm, so that it matches the
+// CPU within the tests' float32 tolerances. The algorithm is picked once per shape from cuDNN's heuristics
+// (no benchmarking, no host sync) and cached with the math type it was ranked for and the workspace it needs
+// under that math type (PyTorch's note on cudnnFind / cudnnGet). The workspace comes from the caching
+// allocator, freed back to it when the call returns (all work is on one stream). cuDNN's descriptors take
+// int sizes and tensors below 2^31 elements, so a larger batch runs as several calls.
 #include <cudnn.h>
 
+#include <algorithm>
+#include <climits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -11,6 +18,7 @@
 
 #include "core/storage.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/layout.h"
 #include "kernels/nn_backends.h"
 
 #define HT_CUDNN_CHECK(expr)                                                                        \
@@ -48,29 +56,45 @@ cudnnDataType_t cudnn_type(DType t) {
   }
 }
 
-// The descriptors of one convolution, destroyed with it.
+int as_int(int64_t v, const char* what) {
+  HT_CHECK(v >= 0 && v <= INT_MAX, "[conv2d] ", what, " ", v, " is beyond cuDNN's int range");
+  return int(v);
+}
+
+// Which of input, weight and output are channels_last (false: NCHW).
+struct Layouts {
+  bool x = false, w = false, y = false;
+};
+
+cudnnTensorFormat_t format(bool channels_last) { return channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW; }
+
+// The descriptors of one convolution over a batch of n, destroyed with it.
 struct Descs {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr, b = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
-  Descs(const Conv2dShape& s, DType t) {
+  Descs(const Conv2dShape& s, DType t, Layouts l, int64_t n) {
     cudnnDataType_t dt = cudnn_type(t);
     HT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
     HT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
     HT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&b));
     HT_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
     HT_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv));
-    HT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, dt, int(s.n), int(s.c_in), int(s.h), int(s.w)));
-    HT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, dt, int(s.n), int(s.c_out), int(s.out_h),
-                                              int(s.out_w)));
-    HT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(b, CUDNN_TENSOR_NCHW, dt, 1, int(s.c_out), 1, 1));
-    HT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, dt, CUDNN_TENSOR_NCHW, int(s.c_out), int(s.c_in / s.groups),
-                                              int(s.kh), int(s.kw)));
+    const int c_in = as_int(s.c_in, "input channels"), c_out = as_int(s.c_out, "output channels");
+    HT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, format(l.x), dt, as_int(n, "batch"), c_in, as_int(s.h, "height"),
+                                              as_int(s.w, "width")));
+    HT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, format(l.y), dt, as_int(n, "batch"), c_out,
+                                              as_int(s.out_h, "output height"), as_int(s.out_w, "output width")));
+    HT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(b, format(l.y), dt, 1, c_out, 1, 1));
+    HT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, dt, format(l.w), c_out, as_int(s.c_in / s.groups, "channels"),
+                                              as_int(s.kh, "kernel height"), as_int(s.kw, "kernel width")));
     cudnnDataType_t compute = t == kFloat64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
-    HT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, int(s.pad_h), int(s.pad_w), int(s.stride_h),
-                                                   int(s.stride_w), int(s.dil_h), int(s.dil_w),
+    HT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, as_int(s.pad_h, "padding"), as_int(s.pad_w, "padding"),
+                                                   as_int(s.stride_h, "stride"), as_int(s.stride_w, "stride"),
+                                                   as_int(s.dil_h, "dilation"), as_int(s.dil_w, "dilation"),
                                                    CUDNN_CROSS_CORRELATION, compute));
-    HT_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv, int(s.groups)));
+    HT_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv, as_int(s.groups, "groups")));
+    // what the heuristics rank for; the chosen algorithm's own math type is set before the call
     bool tensor_ops = t == kFloat16 || t == kBFloat16;
     HT_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, tensor_ops ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
   }
@@ -85,41 +109,90 @@ struct Descs {
   Descs& operator=(const Descs&) = delete;
 };
 
+// Per pass: cuDNN's heuristic ranking, the workspace of one algorithm, and the algorithms whose float32
+// results are not within FMA rounding of a direct convolution (FFT and Winograd transforms).
+template <class Perf> struct PassOps;
+template <> struct PassOps<cudnnConvolutionFwdAlgoPerf_t> {
+  static cudnnStatus_t rank(cudnnHandle_t h, const Descs& d, cudnnConvolutionFwdAlgoPerf_t* p, int n, int* r) {
+    return cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, n, r, p);
+  }
+  static cudnnStatus_t workspace(cudnnHandle_t h, const Descs& d, int algo, size_t* bytes) {
+    return cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, cudnnConvolutionFwdAlgo_t(algo), bytes);
+  }
+  static bool transform(int a) {
+    return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+           a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+  }
+};
+template <> struct PassOps<cudnnConvolutionBwdDataAlgoPerf_t> {
+  static cudnnStatus_t rank(cudnnHandle_t h, const Descs& d, cudnnConvolutionBwdDataAlgoPerf_t* p, int n, int* r) {
+    return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x, n, r, p);
+  }
+  static cudnnStatus_t workspace(cudnnHandle_t h, const Descs& d, int algo, size_t* bytes) {
+    return cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, cudnnConvolutionBwdDataAlgo_t(algo),
+                                                        bytes);
+  }
+  static bool transform(int a) {
+    return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+           a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+  }
+};
+template <> struct PassOps<cudnnConvolutionBwdFilterAlgoPerf_t> {
+  static cudnnStatus_t rank(cudnnHandle_t h, const Descs& d, cudnnConvolutionBwdFilterAlgoPerf_t* p, int n, int* r) {
+    return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w, n, r, p);
+  }
+  static cudnnStatus_t workspace(cudnnHandle_t h, const Descs& d, int algo, size_t* bytes) {
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w,
+                                                          cudnnConvolutionBwdFilterAlgo_t(algo), bytes);
+  }
+  static bool transform(int a) {
+    return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+           a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+  }
+};
+
 enum class Pass { Forward, BackwardData, BackwardFilter };
 
-using Key = std::tuple<int, int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+using Key = std::tuple<int, int, int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                        int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
-Key key_of(Pass p, const Conv2dShape& s, DType t, int device) {
-  return {int(p), int(t), device, s.n, s.c_in, s.h, s.w, s.c_out, s.kh, s.kw, s.stride_h, s.stride_w, s.pad_h,
-          s.pad_w, s.dil_h, s.dil_w, s.groups};
+Key key_of(Pass p, const Conv2dShape& s, DType t, int device, Layouts l, int64_t n) {
+  return {int(p), int(t), device, int(l.x) | int(l.w) << 1 | int(l.y) << 2, n, s.c_in, s.h, s.w, s.c_out, s.kh,
+          s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dil_h, s.dil_w, s.groups};
 }
 
 struct Choice {
-  int algo = 0;
+  int algo = -1;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   size_t workspace = 0;
 };
 
-// cuDNN's heuristic ranking, first algorithm that is supported and fits the workspace limit; cached per shape.
-template <class Perf, class Query>
-Choice choose(Pass pass, const Conv2dShape& s, DType t, int device, Query query) {
+// The first algorithm of cuDNN's ranking that is supported, fits the workspace limit and (for float32) uses
+// FMA math and no transform; its workspace re-queried under its math type. Cached per shape and layout.
+template <class Perf>
+Choice choose(Pass pass, const Conv2dShape& s, DType t, int device, Layouts l, int64_t n, cudnnHandle_t h,
+              const Descs& d) {
   static std::mutex mu;
   static std::map<Key, Choice> cache;
-  Key k = key_of(pass, s, t, device);
+  Key k = key_of(pass, s, t, device, l, n);
   {
     std::lock_guard<std::mutex> lock(mu);
     auto it = cache.find(k);
     if (it != cache.end()) return it->second;
   }
-  Perf perf[16];
+  Perf perf[32];
   int returned = 0;
-  HT_CUDNN_CHECK(query(perf, 16, &returned));
-  Choice c{-1, 0};
-  for (int i = 0; i < returned; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspace) {
-      c = {int(perf[i].algo), perf[i].memory};
-      break;
-    }
-  HT_CHECK(c.algo >= 0, "[conv2d] cuDNN found no algorithm for input [", s.n, ", ", s.c_in, ", ", s.h, ", ", s.w,
+  HT_CUDNN_CHECK(PassOps<Perf>::rank(h, d, perf, 32, &returned));
+  Choice c;
+  for (int i = 0; i < returned && c.algo < 0; ++i) {
+    const Perf& p = perf[i];
+    if (p.status != CUDNN_STATUS_SUCCESS) continue;
+    if (t == kFloat32 && (p.mathType != CUDNN_FMA_MATH || PassOps<Perf>::transform(int(p.algo)))) continue;
+    HT_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, p.mathType));
+    size_t bytes = 0;
+    if (PassOps<Perf>::workspace(h, d, int(p.algo), &bytes) != CUDNN_STATUS_SUCCESS || bytes > kMaxWorkspace) continue;
+    c = {int(p.algo), p.mathType, bytes};
+  }
+  HT_CHECK(c.algo >= 0, "[conv2d] cuDNN found no algorithm for input [", n, ", ", s.c_in, ", ", s.h, ", ", s.w,
            "], weight [", s.c_out, ", ", s.c_in / s.groups, ", ", s.kh, ", ", s.kw, "] (", dtype_name(t), ")");
   std::lock_guard<std::mutex> lock(mu);
   cache[k] = c;
@@ -136,55 +209,74 @@ struct Scalars {
   const void* zero() const { return dbl ? static_cast<const void*>(&d0) : &f0; }
 };
 
-// One cuDNN pass: descriptors, the cached algorithm, a workspace, then `call(handle, descs, algo, ws, ws_size, alpha_beta)`.
-template <class Perf, class Query, class Call>
-void conv_pass(Pass pass, const Conv2dShape& s, DType t, Device dev, Query query, Call call) {
+// Where batch entries [n0, n0 + n) of a convolution's tensors start, for a call over that slice.
+struct Slice {
+  int64_t n0 = 0, n = 0;
+  const void* at(const RawView& v, int64_t per_image) const {
+    return static_cast<const char*>(v.data) + n0 * per_image * int64_t(element_size(v.dtype));
+  }
+  void* at_mut(const RawView& v, int64_t per_image) const { return const_cast<void*>(at(v, per_image)); }
+};
+
+// One cuDNN pass, per slice of the batch small enough for int descriptors: descriptors, the cached algorithm
+// with its math type, a workspace, then call(handle, descs, algo, ws, ws_size, scalars, slice).
+template <class Perf, class Call>
+void conv_pass(Pass pass, const Conv2dShape& s, DType t, Device dev, Layouts l, Call call) {
+  if (s.n == 0) return;
   set_device(dev.index);
   cudnnHandle_t h = cudnn_handle(dev.index);
-  Descs d(s, t);
-  Choice c = choose<Perf>(pass, s, t, dev.index, [&](Perf* p, int n, int* r) { return query(h, d, p, n, r); });
-  std::unique_ptr<Storage> ws(c.workspace ? new Storage(c.workspace, dev) : nullptr);
-  call(h, d, c.algo, ws ? ws->data() : nullptr, c.workspace, Scalars(t));
+  const int64_t per_image = std::max(s.c_in * s.h * s.w, s.c_out * s.out_h * s.out_w);
+  HT_CHECK(per_image <= INT_MAX, "[conv2d] one image of ", per_image, " elements is beyond cuDNN's 2^31 limit");
+  const int64_t step = std::max<int64_t>(1, INT_MAX / std::max<int64_t>(per_image, 1));
+  for (int64_t n0 = 0; n0 < s.n; n0 += step) {
+    Slice sl{n0, std::min(step, s.n - n0)};
+    Descs d(s, t, l, sl.n);
+    Choice c = choose<Perf>(pass, s, t, dev.index, l, sl.n, h, d);
+    HT_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, c.math));
+    std::unique_ptr<Storage> ws(c.workspace ? new Storage(c.workspace, dev) : nullptr);
+    call(h, d, c.algo, ws ? ws->data() : nullptr, c.workspace, Scalars(t), sl);
+  }
+}
+
+Layouts layouts_of(const char* op, const RawView& x, const RawView& w, const RawView& y) {
+  return {channels_last_of(x, op, "the input"), channels_last_of(w, op, "the weight"),
+          channels_last_of(y, op, "the output")};
 }
 
 }  // namespace
 
 void conv2d_forward(const Conv2dShape& s, const RawView& x, const RawView& w, const RawView* bias, const RawView& y) {
+  const int64_t px = s.c_in * s.h * s.w, py = s.c_out * s.out_h * s.out_w;
   conv_pass<cudnnConvolutionFwdAlgoPerf_t>(
-      Pass::Forward, s, x.dtype, x.device,
-      [](cudnnHandle_t h, const Descs& d, auto* p, int n, int* r) {
-        return cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, n, r, p);
-      },
-      [&](cudnnHandle_t h, const Descs& d, int algo, void* ws, size_t ws_size, const Scalars& a) {
-        HT_CUDNN_CHECK(cudnnConvolutionForward(h, a.one(), d.x, x.data, d.w, w.data, d.conv,
-                                               cudnnConvolutionFwdAlgo_t(algo), ws, ws_size, a.zero(), d.y, y.data));
-        if (bias) HT_CUDNN_CHECK(cudnnAddTensor(h, a.one(), d.b, bias->data, a.one(), d.y, y.data));
+      Pass::Forward, s, x.dtype, x.device, layouts_of("conv2d", x, w, y),
+      [&](cudnnHandle_t h, const Descs& d, int algo, void* ws, size_t ws_size, const Scalars& a, const Slice& sl) {
+        void* out = sl.at_mut(y, py);
+        HT_CUDNN_CHECK(cudnnConvolutionForward(h, a.one(), d.x, sl.at(x, px), d.w, w.data, d.conv,
+                                               cudnnConvolutionFwdAlgo_t(algo), ws, ws_size, a.zero(), d.y, out));
+        if (bias) HT_CUDNN_CHECK(cudnnAddTensor(h, a.one(), d.b, bias->data, a.one(), d.y, out));
       });
 }
 
 void conv2d_backward_data(const Conv2dShape& s, const RawView& gy, const RawView& w, const RawView& gx) {
+  const int64_t px = s.c_in * s.h * s.w, py = s.c_out * s.out_h * s.out_w;
   conv_pass<cudnnConvolutionBwdDataAlgoPerf_t>(
-      Pass::BackwardData, s, gy.dtype, gy.device,
-      [](cudnnHandle_t h, const Descs& d, auto* p, int n, int* r) {
-        return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x, n, r, p);
-      },
-      [&](cudnnHandle_t h, const Descs& d, int algo, void* ws, size_t ws_size, const Scalars& a) {
-        HT_CUDNN_CHECK(cudnnConvolutionBackwardData(h, a.one(), d.w, w.data, d.y, gy.data, d.conv,
+      Pass::BackwardData, s, gy.dtype, gy.device, layouts_of("conv2d_backward", gx, w, gy),
+      [&](cudnnHandle_t h, const Descs& d, int algo, void* ws, size_t ws_size, const Scalars& a, const Slice& sl) {
+        HT_CUDNN_CHECK(cudnnConvolutionBackwardData(h, a.one(), d.w, w.data, d.y, sl.at(gy, py), d.conv,
                                                     cudnnConvolutionBwdDataAlgo_t(algo), ws, ws_size, a.zero(), d.x,
-                                                    gx.data));
+                                                    sl.at_mut(gx, px)));
       });
 }
 
 void conv2d_backward_weight(const Conv2dShape& s, const RawView& x, const RawView& gy, const RawView& gw) {
+  const int64_t px = s.c_in * s.h * s.w, py = s.c_out * s.out_h * s.out_w;
   conv_pass<cudnnConvolutionBwdFilterAlgoPerf_t>(
-      Pass::BackwardFilter, s, x.dtype, x.device,
-      [](cudnnHandle_t h, const Descs& d, auto* p, int n, int* r) {
-        return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w, n, r, p);
-      },
-      [&](cudnnHandle_t h, const Descs& d, int algo, void* ws, size_t ws_size, const Scalars& a) {
-        HT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, a.one(), d.x, x.data, d.y, gy.data, d.conv,
-                                                      cudnnConvolutionBwdFilterAlgo_t(algo), ws, ws_size, a.zero(),
-                                                      d.w, gw.data));
+      Pass::BackwardFilter, s, x.dtype, x.device, layouts_of("conv2d_backward", x, gw, gy),
+      [&](cudnnHandle_t h, const Descs& d, int algo, void* ws, size_t ws_size, const Scalars& a, const Slice& sl) {
+        // slices after the first add their part to the weight gradient
+        HT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, a.one(), d.x, sl.at(x, px), d.y, sl.at(gy, py), d.conv,
+                                                      cudnnConvolutionBwdFilterAlgo_t(algo), ws, ws_size,
+                                                      sl.n0 == 0 ? a.zero() : a.one(), d.w, gw.data));
       });
 }
 

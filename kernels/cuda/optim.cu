@@ -91,60 +91,59 @@ __global__ void multi_tensor_unscale(const GradTensor* entries, const ChunkRef* 
 }
 
 // A grow-only device buffer per device for the tensor/chunk tables. All work runs on the device's default
-// stream, so the next call's upload is ordered after the kernel that read the previous table.
+// stream, so the next call's upload is ordered after the kernel that read the previous table; the lock is held
+// from the upload until that kernel is queued, so two host threads stepping on one device cannot put their
+// uploads between each other's upload and launch.
 struct TableBuffer {
   void* data = nullptr;
   size_t bytes = 0;
 };
 
-void* upload_table(int device, const std::vector<char>& host) {
-  static std::mutex mu;
-  static std::vector<TableBuffer> buffers;
-  std::lock_guard<std::mutex> lock(mu);
-  if (size_t(device) >= buffers.size()) buffers.resize(size_t(device) + 1);
-  TableBuffer& b = buffers[size_t(device)];
-  if (b.bytes < host.size()) {
-    Allocator* alloc = allocator_for(DeviceType::CUDA);
-    if (b.data) alloc->deallocate(b.data, b.bytes, device);
-    b.bytes = host.size() * 2;
-    b.data = alloc->allocate(b.bytes, device);
-  }
-  // from pageable memory the runtime stages the bytes before returning, so `host` may go right after
-  HT_CUDA_CHECK(cudaMemcpyAsync(b.data, host.data(), host.size(), cudaMemcpyHostToDevice, 0));
-  return b.data;
-}
-
-// Packs entries and their chunk list into one upload; returns device pointers to both and the chunk count.
-template <class Entry>
-int64_t upload(int device, const Entry* tensors, int64_t count, const Entry** dev_entries,
-               const ChunkRef** dev_chunks) {
+// Packs entries and their chunk list into the device's table and, with the table locked, queues
+// launch(entries, chunks, chunk count) on the device pointers (not called when there is no chunk).
+template <class Entry, class Launch>
+void with_table(int device, const Entry* tensors, int64_t count, Launch launch) {
   std::vector<ChunkRef> chunks;
   for (int64_t k = 0; k < count; ++k) {
     HT_CHECK(tensors[k].numel / kChunk < INT32_MAX, "[cuda] tensor of ", tensors[k].numel,
              " elements is too large for the multi-tensor kernel");
     for (int64_t c = 0; c * kChunk < tensors[k].numel; ++c) chunks.push_back({int32_t(k), int32_t(c)});
   }
+  if (chunks.empty()) return;
   size_t entry_bytes = size_t(count) * sizeof(Entry);
   size_t chunk_offset = (entry_bytes + 15) / 16 * 16;
   std::vector<char> host(chunk_offset + chunks.size() * sizeof(ChunkRef));
   std::memcpy(host.data(), tensors, entry_bytes);
-  if (!chunks.empty()) std::memcpy(host.data() + chunk_offset, chunks.data(), chunks.size() * sizeof(ChunkRef));
-  char* base = static_cast<char*>(upload_table(device, host));
-  *dev_entries = reinterpret_cast<const Entry*>(base);
-  *dev_chunks = reinterpret_cast<const ChunkRef*>(base + chunk_offset);
-  return int64_t(chunks.size());
+  std::memcpy(host.data() + chunk_offset, chunks.data(), chunks.size() * sizeof(ChunkRef));
+
+  static std::mutex mu;
+  static std::vector<TableBuffer> buffers;
+  std::lock_guard<std::mutex> lock(mu);
+  set_device(device);
+  if (size_t(device) >= buffers.size()) buffers.resize(size_t(device) + 1);
+  TableBuffer& b = buffers[size_t(device)];
+  if (b.bytes < host.size()) {
+    Allocator* alloc = allocator_for(DeviceType::CUDA);
+    if (b.data) alloc->deallocate(b.data, b.bytes, device);
+    b.data = nullptr;
+    b.bytes = 0;
+    b.data = alloc->allocate(host.size() * 2, device);
+    b.bytes = host.size() * 2;
+  }
+  // from pageable memory the runtime stages the bytes before returning, so `host` may go right after
+  HT_CUDA_CHECK(cudaMemcpyAsync(b.data, host.data(), host.size(), cudaMemcpyHostToDevice, 0));
+  char* base = static_cast<char*>(b.data);
+  launch(reinterpret_cast<const Entry*>(base), reinterpret_cast<const ChunkRef*>(base + chunk_offset),
+         int64_t(chunks.size()));
+  HT_CUDA_CHECK(cudaGetLastError());
 }
 
 template <class Body, class Entry>
 void launch_step(int device, const Entry* tensors, int64_t count, float inv_scale, const float* found_inf) {
-  set_device(device);
-  const Entry* entries = nullptr;
-  const ChunkRef* chunks = nullptr;
-  int64_t n = upload(device, tensors, count, &entries, &chunks);
-  if (n == 0) return;
-  multi_tensor_step<Body, Entry><<<grid_for(n * kThreads, kThreads), kThreads>>>(entries, chunks, n, inv_scale,
-                                                                                   found_inf);
-  HT_CUDA_CHECK(cudaGetLastError());
+  with_table(device, tensors, count, [&](const Entry* entries, const ChunkRef* chunks, int64_t n) {
+    multi_tensor_step<Body, Entry><<<grid_for(n * kThreads, kThreads), kThreads>>>(entries, chunks, n, inv_scale,
+                                                                                     found_inf);
+  });
 }
 
 void check_dtypes(const char* op, DType t) {
@@ -168,13 +167,9 @@ void unscale_and_check(int device, const GradTensor* tensors, int64_t count, flo
   for (int64_t k = 0; k < count; ++k)
     HT_CHECK(is_floating(tensors[k].dtype), "[unscale_and_check] expected floating-point gradients, got ",
              dtype_name(tensors[k].dtype));
-  set_device(device);
-  const GradTensor* entries = nullptr;
-  const ChunkRef* chunks = nullptr;
-  int64_t n = upload(device, tensors, count, &entries, &chunks);
-  if (n == 0) return;
-  multi_tensor_unscale<<<grid_for(n * kThreads, kThreads), kThreads>>>(entries, chunks, n, inv_scale, found_inf);
-  HT_CUDA_CHECK(cudaGetLastError());
+  with_table(device, tensors, count, [&](const GradTensor* entries, const ChunkRef* chunks, int64_t n) {
+    multi_tensor_unscale<<<grid_for(n * kThreads, kThreads), kThreads>>>(entries, chunks, n, inv_scale, found_inf);
+  });
 }
 
 }  // namespace ht::kernels::cuda

@@ -1,6 +1,8 @@
 // CUDA runtime pieces: device queries, the caching allocator, host<->device copies, cuBLAS handles.
+#include <algorithm>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "core/storage.h"
@@ -18,6 +20,34 @@ constexpr size_t kLargeRound = 2 << 20;   // larger ones to 2 MiB, so similar si
 size_t round_size(size_t n) {
   size_t r = n <= kSmallLimit ? kSmallRound : kLargeRound;
   return (n + r - 1) / r * r;
+}
+
+struct Watched {
+  int device;
+  cudaStream_t stream;
+  std::chrono::milliseconds timeout;
+};
+std::mutex g_watch_mu;
+std::vector<Watched> g_watched;
+
+// Waits until the watched streams of `device` are idle; false when one is still busy at its deadline.
+bool watched_idle(int device) {
+  std::vector<Watched> mine;
+  {
+    std::lock_guard<std::mutex> lock(g_watch_mu);
+    for (const Watched& w : g_watched)
+      if (w.device == device) mine.push_back(w);
+  }
+  for (const Watched& w : mine) {
+    auto deadline = std::chrono::steady_clock::now() + w.timeout;
+    cudaError_t q;
+    while ((q = cudaStreamQuery(w.stream)) == cudaErrorNotReady) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    if (q != cudaSuccess) cudaGetLastError();  // an error there is its owner's to report
+  }
+  return true;
 }
 
 // Reuses freed blocks by size class so that a warm training step makes no cudaMalloc call.
@@ -61,10 +91,15 @@ struct CachingAllocator final : Allocator {
     } else {
       set_device(d);
       cudaError_t err = cudaMalloc(&p, size);
+      bool stuck = false;
       if (err == cudaErrorMemoryAllocation) {
         cudaGetLastError();
-        release_cached(pd);
-        err = cudaMalloc(&p, size);
+        // cudaFree waits for the whole device: not behind a collective that will never finish
+        stuck = !watched_idle(d);
+        if (!stuck) {
+          release_cached(pd);
+          err = cudaMalloc(&p, size);
+        }
       }
       if (err != cudaSuccess) {
         cudaGetLastError();
@@ -72,7 +107,8 @@ struct CachingAllocator final : Allocator {
         cudaMemGetInfo(&free_b, &total_b);
         fail("[cuda] out of memory: tried to allocate ", nbytes, " bytes on cuda:", d, " (", free_b,
              " bytes free of ", total_b, "; ", pd.stats.allocated, " bytes in live tensors, ", pd.stats.reserved,
-             " reserved by halftorch): ", cudaGetErrorString(err));
+             " reserved by halftorch", stuck ? "; the cached blocks were kept: a collective on this device did not "
+             "finish within its timeout" : "", "): ", cudaGetErrorString(err));
       }
       pd.stats.reserved += size;
       pd.stats.num_device_allocs++;
@@ -99,6 +135,28 @@ const bool g_registered = (register_allocator(DeviceType::CUDA, &g_allocator), t
 }  // namespace
 
 void set_device(int device) { HT_CUDA_CHECK(cudaSetDevice(device)); }
+
+int sm_count(int device) {
+  static std::mutex mu;
+  static std::map<int, int> counts;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = counts.find(device);
+  if (it != counts.end()) return it->second;
+  int n = 0;
+  HT_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+  counts[device] = n;
+  return n;
+}
+
+void watch_stream(int device, cudaStream_t stream, std::chrono::milliseconds timeout) {
+  std::lock_guard<std::mutex> lock(g_watch_mu);
+  g_watched.push_back({device, stream, timeout});
+}
+
+void unwatch_stream(cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(g_watch_mu);
+  std::erase_if(g_watched, [&](const Watched& w) { return w.stream == stream; });
+}
 
 cublasHandle_t cublas_handle(int device) {
   static std::mutex mu;
@@ -146,7 +204,12 @@ int device_count() {
 void empty_cache() {
   auto& a = kernels::cuda::g_allocator;
   std::lock_guard<std::mutex> lock(a.mu);
-  for (auto& pd : a.devices) a.release_cached(pd);
+  for (size_t d = 0; d < a.devices.size(); ++d) {
+    if (a.devices[d].free_blocks.empty()) continue;
+    HT_CHECK(kernels::cuda::watched_idle(int(d)), "[cuda] empty_cache: a collective on cuda:", d,
+             " did not finish within its timeout; its cached blocks were kept (cudaFree would wait for it)");
+    a.release_cached(a.devices[d]);
+  }
 }
 MemoryStats memory_stats(int device) {
   auto& a = kernels::cuda::g_allocator;

@@ -1,0 +1,561 @@
+// The CUDA paths the other test files do not reach, each compared with the CPU path on the same inputs (ggml's
+// test-backend-ops shape): 16-bit conv / batch norm / pooling / softmax backward, channels_last convolution and
+// batch norm, sliced reductions, tensors beyond 2^31 elements, the allocator's out-of-memory retry, GradScaler
+// with a real inf, autocast, randn, concurrent optimizer steps, and NCCL's deadlines. Without a GPU each case
+// says so and passes (HT_REQUIRE_CUDA=1 turns that into a failure). A few cases check, on every device, logic
+// that the CUDA fixes changed on the CPU side too: exact log / cos, dimension collapsing, matmul folding, and
+// an optimizer step skipped by the found-inf flag.
+//
+// [cuda]: runs CUDA code (scripts/gpu-check runs these under compute-sanitizer memcheck); [race]: also under
+// racecheck (the block reductions: softmax, row reductions, batch-norm statistics).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include "core/autocast.h"
+#include "core/raw.h"
+#include "distributed/process_group.h"
+#include "kernels/elementwise.h"
+#include "kernels/nn_kernels.h"
+#include "kernels/optim_kernels.h"
+#include "nn/functional.h"
+#include "optim/adam.h"
+#include "optim/grad_scaler.h"
+#include "optim/sgd.h"
+#include "tests/helpers.h"
+
+using namespace ht;
+using namespace ht::testing;
+namespace F = ht::nn::functional;
+namespace dist = ht::distributed;
+
+namespace {
+
+// True when a GPU is there; else a visible skip (a failure under HT_REQUIRE_CUDA=1).
+bool cuda_or_skip(const char* what) {
+  if (cuda::is_available()) return true;
+  if (require_cuda()) FAIL("HT_REQUIRE_CUDA=1 but no CUDA device is available");
+  WARN("CUDA not available: skipping " << what);
+  return false;
+}
+
+// The same values, laid out channels_last (NHWC strides on the NCHW shape).
+Tensor channels_last(const Tensor& x) { return x.permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2}); }
+
+Tensor sample(Shape s, uint64_t seed, DType dt = kFloat32, Device dev = kCPU) {
+  Generator g(seed);
+  return randn(std::move(s), g).to(dev, dt);
+}
+
+// Tolerances for a 16-bit result against a float32 CPU reference on the same (16-bit) inputs.
+double tol16(DType dt) { return dt == kBFloat16 ? 2e-2 : 4e-3; }
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+}  // namespace
+
+// ---- every device (CPU always)
+
+TEST_CASE("randn's own log and cos agree with the C library to the last bits", "[random]") {
+  double worst_log = 0, worst_cos = 0;
+  for (int i = 0; i < 200000; ++i) {
+    double u = kernels::uniform01(11, uint64_t(i));
+    double x = 1.0 - u;
+    // references in long double, so that their own rounding (2 pi u above all) does not count
+    long double ref = std::log(static_cast<long double>(x));
+    long double err = std::fabs(kernels::exact::log(x) - ref) / std::max(std::fabs(ref), 1e-300L);
+    worst_log = std::max(worst_log, double(ref == 0 ? std::fabs(kernels::exact::log(x)) : err));
+    long double angle = 6.283185307179586476925286766559L * static_cast<long double>(u);
+    worst_cos = std::max(worst_cos, double(std::fabs(kernels::exact::cos_2pi(u) - std::cos(angle))));
+  }
+  INFO("worst relative log error " << worst_log << ", worst absolute cos error " << worst_cos);
+  CHECK(worst_log < 5e-16);
+  CHECK(worst_cos < 5e-16);
+  CHECK(kernels::exact::log(1.0) == 0.0);
+  CHECK(kernels::exact::cos_2pi(0.0) == 1.0);
+  CHECK(std::fabs(kernels::exact::log(0x1p-53) - std::log(0x1p-53)) < 1e-13);
+}
+
+TEST_CASE("elementwise ops on channels_last, transposed and broadcast operands match contiguous ones", "[cuda]") {
+  for (Device dev : test_devices()) {
+    INFO(dev.str());
+    Tensor a = sample({2, 5, 3, 4}, 1).to(dev), b = sample({2, 5, 3, 4}, 2).to(dev);
+    Tensor want = add(a, b);
+    check_equal(add(channels_last(a), channels_last(b)), want, "both channels_last");
+    check_equal(add(channels_last(a), b), want, "mixed layouts");
+    Tensor row = sample({1, 5, 1, 1}, 3).to(dev);
+    check_equal(mul(channels_last(a), row), mul(a, row), "channels_last times a broadcast row");
+    Tensor t = sample({7, 9}, 4).to(dev);
+    check_equal(add(t.t(), t.t()).contiguous(), add(t, t).t().contiguous(), "transposed");
+    check_equal(relu(a.narrow(3, 1, 2)), relu(a.narrow(3, 1, 2).contiguous()), "a narrowed view");
+  }
+}
+
+TEST_CASE("matmul of a batch with a 2-d or a broadcast matrix: one GEMM, the same values and gradients",
+          "[cuda]") {
+  for (Device dev : test_devices()) {
+    INFO(dev.str());
+    Tensor x = sample({3, 4, 5}, 1, kFloat64, dev).requires_grad_();
+    Tensor w = sample({5, 6}, 2, kFloat64, dev).requires_grad_();
+    Tensor y = matmul(x, w);
+    REQUIRE(y.sizes() == Shape{3, 4, 6});
+    for (int64_t b = 0; b < 3; ++b)
+      check_close(y.select(0, b), matmul(x.detach().select(0, b), w.detach()), 1e-12, 1e-12, "batch entry");
+    sum(mul(y, y)).backward();
+    Tensor gw = zeros({5, 6}, {.dtype = kFloat64, .device = dev});
+    for (int64_t b = 0; b < 3; ++b) {
+      Tensor xb = x.detach().select(0, b);
+      gw = add(gw, matmul(xb.t(), mul(matmul(xb, w.detach()), 2.0)));
+    }
+    check_close(w.grad(), gw, 1e-10, 1e-10, "weight gradient");
+    // a 2-d left operand against a batch: broadcast with batch stride 0, no copy per batch entry
+    Tensor a = sample({4, 5}, 3, kFloat64, dev), bb = sample({3, 5, 6}, 4, kFloat64, dev);
+    Tensor z = matmul(a, bb);
+    for (int64_t b = 0; b < 3; ++b) check_close(z.select(0, b), matmul(a, bb.select(0, b)), 1e-12, 1e-12, "broadcast");
+  }
+  check_gradients([](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); },
+                  {sample({2, 3, 4}, 5, kFloat64), sample({4, 2}, 6, kFloat64)});
+}
+
+TEST_CASE("an optimizer step skipped by the found-inf flag changes nothing, step count and momentum included",
+          "[cuda][optim]") {
+  for (Device dev : test_devices()) {
+    INFO(dev.str());
+    Tensor inf_flag = ones({1}, {.device = dev}), clean = zeros({1}, {.device = dev});
+    Tensor p0 = sample({300}, 1).to(dev), g = sample({300}, 2).to(dev);
+    auto run = [&](bool sgd, bool skip_first) {
+      Tensor p = p0.clone().set_requires_grad(true);
+      std::unique_ptr<optim::Optimizer> opt;
+      if (sgd) {
+        opt = std::make_unique<optim::SGD>(std::vector<Tensor>{p}, optim::SGDOptions{.lr = 0.1, .momentum = 0.9});
+      } else {
+        opt = std::make_unique<optim::Adam>(std::vector<Tensor>{p}, optim::AdamOptions{.lr = 0.1});
+      }
+      p.set_grad(g.clone());
+      if (skip_first) {
+        opt->step(optim::StepScaling{1.f, &inf_flag});
+        check_equal(p, p0, "a skipped step leaves the parameter");
+        if (!sgd) CHECK(static_cast<optim::Adam&>(*opt).step_count(0) == 0);
+      }
+      opt->step(optim::StepScaling{1.f, &clean});
+      opt->step(optim::StepScaling{1.f, &clean});
+      if (!sgd) CHECK(static_cast<optim::Adam&>(*opt).step_count(0) == 2);
+      return p.detach();
+    };
+    for (bool sgd : {false, true}) check_equal(run(sgd, true), run(sgd, false), sgd ? "SGD" : "Adam");
+  }
+}
+
+// ---- CUDA against the CPU
+
+TEST_CASE("randn and rand draw the same bits on CUDA as on the CPU", "[cuda]") {
+  if (!cuda_or_skip("randn CUDA vs CPU")) return;
+  for (DType dt : {kFloat64, kFloat32, kFloat16, kBFloat16}) {
+    INFO(dtype_name(dt));
+    Generator a(42), b(42);
+    check_equal(randn({100003}, a, {.dtype = dt, .device = kCUDA}), randn({100003}, b, {.dtype = dt}), "randn");
+    check_equal(rand({100003}, a, {.dtype = dt, .device = kCUDA}), rand({100003}, b, {.dtype = dt}), "rand");
+  }
+}
+
+TEST_CASE("16-bit conv, batch norm and pooling on CUDA match the CPU in float32 on the same inputs", "[cuda][race]") {
+  if (!cuda_or_skip("16-bit conv / batch norm / pooling")) return;
+  for (DType dt : {kFloat16, kBFloat16}) {
+    INFO(dtype_name(dt));
+    const double tol = tol16(dt);
+    // one op at a time, so the tolerance is that op's own rounding
+    auto both = [&](const std::vector<Tensor>& cpu_in, auto f) {
+      std::vector<Tensor> c, g;
+      for (const Tensor& t : cpu_in) {
+        c.push_back(t.to(kFloat32).requires_grad_());
+        g.push_back(t.to(kCUDA).requires_grad_());
+      }
+      Tensor yc = f(c), yg = f(g);
+      REQUIRE(yg.dtype() == dt);
+      check_close(yg, yc, tol, tol, "forward");
+      Tensor w = sample(yc.sizes(), 99, dt);
+      sum(mul(yc, w.to(kFloat32))).backward();
+      sum(mul(yg, w.to(kCUDA))).backward();
+      for (size_t i = 0; i < c.size(); ++i) check_close(g[i].grad(), c[i].grad(), 4 * tol, 4 * tol, "gradient");
+    };
+    Tensor x = sample({4, 8, 10, 10}, 1, dt), k = sample({16, 8, 3, 3}, 2, dt), bias = sample({16}, 3, dt);
+    both({mul(x, 0.3), mul(k, 0.1), bias}, [](const std::vector<Tensor>& v) {
+      return F::conv2d(v[0], v[1], v[2], 1, 1);
+    });
+    both({x}, [](const std::vector<Tensor>& v) { return F::max_pool2d(v[0], 3, 2, 1); });
+    both({x}, [](const std::vector<Tensor>& v) { return F::adaptive_avg_pool2d(v[0], {3, 4}); });
+    // batch norm with parameters in the input's dtype, then in float32 (PyTorch's mixed-precision rule)
+    for (DType pt : {dt, kFloat32}) {
+      INFO("batch norm parameters " << dtype_name(pt));
+      Tensor wgt = sample({8}, 4, pt), b = sample({8}, 5, pt);
+      Tensor rm_c = zeros({8}), rv_c = ones({8});
+      Tensor rm_g = zeros({8}, {.dtype = pt, .device = kCUDA}), rv_g = ones({8}, {.dtype = pt, .device = kCUDA});
+      std::vector<Tensor> c{x.to(kFloat32).requires_grad_(), wgt.to(kFloat32).requires_grad_(),
+                            b.to(kFloat32).requires_grad_()};
+      std::vector<Tensor> g{x.to(kCUDA).requires_grad_(), wgt.to(kCUDA).requires_grad_(), b.to(kCUDA).requires_grad_()};
+      Tensor yc = F::batch_norm(c[0], rm_c, rv_c, c[1], c[2], true);
+      Tensor yg = F::batch_norm(g[0], rm_g, rv_g, g[1], g[2], true);
+      REQUIRE(yg.dtype() == dt);
+      check_close(yg, yc, tol, tol, "batch norm forward");
+      check_close(rm_g, rm_c, tol, tol, "running mean");
+      check_close(rv_g, rv_c, tol, tol, "running var");
+      Tensor w = sample(yc.sizes(), 98, dt);
+      sum(mul(yc, w.to(kFloat32))).backward();
+      sum(mul(yg, w.to(kCUDA))).backward();
+      for (size_t i = 0; i < 3; ++i) check_close(g[i].grad(), c[i].grad(), 4 * tol, 4 * tol, "batch norm gradient");
+      REQUIRE(g[1].grad().dtype() == pt);
+      Tensor ye = F::batch_norm(x.to(kCUDA), rm_g, rv_g, wgt.to(kCUDA), b.to(kCUDA), false);
+      check_close(ye, F::batch_norm(x.to(kFloat32), rm_c, rv_c, wgt.to(kFloat32), b.to(kFloat32), false), tol, tol,
+                  "batch norm eval");
+    }
+  }
+}
+
+TEST_CASE("fp16 softmax and log_softmax backward on CUDA match the CPU", "[cuda][race]") {
+  if (!cuda_or_skip("fp16 softmax backward")) return;
+  for (int64_t cols : {1, 7, 1000, 70000}) {
+    INFO(cols << " columns");
+    Tensor x = sample({5, cols}, 1, kFloat16);
+    for (bool log : {false, true}) {
+      Tensor xc = x.to(kFloat32).requires_grad_(), xg = x.to(kCUDA).requires_grad_();
+      // autocast aside, softmax keeps a 16-bit input's dtype; the kernels compute in float32 either way
+      Tensor yc = log ? log_softmax(xc, 1) : softmax(xc, 1), yg = log ? log_softmax(xg, 1) : softmax(xg, 1);
+      check_close(yg, yc, 2e-3, 2e-3, "forward");
+      Tensor w = sample({5, cols}, 2, kFloat16);
+      sum(mul(yc, w.to(kFloat32))).backward();
+      sum(mul(yg, w.to(kCUDA))).backward();
+      check_close(xg.grad(), xc.grad(), 4e-3, 4e-3, log ? "log_softmax gradient" : "softmax gradient");
+    }
+  }
+}
+
+TEST_CASE("channels_last convolution and batch norm on CUDA match NCHW and the CPU", "[cuda][race]") {
+  if (!cuda_or_skip("channels_last cuDNN convolution and batch norm")) return;
+  for (DType dt : {kFloat32, kFloat16}) {
+    INFO(dtype_name(dt));
+    const double tol = dt == kFloat32 ? 1e-4 : 4e-3;
+    kernels::Conv2dShape s;
+    s.n = 3; s.c_in = 6; s.h = 9; s.w = 11; s.c_out = 10; s.kh = 3; s.kw = 3;
+    s.stride_h = 2; s.pad_h = 1; s.pad_w = 1;
+    s.out_h = (s.h + 2 * s.pad_h - s.kh) / s.stride_h + 1;
+    s.out_w = (s.w + 2 * s.pad_w - s.kw) / s.stride_w + 1;
+    Tensor x = sample({s.n, s.c_in, s.h, s.w}, 1, dt, kCUDA), w = sample({s.c_out, s.c_in, 3, 3}, 2, dt, kCUDA);
+    Tensor gy = sample({s.n, s.c_out, s.out_h, s.out_w}, 3, dt, kCUDA);
+    Tensor y_ref = empty(gy.sizes(), {.dtype = dt, .device = kCUDA});
+    kernels::conv2d_forward(s, detail::raw(x), detail::raw(w), nullptr, detail::raw(y_ref));
+    check_close(y_ref.to(kCPU, kFloat32), F::conv2d(x.to(kCPU, kFloat32), w.to(kCPU, kFloat32), {}, {2, 1}, 1),
+                tol, tol, "NCHW against the CPU");
+    for (bool w_last : {false, true}) {
+      INFO("weight " << (w_last ? "channels_last" : "NCHW"));
+      Tensor xl = channels_last(x), wl = w_last ? channels_last(w) : w;
+      Tensor yl = channels_last(empty(gy.sizes(), {.dtype = dt, .device = kCUDA}));
+      kernels::conv2d_forward(s, detail::raw(xl), detail::raw(wl), nullptr, detail::raw(yl));
+      REQUIRE(yl.stride(1) == 1);  // written in the output view's layout
+      check_close(yl, y_ref, tol, tol, "forward");
+      Tensor gx_ref = empty(x.sizes(), {.dtype = dt, .device = kCUDA}), gx = channels_last(gx_ref.clone());
+      kernels::conv2d_backward_data(s, detail::raw(gy), detail::raw(w), detail::raw(gx_ref));
+      kernels::conv2d_backward_data(s, detail::raw(channels_last(gy)), detail::raw(wl), detail::raw(gx));
+      check_close(gx, gx_ref, tol, tol, "input gradient");
+      Tensor gw_ref = empty(w.sizes(), {.dtype = dt, .device = kCUDA});
+      Tensor gw = w_last ? channels_last(gw_ref.clone()) : gw_ref.clone();
+      kernels::conv2d_backward_weight(s, detail::raw(x), detail::raw(gy), detail::raw(gw_ref));
+      kernels::conv2d_backward_weight(s, detail::raw(xl), detail::raw(channels_last(gy)), detail::raw(gw));
+      check_close(gw, gw_ref, 4 * tol, 4 * tol, "weight gradient");
+    }
+    // batch norm: few channels over many pixels (many slices), and a channel count that is no multiple of 32
+    for (Shape shape : {Shape{64, 3, 40, 40}, Shape{5, 40, 7, 9}}) {
+      INFO("batch norm over " << shape_str(shape));
+      kernels::BatchNormShape bs{shape[0], shape[1], shape[2] * shape[3]};
+      Tensor bx = sample(shape, 4, dt, kCUDA), bw = sample({shape[1]}, 5, kFloat32, kCUDA);
+      Tensor bb = sample({shape[1]}, 6, kFloat32, kCUDA), bgy = sample(shape, 7, dt, kCUDA);
+      auto run = [&](bool last) {
+        kernels::BatchNormShape st = bs;
+        st.channels_last = last;
+        auto in_layout = [&](const Tensor& t) { return last ? channels_last(t) : t; };
+        Tensor xv = in_layout(bx), gyv = in_layout(bgy);
+        Tensor y = in_layout(empty(shape, {.dtype = dt, .device = kCUDA}));
+        Tensor gx = in_layout(empty(shape, {.dtype = dt, .device = kCUDA}));
+        Tensor mean = empty({shape[1]}, {.device = kCUDA}), invstd = empty({shape[1]}, {.device = kCUDA});
+        Tensor rm = zeros({shape[1]}, {.device = kCUDA}), rv = ones({shape[1]}, {.device = kCUDA});
+        Tensor gw = empty({shape[1]}, {.device = kCUDA}), gb = empty({shape[1]}, {.device = kCUDA});
+        kernels::RawView w = detail::raw(bw), b = detail::raw(bb), rmv = detail::raw(rm), rvv = detail::raw(rv);
+        kernels::RawView gwv = detail::raw(gw), gbv = detail::raw(gb), gxv = detail::raw(gx);
+        kernels::batch_norm_forward_train(st, detail::raw(xv), &w, &b, &rmv, &rvv, 0.1, 1e-5, detail::raw(y),
+                                          detail::raw(mean), detail::raw(invstd));
+        kernels::batch_norm_backward(st, detail::raw(xv), detail::raw(gyv), detail::raw(mean), detail::raw(invstd),
+                                     &w, true, &gxv, &gwv, &gbv);
+        return std::vector<Tensor>{y, gx, mean, invstd, rm, rv, gw, gb};
+      };
+      std::vector<Tensor> nchw = run(false), last = run(true);
+      REQUIRE(last[0].stride(1) == 1);
+      const char* names[] = {"y", "gx", "mean", "invstd", "running_mean", "running_var", "gweight", "gbias"};
+      for (size_t i = 0; i < nchw.size(); ++i) check_close(last[i], nchw[i], tol, tol, names[i]);
+      // and the batch statistics against the CPU's float32 reduction of the same values
+      Tensor xc = bx.to(kCPU, kFloat32);
+      check_close(nchw[2].to(kCPU), mean(xc, {0, 2, 3}), 1e-5, 1e-5, "mean against the CPU");
+    }
+  }
+}
+
+TEST_CASE("long single rows and many short rows reduce on CUDA as on the CPU", "[cuda][race]") {
+  if (!cuda_or_skip("sliced reductions")) return;
+  for (DType dt : {kFloat32, kFloat16, kInt64}) {
+    for (Shape shape : {Shape{1, 5000011}, Shape{3, 2000003}, Shape{100000, 7}, Shape{1, 1}}) {
+      INFO(dtype_name(dt) << " " << shape_str(shape));
+      Tensor x = dt == kInt64 ? mul(sample(shape, 1), 1000.0).to(kInt64) : sample(shape, 1, dt);
+      Tensor g = x.to(kCUDA);
+      const double tol = dt == kFloat16 ? 2e-3 : 1e-5;
+      // float sums differ only by summation order; the reference sums in float64
+      Tensor ref_sum = sum(x.to(kFloat64), {1});
+      check_close(sum(g, {1}).to(kCPU, kFloat64), ref_sum, tol * std::sqrt(double(shape[1])), tol, "sum");
+      if (dt != kInt64) {
+        check_close(mean(g, {1}).to(kCPU, kFloat64), mean(x.to(kFloat64), {1}), tol, tol, "mean");
+      } else {
+        check_equal(sum(g, {1}).to(kCPU), sum(x, {1}), "integer sum");
+      }
+      auto [mx, mi] = max(g, 1);
+      auto [cx, ci] = max(x, 1);
+      check_equal(mx.to(kCPU), cx, "max");
+      check_equal(mi.to(kCPU), ci, "max index");
+      check_equal(argmin(g, 1).to(kCPU), argmin(x, 1), "argmin");
+      if (dt != kInt64) check_equal(max(g).to(kCPU), max(x), "full max");
+    }
+  }
+  // ties and NaN: the first maximum wins, a NaN beats everything, across the slices of a long row
+  Tensor t = zeros({1, 3000000});
+  t.narrow(1, 2999990, 1).fill_(7.0);
+  t.narrow(1, 1500000, 1).fill_(7.0);
+  CHECK(argmax(t.to(kCUDA), 1).item<int64_t>() == 1500000);
+  t.narrow(1, 2500000, 1).fill_(NAN);
+  CHECK(argmax(t.to(kCUDA), 1).item<int64_t>() == 2500000);
+}
+
+TEST_CASE("tensors beyond 2^31 elements: elementwise, reductions and a convolution split by batch", "[cuda]") {
+  if (!cuda_or_skip("tensors over 2^31 elements")) return;
+  const int64_t n = (int64_t(1) << 31) + 4098;
+  try {
+    Tensor x = ones({n}, {.dtype = kUInt8, .device = kCUDA});
+    x.narrow(0, n - 3, 1).fill_(5.0);
+    CHECK(sum(x).item<int64_t>() == n + 4);
+    CHECK(argmax(x.view({1, n}), 1).item<int64_t>() == n - 3);
+    // a strided view over all of it: the 64-bit index path of the elementwise executor
+    Tensor xt = x.view({2, n / 2}).t();
+    Tensor y = add(xt, xt);
+    CHECK(sum(y).item<int64_t>() == 2 * (n + 4));
+    CHECK(y.select(0, n / 2 - 3).to(kCPU).to_vector<double>() == std::vector<double>{2, 10});
+  } catch (const Error& e) {
+    if (std::string(e.what()).find("out of memory") == std::string::npos) throw;
+    WARN("not enough GPU memory for the 2^31-element elementwise case: " << e.what());
+  }
+  cuda::empty_cache();
+  // 65537 images of 8 x 64 x 64 halves: 2^31 + 32768 elements, so cuDNN gets two slices of the batch
+  const int64_t images = 65537;
+  try {
+    Tensor x = full({images, 8, 64, 64}, 0.5, {.dtype = kFloat16, .device = kCUDA});
+    x.narrow(0, images - 1, 1).copy_(sample({1, 8, 64, 64}, 1, kFloat16, kCUDA));
+    Tensor w = mul(sample({8, 8, 3, 3}, 2, kFloat16, kCUDA), 0.1);
+    Tensor y = F::conv2d(x, w, {}, 1, 1);
+    for (int64_t i : {int64_t(0), images - 1})
+      check_close(y.narrow(0, i, 1), F::conv2d(x.narrow(0, i, 1), w, {}, 1, 1), 2e-3, 2e-3, "image " +
+                  std::to_string(i));
+  } catch (const Error& e) {
+    if (std::string(e.what()).find("out of memory") == std::string::npos) throw;
+    WARN("not enough GPU memory for the 2^31-element convolution: " << e.what());
+  }
+  cuda::empty_cache();
+}
+
+TEST_CASE("the CUDA allocator: memory_stats, empty_cache, and freeing the cache to retry an allocation",
+          "[cuda]") {
+  if (!cuda_or_skip("the CUDA allocator")) return;
+  cuda::empty_cache();
+  cuda::MemoryStats s0 = cuda::memory_stats(0);
+  CHECK(s0.reserved == s0.allocated);  // nothing cached after empty_cache
+  {
+    Tensor t = empty({10 << 20}, {.dtype = kUInt8, .device = kCUDA});
+    cuda::MemoryStats s1 = cuda::memory_stats(0);
+    CHECK(s1.allocated >= s0.allocated + (10 << 20));
+    CHECK(s1.peak_allocated >= s1.allocated);
+  }
+  cuda::MemoryStats s2 = cuda::memory_stats(0);
+  CHECK(s2.allocated == s0.allocated);
+  CHECK(s2.reserved > s2.allocated);  // the block stays cached
+  cuda::empty_cache();
+  CHECK(cuda::memory_stats(0).reserved == s0.allocated);
+
+  REQUIRE_THROWS_WITH(empty({int64_t(1) << 42}, {.dtype = kUInt8, .device = kCUDA}),
+                      Catch::Contains("[cuda] out of memory: tried to allocate 4398046511104 bytes"));
+  // fill the device with 1 GiB blocks, free them (they stay cached), then ask for one block larger than any
+  // of them: only the out-of-memory retry, which frees the cache first, can serve it
+  std::vector<Tensor> blocks;
+  const int64_t gib = int64_t(1) << 30;
+  try {
+    for (int i = 0; i < 1024; ++i) blocks.push_back(empty({gib}, {.dtype = kUInt8, .device = kCUDA}));
+  } catch (const Error& e) {
+    REQUIRE_THAT(e.what(), Catch::Contains("out of memory"));
+  }
+  INFO(blocks.size() << " blocks of 1 GiB");
+  REQUIRE(blocks.size() >= 3);
+  size_t count = blocks.size();
+  blocks.clear();
+  cuda::MemoryStats cached = cuda::memory_stats(0);
+  CHECK(cached.reserved >= s0.allocated + count * size_t(gib));
+  Tensor big = empty({int64_t(count - 2) * gib + (64 << 20)}, {.dtype = kUInt8, .device = kCUDA});
+  big.fill_(1.0);
+  CHECK(cuda::memory_stats(0).reserved < cached.reserved);  // the cached blocks went back to the driver
+  big = Tensor();
+  cuda::empty_cache();
+  CHECK(sum(ones({4}, {.device = kCUDA})).item<float>() == 4.f);
+}
+
+TEST_CASE("GradScaler on CUDA: the unscale kernel finds a real inf, the step is skipped, the scale backs off",
+          "[cuda][optim]") {
+  if (!cuda_or_skip("GradScaler with an inf on CUDA")) return;
+  for (DType dt : {kFloat32, kFloat16}) {
+    INFO(dtype_name(dt));
+    std::vector<Tensor> result;
+    for (Device dev : {kCPU, kCUDA}) {
+      Tensor p = sample({40000}, 1, dt, dev).set_requires_grad(true);  // more than one 16384-element chunk
+      Tensor p0 = p.detach().clone();
+      optim::Adam opt({p}, {.lr = 1e-2});
+      amp::GradScaler scaler({.init_scale = 1024.0});
+      scaler.scale(ones({1}, {.device = dev}));  // starts the scale
+      Tensor g = mul(sample({40000}, 2, dt, dev), 1024.0);
+      g.narrow(0, 20001, 1).fill_(INFINITY);
+      p.set_grad(g);
+      CHECK_FALSE(scaler.step(opt));
+      scaler.update();
+      check_equal(p.detach(), p0, "skipped step on " + dev.str());
+      CHECK(opt.step_count(0) == 0);
+      CHECK(scaler.get_scale() == 512.0);
+      p.set_grad(mul(sample({40000}, 3, dt, dev), 512.0));
+      CHECK(scaler.step(opt));
+      scaler.update();
+      CHECK(opt.step_count(0) == 1);
+      result.push_back(p.detach().to(kCPU));
+    }
+    check_close(result[1], result[0], 1e-6, dt == kFloat32 ? 1e-6 : 1e-3, "the clean step, CUDA vs CPU");
+  }
+  // the kernel skips by itself when handed a set flag on the device
+  Tensor p = sample({1000}, 4, kFloat32, kCUDA), g = sample({1000}, 5, kFloat32, kCUDA), p0 = p.clone();
+  Tensor m = zeros({1000}, {.device = kCUDA}), v = zeros({1000}, {.device = kCUDA});
+  Tensor flag = ones({1}, {.device = kCUDA});
+  kernels::AdamTensor e;
+  e.param = p.raw_data();
+  e.grad = g.raw_data();
+  e.exp_avg = m.data_ptr<float>();
+  e.exp_avg_sq = v.data_ptr<float>();
+  e.numel = 1000;
+  e.beta1 = 0.9f, e.one_minus_beta1 = 0.1f, e.beta2 = 0.999f, e.one_minus_beta2 = 0.001f, e.eps = 1e-8f;
+  e.neg_step_size = -0.1f;
+  e.bias_correction2_sqrt = 0.0316f;
+  kernels::adam_step(kCUDA, &e, 1, 1.f, flag.data_ptr<float>());
+  check_equal(p, p0, "kernel-level skip");
+  check_equal(m, zeros({1000}), "moments untouched");
+}
+
+TEST_CASE("optimizer steps from two host threads on one device do not mix their tables", "[cuda][optim]") {
+  if (!cuda_or_skip("concurrent optimizer steps")) return;
+  auto train = [](uint64_t seed, std::vector<Tensor>* out) {
+    std::vector<Tensor> ps;
+    for (int64_t n : {100, 20000, 7}) ps.push_back(sample({n}, seed + uint64_t(n), kFloat16, kCUDA).requires_grad_());
+    optim::Adam opt(ps, {.lr = 1e-2});
+    for (int step = 0; step < 50; ++step) {
+      for (Tensor& p : ps) p.set_grad(sample(p.sizes(), seed * 100 + uint64_t(step), kFloat16, kCUDA));
+      opt.step();
+    }
+    for (const Tensor& p : ps) out->push_back(p.detach().to(kCPU));
+  };
+  std::vector<Tensor> alone_a, alone_b, a, b;
+  train(1, &alone_a);
+  train(2, &alone_b);
+  std::thread ta(train, 1, &a), tb(train, 2, &b);
+  ta.join();
+  tb.join();
+  for (size_t i = 0; i < a.size(); ++i) {
+    check_equal(a[i], alone_a[i], "thread a");
+    check_equal(b[i], alone_b[i], "thread b");
+  }
+}
+
+TEST_CASE("autocast on CUDA runs matmul and conv in 16-bit like autocast on the CPU", "[cuda]") {
+  if (!cuda_or_skip("autocast on CUDA")) return;
+  for (DType dt : {kFloat16, kBFloat16}) {
+    INFO(dtype_name(dt));
+    Tensor a = sample({16, 32}, 1), w = sample({8, 32}, 2), img = sample({2, 3, 9, 9}, 3), k = sample({4, 3, 3, 3}, 4);
+    Tensor lc, lg, cc, cg;
+    {
+      amp::AutocastGuard g(DeviceType::CPU, dt);
+      lc = linear(a, w);
+      cc = F::conv2d(img, k, {}, 1, 1);
+    }
+    {
+      amp::AutocastGuard g(DeviceType::CUDA, dt);
+      lg = linear(a.to(kCUDA), w.to(kCUDA));
+      cg = F::conv2d(img.to(kCUDA), k.to(kCUDA), {}, 1, 1);
+      Tensor s = softmax(lg, 1);
+      CHECK(s.dtype() == kFloat32);
+    }
+    REQUIRE(lg.dtype() == dt);
+    REQUIRE(cg.dtype() == dt);
+    check_close(lg, lc, tol16(dt), tol16(dt), "linear");
+    check_close(cg, cc, tol16(dt), tol16(dt), "conv2d");
+  }
+}
+
+TEST_CASE("NCCL: a communicator whose peer never comes fails at the deadline, not in a hang", "[cuda][distributed]") {
+  if (!cuda_or_skip("the NCCL deadline")) return;
+  dist::InitOptions o{.backend = "nccl", .rank = 0, .world_size = 2, .master_addr = "127.0.0.1",
+                      .master_port = free_port(), .timeout = std::chrono::milliseconds(3000)};
+  dist::ProcessGroup pg(o);
+  Tensor t = ones({4}, {.device = kCUDA});
+  auto t0 = std::chrono::steady_clock::now();
+  REQUIRE_THROWS_WITH(pg.all_reduce(t), Catch::Contains("creating the NCCL communicator of rank 0 of 2") &&
+                                            Catch::Contains("did not complete within 3 s"));
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(s < 30);
+}
+
+TEST_CASE("NCCL: a collective a peer abandons aborts the communicator; later ones are refused", "[cuda][distributed]") {
+  if (!cuda_or_skip("NCCL abort")) return;
+  if (cuda::device_count() < 2) {
+    WARN("one GPU: the NCCL abort case needs two (NCCL refuses two ranks on one device)");
+    return;
+  }
+  int port = free_port();
+  auto make = [&](int rank) {
+    return std::make_unique<dist::ProcessGroup>(dist::InitOptions{.backend = "nccl", .rank = rank, .world_size = 2,
+                                                                  .local_rank = rank, .master_addr = "127.0.0.1",
+                                                                  .master_port = port,
+                                                                  .timeout = std::chrono::milliseconds(4000)});
+  };
+  std::unique_ptr<dist::ProcessGroup> g0 = make(0), g1 = make(1);
+  Tensor a = ones({1000}, {.device = Device(DeviceType::CUDA, 0)});
+  Tensor b = ones({1000}, {.device = Device(DeviceType::CUDA, 1)});
+  std::thread peer([&] { g1->all_reduce(b); });  // both create the communicator and reduce once
+  g0->all_reduce(a);
+  peer.join();
+  CHECK(a.to(kCPU).to_vector<float>()[0] == 2.f);
+  // rank 1 does not come to the second one
+  REQUIRE_THROWS_WITH(g0->all_reduce(a), Catch::Contains("did not complete within 4 s"));
+  REQUIRE_THROWS_WITH(g0->all_reduce(a), Catch::Contains("no new collectives can run on this group"));
+  // a work dropped without wait() and the groups' teardown must not hang or throw
+  g1->all_reduce_async(b);
+  g0.reset();
+  g1.reset();
+}

@@ -1,0 +1,188 @@
+// The nn kernels in every dtype and memory format: each convolution, batch-norm and pooling configuration of
+// the PyTorch fixtures (tests/py/nn_layers.py) runs in float32, bfloat16 and float16, NCHW and channels_last,
+// and is compared with the float64 path on the same (rounded) inputs, forward and every gradient. The float64
+// path itself is checked against PyTorch here too. Outputs and input gradients keep the input's layout.
+// Tolerances (error relative to the reference's largest magnitude): float32 1e-5 as the PyTorch tests; bf16
+// 1e-2 and fp16 2e-3, a few roundings of the result to 8 and 11 significant bits (2^-9 = 2.0e-3 and
+// 2^-12 = 2.4e-4 relative), since inside each kernel the math is float32.
+#include "nn/functional.h"
+#include "nn/resnet.h"
+#include "nn_test_util.h"
+
+using namespace ht;
+using namespace ht::testing;
+namespace F = ht::nn::functional;
+
+namespace {
+
+struct Variant {
+  DType dtype;
+  MemoryFormat format;
+  double tol;
+};
+std::vector<Variant> variants() {
+  std::vector<Variant> v;
+  for (MemoryFormat f : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+    v.push_back({kFloat32, f, 1e-5});
+    v.push_back({kBFloat16, f, 1e-2});
+    v.push_back({kFloat16, f, 2e-3});
+  }
+  return v;
+}
+std::string name(const Variant& v) { return std::string(dtype_name(v.dtype)) + " " + memory_format_name(v.format); }
+
+// t rounded to the variant's dtype, laid out in its format (4-d tensors only), as a fresh leaf.
+Tensor leaf(const Tensor& t, DType dtype, MemoryFormat format) {
+  Tensor r = t.to(dtype);
+  if (r.dim() == 4) r = r.contiguous(format);
+  return r.detach().clone(MemoryFormat::Preserve).requires_grad_(true);
+}
+// The same values in float64 NCHW: the reference's input.
+Tensor reference_leaf(const Tensor& t, DType dtype) { return t.to(dtype).to(kFloat64).contiguous().requires_grad_(true); }
+
+// Backpropagates fixture `key` (rounded to the variant's dtype, in its layout) through y, and in float64 through yr.
+void backward_both(const Tensor& y, const Tensor& yr, const std::string& key, const Variant& v) {
+  Tensor gy = fx(key).to(v.dtype);
+  y.backward(gy.dim() == 4 ? gy.contiguous(v.format) : gy);
+  yr.backward(gy.to(kFloat64));
+}
+
+void check_layout(const Tensor& t, const Variant& v, const std::string& what) {
+  INFO(what << " strides " << shape_str(t.strides()));
+  if (t.dim() == 4) CHECK(t.is_contiguous(v.format));
+}
+
+}  // namespace
+
+TEST_CASE("conv2d in every dtype and memory format matches the float64 path", "[nn][conv][layouts]") {
+  for (int i = 0; has("conv" + std::to_string(i) + ".x"); ++i) {
+    std::string c = "conv" + std::to_string(i);
+    auto k = cfg(c);
+    // the float64 path against PyTorch's float32 fixture
+    Tensor x64 = reference_leaf(fx(c + ".x"), kFloat64), w64 = reference_leaf(fx(c + ".w"), kFloat64);
+    Tensor b64 = k[14] ? reference_leaf(fx(c + ".b"), kFloat64) : Tensor();
+    check_rel(F::conv2d(x64, w64, b64, {k[7], k[8]}, {k[9], k[10]}, {k[11], k[12]}, k[13]), fx(c + ".y"), 1e-5,
+              c + " float64 forward against PyTorch");
+    for (const Variant& v : variants()) {
+      INFO(c << " in " << name(v));
+      Tensor x = leaf(fx(c + ".x"), v.dtype, v.format), w = leaf(fx(c + ".w"), v.dtype, MemoryFormat::Contiguous);
+      Tensor b = k[14] ? leaf(fx(c + ".b"), v.dtype, v.format) : Tensor();
+      Tensor xr = reference_leaf(fx(c + ".x"), v.dtype), wr = reference_leaf(fx(c + ".w"), v.dtype);
+      Tensor br = k[14] ? reference_leaf(fx(c + ".b"), v.dtype) : Tensor();
+      Tensor y = F::conv2d(x, w, b, {k[7], k[8]}, {k[9], k[10]}, {k[11], k[12]}, k[13]);
+      Tensor yr = F::conv2d(xr, wr, br, {k[7], k[8]}, {k[9], k[10]}, {k[11], k[12]}, k[13]);
+      CHECK(y.dtype() == v.dtype);
+      check_layout(y, v, "output");
+      check_rel(y, yr, v.tol, "forward");
+      backward_both(y, yr, c + ".gy", v);
+      check_layout(x.grad(), v, "input gradient");
+      check_rel(x.grad(), xr.grad(), v.tol, "input gradient");
+      check_rel(w.grad(), wr.grad(), v.tol, "weight gradient");
+      if (k[14]) check_rel(b.grad(), br.grad(), v.tol, "bias gradient");
+    }
+  }
+}
+
+TEST_CASE("batch_norm in every dtype and memory format matches the float64 path; 16-bit inputs take float32 "
+          "weights and statistics",
+          "[nn][bn][layouts]") {
+  for (int i = 0; has("bn" + std::to_string(i) + ".x"); ++i) {
+    std::string c = "bn" + std::to_string(i);
+    bool training = cfg(c)[0] != 0;
+    for (const Variant& v : variants()) {
+      INFO(c << (training ? " (training)" : " (eval)") << " in " << name(v));
+      // PyTorch's mixed-precision rule: weight, bias and running statistics stay float32 under a 16-bit input
+      DType param = kFloat32;
+      Tensor x = leaf(fx(c + ".x"), v.dtype, v.format);
+      Tensor w = leaf(fx(c + ".w"), param, v.format), b = leaf(fx(c + ".b"), param, v.format);
+      Tensor rm = fx(c + ".rm").to(param).clone(), rv = fx(c + ".rv").to(param).clone();
+      Tensor xr = reference_leaf(fx(c + ".x"), v.dtype);
+      Tensor wr = reference_leaf(fx(c + ".w"), param), br = reference_leaf(fx(c + ".b"), param);
+      Tensor rmr = fx(c + ".rm").to(kFloat64).clone(), rvr = fx(c + ".rv").to(kFloat64).clone();
+      Tensor y = F::batch_norm(x, rm, rv, w, b, training, 0.1, 1e-5);
+      Tensor yr = F::batch_norm(xr, rmr, rvr, wr, br, training, 0.1, 1e-5);
+      CHECK(y.dtype() == v.dtype);
+      CHECK(rm.dtype() == param);
+      check_layout(y, v, "output");
+      check_rel(y, yr, v.tol, "forward");
+      check_rel(rm, rmr, 1e-5, "running_mean");
+      check_rel(rv, rvr, 1e-5, "running_var");
+      backward_both(y, yr, c + ".gy", v);
+      check_layout(x.grad(), v, "input gradient");
+      CHECK(w.grad().dtype() == param);
+      check_rel(x.grad(), xr.grad(), v.tol, "input gradient");
+      check_rel(w.grad(), wr.grad(), v.dtype == kFloat32 ? v.tol : 1e-4, "weight gradient");
+      check_rel(b.grad(), br.grad(), v.dtype == kFloat32 ? v.tol : 1e-4, "bias gradient");
+    }
+  }
+}
+
+TEST_CASE("pooling in every dtype and memory format matches the float64 path, indices included",
+          "[nn][pool][layouts]") {
+  for (const Variant& v : variants()) {
+    for (int i = 0; has("maxpool" + std::to_string(i) + ".x"); ++i) {
+      std::string c = "maxpool" + std::to_string(i);
+      auto k = cfg(c);
+      INFO(c << " in " << name(v));
+      Tensor x = leaf(fx(c + ".x"), v.dtype, v.format), xr = reference_leaf(fx(c + ".x"), v.dtype);
+      auto [y, idx] = F::max_pool2d_with_indices(x, k[4], k[5], k[6], k[7], k[8] != 0);
+      auto [yr, idxr] = F::max_pool2d_with_indices(xr, k[4], k[5], k[6], k[7], k[8] != 0);
+      check_layout(y, v, "output");
+      check_equal(y.to(kFloat64), yr, "forward (a maximum is one of the inputs)");
+      check_equal(idx.contiguous(), idxr, "indices");
+      backward_both(y, yr, c + ".gy", v);
+      check_layout(x.grad(), v, "input gradient");
+      check_rel(x.grad(), xr.grad(), v.tol, "input gradient");
+    }
+    for (int i = 0; has("avgpool" + std::to_string(i) + ".x"); ++i) {
+      std::string c = "avgpool" + std::to_string(i);
+      auto k = cfg(c);
+      INFO(c << " in " << name(v));
+      Tensor x = leaf(fx(c + ".x"), v.dtype, v.format), xr = reference_leaf(fx(c + ".x"), v.dtype);
+      Tensor y = F::adaptive_avg_pool2d(x, {k[4], k[5]}), yr = F::adaptive_avg_pool2d(xr, {k[4], k[5]});
+      check_layout(y, v, "output");
+      check_rel(y, yr, v.tol, "forward");
+      backward_both(y, yr, c + ".gy", v);
+      check_layout(x.grad(), v, "input gradient");
+      check_rel(x.grad(), xr.grad(), v.tol, "input gradient");
+    }
+  }
+}
+
+TEST_CASE("a channels_last resnet18 gives the NCHW model's logits and gradients, and stays channels_last",
+          "[nn][resnet][layouts]") {
+  manual_seed(3);
+  auto nchw = nn::resnet18({.num_classes = 10, .in_channels = 1});
+  auto cl = nn::resnet18({.num_classes = 10, .in_channels = 1});
+  cl->load_state_dict(nchw->state_dict());
+  cl->to(MemoryFormat::ChannelsLast);
+  for (const auto& [key, p] : cl->named_parameters())
+    if (p.dim() == 4) {
+      INFO(key);
+      CHECK(p.is_contiguous(MemoryFormat::ChannelsLast));
+    }
+  Tensor x = randn({8, 1, 28, 28});
+  Tensor y = nchw->forward(x), ycl = cl->forward(x.contiguous(MemoryFormat::ChannelsLast));
+  check_rel(ycl, y, 1e-5, "logits");
+  sum(y).backward();
+  sum(ycl).backward();
+  auto p1 = nchw->named_parameters(), p2 = cl->named_parameters();
+  for (size_t i = 0; i < p1.size(); ++i) {
+    INFO(p1[i].first);
+    check_rel(p2[i].second.grad(), p1[i].second.grad(), 1e-4, "gradient");
+    if (p2[i].second.dim() == 4) CHECK(p2[i].second.grad().is_contiguous(MemoryFormat::ChannelsLast));
+  }
+}
+
+TEST_CASE("the CPU convolution gives the same bits run after run", "[nn][conv][determinism]") {
+  manual_seed(5);
+  Tensor x = randn({16, 32, 9, 9}), w = randn({48, 32, 3, 3}), gy = randn({16, 48, 9, 9});
+  auto run = [&] {
+    Tensor xl = x.clone().requires_grad_(true), wl = w.clone().requires_grad_(true);
+    Tensor y = F::conv2d(xl, wl, Tensor(), 1, 1);
+    y.backward(gy);
+    return std::vector<Tensor>{y.detach(), xl.grad(), wl.grad()};
+  };
+  auto a = run(), b = run();
+  for (size_t i = 0; i < a.size(); ++i) check_equal(a[i], b[i], "run twice");
+}
