@@ -85,6 +85,9 @@ bool is_channels_last_strides(const Shape& sizes, const Shape& strides) {
 }
 
 bool is_non_overlapping_and_dense(const Shape& sizes, const Shape& strides) {
+  // PyTorch's flag is contiguous || channels_last || computed, and an empty tensor is contiguous
+  if (is_contiguous_strides(sizes, strides, MemoryFormat::Contiguous)) return true;
+  if (is_contiguous_strides(sizes, strides, MemoryFormat::ChannelsLast)) return true;
   const size_t n = sizes.size();
   if (n == 1) return sizes[0] < 2 || strides[0] == 1;
   std::vector<size_t> perm(n);

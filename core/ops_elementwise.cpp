@@ -64,13 +64,18 @@ Tensor run_binary(BinaryOp op, const Tensor& a, const Tensor& b, DType compute, 
   return out;
 }
 
+// Runs a unary kernel from x into out (x's shape and dtype).
+Tensor run_unary_into(UnaryOp op, const Tensor& x, Tensor out, const char* name, double a, double b) {
+  Shape order = detail::kernel_order(out);
+  kernels::unary(op, operand_view(x, x.sizes(), order, name), operand_view(out, x.sizes(), order, name), a, b);
+  return out;
+}
+
 // `with_scalar`: the op is PyTorch's tensor-scalar form (x + 2), laid out as over (x, a 0-dim tensor).
 Tensor run_unary(UnaryOp op, const Tensor& x, const char* name, bool with_scalar, double a = 0, double b = 0) {
   Tensor out = with_scalar ? empty_output(x.sizes(), {layout(x), kScalarLayout}, x.dtype(), x.device())
                            : empty_output(x.sizes(), {layout(x)}, x.dtype(), x.device());
-  Shape order = detail::kernel_order(out);
-  kernels::unary(op, operand_view(x, x.sizes(), order, name), operand_view(out, x.sizes(), order, name), a, b);
-  return out;
+  return run_unary_into(op, x, out, name, a, b);
 }
 
 // Integers (and bool) go to float32 for ops that only make sense on reals, as PyTorch does.
@@ -170,11 +175,17 @@ Tensor rsub(const Tensor& a, double s) {
   return scalar_record("rsub", UnaryOp::RSubScalar, scalar_operand(a, s),
                       [](const Inputs&, const Tensor&, const Tensor& g) { return Grads{neg(g)}; }, s);
 }
-Tensor rdiv(const Tensor& a, double s) {
-  return scalar_record("rdiv", UnaryOp::RDivScalar, as_real(a),
+Tensor rdiv(const Tensor& a_in, double s) {
+  // PyTorch computes s / x as x.reciprocal() * s (torch/_tensor.py, __rdiv__): the result is laid out as that
+  // product is, over the reciprocal's output and a 0-dim tensor.
+  Tensor a = as_real(a_in);
+  Shape reciprocal_strides = elementwise_strides(a.sizes(), {layout(a)});
+  Tensor out = empty_output(a.sizes(), {OperandLayout{a.sizes(), reciprocal_strides}, kScalarLayout}, a.dtype(),
+                            a.device());
+  return autograd::record("rdiv", run_unary_into(UnaryOp::RDivScalar, a.detach(), out, "rdiv", s, 0), {a},
                       [](const Inputs& in, const Tensor& y, const Tensor& g) {
                         return Grads{neg(div(mul(g, y), in[0]))};
-                      }, s);
+                      });
 }
 
 Tensor neg(const Tensor& x) {
