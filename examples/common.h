@@ -98,16 +98,54 @@ inline ht::Tensor gather_rows(const ht::Tensor& src, const std::vector<int64_t>&
   return out;
 }
 
+// How a model is fed: where and in which dtype its inputs go, their memory format, and the autocast dtype when
+// the model is run the way of PyTorch's AMP recipe (fp32 parameters under torch.autocast).
+struct Feed {
+  ht::Device device = ht::kCPU;
+  ht::DType dtype = ht::kFloat32;
+  bool channels_last = false;
+  std::optional<ht::DType> autocast;
+
+  ht::Tensor input(const ht::Tensor& x) const {
+    ht::Tensor t = x.to(device, dtype);
+    return channels_last ? t.contiguous(ht::MemoryFormat::ChannelsLast) : t;
+  }
+  // Enables autocast for this feed's device while it lives (and disables it when the feed has none).
+  ht::amp::AutocastGuard autocast_scope() const {
+    return ht::amp::AutocastGuard(device.type, autocast.value_or(ht::kFloat16), autocast.has_value());
+  }
+};
+
+// The model's dtype for --precision fp16|bf16|fp32.
+inline ht::DType precision_dtype(const std::string& precision) {
+  if (precision == "fp16") return ht::kFloat16;
+  if (precision == "bf16") return ht::kBFloat16;
+  HT_CHECK(precision == "fp32", "unknown --precision '", precision, "' (expected fp16, bf16 or fp32)");
+  return ht::kFloat32;
+}
+
+// The autocast dtype for --amp float16|bfloat16.
+inline ht::DType amp_dtype(const std::string& amp) {
+  if (amp == "float16") return ht::kFloat16;
+  HT_CHECK(amp == "bfloat16", "unknown --amp '", amp, "' (expected float16 or bfloat16)");
+  return ht::kBFloat16;
+}
+
 // How many of the split's images [begin, end) `model` classifies right, in eval mode, batch by batch.
-inline int64_t count_correct(ht::nn::Module& model, const Split& split, int64_t begin, int64_t end, ht::Device device,
-                             ht::DType dtype, int64_t batch_size, std::vector<float>* logits_out = nullptr) {
+inline int64_t count_correct(ht::nn::Module& model, const Split& split, int64_t begin, int64_t end, const Feed& feed,
+                             int64_t batch_size, std::vector<float>* logits_out = nullptr) {
   bool was_training = model.is_training();
   model.eval();
   ht::NoGradGuard no_grad;
   int64_t correct = 0;
   for (int64_t start = begin; start < end; start += batch_size) {
     int64_t b = std::min(batch_size, end - start);
-    ht::Tensor logits = model(split.images.narrow(0, start, b).to(device, dtype)).to(ht::kCPU, ht::kFloat32);
+    ht::Tensor logits;
+    {
+      ht::amp::AutocastGuard autocast = feed.autocast_scope();
+      logits = model(feed.input(split.images.narrow(0, start, b)));
+    }
+    logits = logits.to(ht::kCPU, ht::kFloat32);
     std::vector<int64_t> pred = ht::argmax(logits, 1).to_vector<int64_t>();
     std::vector<int64_t> want = split.labels.narrow(0, start, b).to_vector<int64_t>();
     for (int64_t i = 0; i < b; ++i) correct += pred[size_t(i)] == want[size_t(i)];
@@ -121,10 +159,10 @@ inline int64_t count_correct(ht::nn::Module& model, const Split& split, int64_t 
 }
 
 // Top-1 accuracy of `model` in eval mode over a split.
-inline double evaluate(ht::nn::Module& model, const Split& split, ht::Device device, ht::DType dtype,
-                       int64_t batch_size, std::vector<float>* logits_out = nullptr) {
+inline double evaluate(ht::nn::Module& model, const Split& split, const Feed& feed, int64_t batch_size,
+                       std::vector<float>* logits_out = nullptr) {
   int64_t n = split.size();
-  return n ? double(count_correct(model, split, 0, n, device, dtype, batch_size, logits_out)) / double(n) : 0.0;
+  return n ? double(count_correct(model, split, 0, n, feed, batch_size, logits_out)) / double(n) : 0.0;
 }
 
 }  // namespace examples

@@ -1,7 +1,7 @@
 // eval_resnet18: evaluates a PyTorch- or halftorch-written ResNet-18 state_dict on the Fashion-MNIST or
 // CIFAR-10 test split and prints `test accuracy: 0.XXXX` as its last line.
 //   eval_resnet18 --weights W.pth [--data fashion-mnist|cifar10] [--data-dir DIR] [--device auto|cpu|cuda]
-//                 [--precision fp16|fp32] [--limit N] [--batch-size B] [--logits OUT.npy]
+//                 [--precision fp16|bf16|fp32] [--limit N] [--batch-size B] [--logits OUT.npy]
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -20,7 +20,7 @@ struct Args {
 
 const char* kUsage =
     "usage: eval_resnet18 --weights W.pth [--data fashion-mnist|cifar10] [--data-dir DIR]\n"
-    "                     [--device auto|cpu|cuda] [--precision fp16|fp32] [--limit N] [--batch-size B]\n"
+    "                     [--device auto|cpu|cuda] [--precision fp16|bf16|fp32] [--limit N] [--batch-size B]\n"
     "                     [--logits OUT.npy]\n";
 
 int64_t to_count(const std::string& flag, const std::string& v) {
@@ -59,8 +59,8 @@ Args parse(int argc, char** argv) {
            "cifar10, got ", a.data);
   HT_CHECK(a.device == "auto" || a.device == "cpu" || a.device == "cuda", "[eval_resnet18] expected --device auto, ",
            "cpu or cuda, got ", a.device);
-  HT_CHECK(a.precision == "fp32" || a.precision == "fp16", "[eval_resnet18] expected --precision fp16 or fp32, got ",
-           a.precision);
+  HT_CHECK(a.precision == "fp32" || a.precision == "fp16" || a.precision == "bf16",
+           "[eval_resnet18] expected --precision fp16, bf16 or fp32, got ", a.precision);
   return a;
 }
 
@@ -86,7 +86,7 @@ int run(const Args& a) {
   int64_t num_classes = fc.size(0);
 
   ht::Device device = examples::pick_device(a.device);
-  ht::DType dtype = a.precision == "fp16" ? ht::kFloat16 : ht::kFloat32;
+  ht::DType dtype = examples::precision_dtype(a.precision);
   auto model = ht::nn::resnet18({.num_classes = num_classes, .in_channels = channels});
   model->load_state_dict(sd);
   model->to(device).to(dtype);
@@ -97,7 +97,7 @@ int run(const Args& a) {
   std::cerr << "resnet18 (" << channels << " -> " << num_classes << " classes) on " << device.str() << " in "
             << a.precision << ", " << n << " " << a.data << " test images\n";
   std::vector<float> logits;
-  double accuracy = examples::evaluate(*model, test, device, dtype, a.batch_size, a.logits.empty() ? nullptr : &logits);
+  double accuracy = examples::evaluate(*model, test, {device, dtype}, a.batch_size, a.logits.empty() ? nullptr : &logits);
   if (!a.logits.empty()) ht::io::save_npy(ht::from_vector(logits, {n, num_classes}), a.logits);
   std::printf("test accuracy: %.4f\n", accuracy);
   return 0;

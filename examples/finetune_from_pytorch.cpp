@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
     auto spec = examples::data_spec("fashion-mnist");
     examples::Split train = examples::load_split(spec, examples::kFashionMnistDir, true, steps * 64);
     examples::Split test = examples::load_split(spec, examples::kFashionMnistDir, false, 1000);
-    std::printf("before fine-tuning: test accuracy %.4f\n", examples::evaluate(*model, test, device, dtype, 250));
+    std::printf("before fine-tuning: test accuracy %.4f\n", examples::evaluate(*model, test, {device, dtype}, 250));
     optim::Adam opt(model->parameters(), {.lr = lr});
     amp::GradScaler scaler({.enabled = dtype == kFloat16});
     model->train();
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
       scaler.step(opt);
       scaler.update();
     }
-    std::printf("after fine-tuning:  test accuracy %.4f\n", examples::evaluate(*model, test, device, dtype, 250));
+    std::printf("after fine-tuning:  test accuracy %.4f\n", examples::evaluate(*model, test, {device, dtype}, 250));
     save(model->state_dict(), out);
     std::printf("saved %s (%s)\n", out.c_str(), dtype_name(dtype));
     return 0;

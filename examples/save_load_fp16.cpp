@@ -54,8 +54,8 @@ int main(int argc, char** argv) {
     fresh->to(device).half();
     fresh->load_state_dict(load_state_dict_file(out));
     fresh->eval();
-    double before = examples::evaluate(*model, test, device, kFloat16, 250);
-    double after = examples::evaluate(*fresh, test, device, kFloat16, 250);
+    double before = examples::evaluate(*model, test, {device, kFloat16}, 250);
+    double after = examples::evaluate(*fresh, test, {device, kFloat16}, 250);
     std::printf("accuracy of the trained model: %.4f, of the reloaded one: %.4f\n", before, after);
     return before == after ? 0 : 1;
   } catch (const std::exception& e) {

@@ -1,6 +1,7 @@
 // train_resnet18: trains torchvision's ResNet-18 on Fashion-MNIST or CIFAR-10 with Adam, in fp16 (half model,
-// fp32 master weights, GradScaler) or fp32, then saves the model as `model.half(); torch.save(
-// model.state_dict(), ...)` would. Checkpoints hold the whole training state and resume bit-exactly on CPU.
+// fp32 master weights, GradScaler), bf16 (bf16 model, fp32 master weights) or fp32, or with PyTorch's AMP recipe
+// (--amp: fp32 model under autocast, GradScaler for float16), in NCHW or channels_last, then saves the model as
+// `model.half(); torch.save(model.state_dict(), ...)` would. Checkpoints hold the whole training state and resume bit-exactly on CPU.
 // Under a launcher (scripts/launch -n N, which sets RANK, WORLD_SIZE, MASTER_ADDR, ...) it trains data-parallel:
 // each rank takes its shard of every epoch (DistributedSampler) with --batch-size images per step, gradients
 // are averaged by DistributedDataParallel (Gloo on CPU, NCCL on GPU), and rank 0 alone prints, logs and writes
@@ -20,18 +21,19 @@
 namespace {
 
 struct Args {
-  std::string data = "fashion-mnist", data_dir, device = "auto", precision = "fp16";
+  std::string data = "fashion-mnist", data_dir, device = "auto", precision = "fp16", amp;
   int64_t epochs = 1, batch_size = 128, limit = 0;
   uint64_t seed = 0;
   double lr = 1e-3, weight_decay = 0;
-  bool shuffle = true, augment = false;
+  bool shuffle = true, augment = false, channels_last = false;
   std::string init, out = "model_fp16.pth", checkpoint, resume, log, reduce_dtype = "grad";
 };
 
 const char* kUsage =
     "usage: train_resnet18 [--data fashion-mnist|cifar10] [--data-dir DIR] [--epochs N] [--batch-size B]\n"
     "                      [--lr X] [--weight-decay X] [--limit N] [--no-shuffle] [--seed S] [--augment]\n"
-    "                      [--device auto|cpu|cuda] [--precision fp16|fp32] [--init W.pth]\n"
+    "                      [--device auto|cpu|cuda] [--precision fp16|bf16|fp32] [--amp float16|bfloat16]\n"
+    "                      [--channels-last] [--init W.pth]\n"
     "                      [--out model_fp16.pth] [--checkpoint CK.pth] [--resume CK.pth] [--log LOG.jsonl]\n"
     "                      [--reduce-dtype grad|fp32]\n"
     "Under scripts/launch -n N (or RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT) it trains on N processes;\n"
@@ -43,6 +45,7 @@ struct UsageError : std::runtime_error {
 
 Args parse(int argc, char** argv) {
   Args a;
+  bool precision_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     auto value = [&]() -> std::string {
@@ -74,7 +77,11 @@ Args parse(int argc, char** argv) {
     else if (k == "--no-shuffle") a.shuffle = false;
     else if (k == "--augment") a.augment = true;
     else if (k == "--device") a.device = value();
-    else if (k == "--precision") a.precision = value();
+    else if (k == "--precision") {
+      a.precision = value();
+      precision_given = true;
+    } else if (k == "--amp") a.amp = value();
+    else if (k == "--channels-last") a.channels_last = true;
     else if (k == "--init") a.init = value();
     else if (k == "--out") a.out = value();
     else if (k == "--checkpoint") a.checkpoint = value();
@@ -83,7 +90,14 @@ Args parse(int argc, char** argv) {
     else if (k == "--reduce-dtype") a.reduce_dtype = value();
     else throw UsageError("unknown argument '" + k + "'");
   }
-  if (a.precision != "fp16" && a.precision != "fp32") throw UsageError("--precision must be fp16 or fp32");
+  if (a.precision != "fp16" && a.precision != "bf16" && a.precision != "fp32")
+    throw UsageError("--precision must be fp16, bf16 or fp32");
+  if (!a.amp.empty()) {
+    if (a.amp != "float16" && a.amp != "bfloat16") throw UsageError("--amp must be float16 or bfloat16");
+    if (precision_given && a.precision != "fp32")
+      throw UsageError("--amp trains fp32 parameters under autocast; it cannot be combined with --precision " + a.precision);
+    a.precision = "fp32";
+  }
   if (a.reduce_dtype != "grad" && a.reduce_dtype != "fp32") throw UsageError("--reduce-dtype must be grad or fp32");
   if (a.epochs < 0 || a.batch_size <= 0 || a.limit < 0) throw UsageError("--epochs, --batch-size and --limit must be positive");
   return a;
@@ -117,8 +131,8 @@ ht::StateDict state_dict_as(const ht::nn::Module& model, ht::DType dtype, const 
   size_t p = 0;
   for (auto& [name, t] : sd.tensors) {
     if (weights && p < params.size() && params[p].first == name) t = (*weights)[p++];
-    if (t.is_floating_point()) t = t.to(ht::kCPU, dtype).clone();
-    else t = t.cpu().clone();
+    if (t.is_floating_point()) t = t.to(ht::kCPU, dtype).clone(ht::MemoryFormat::Contiguous);
+    else t = t.cpu().clone(ht::MemoryFormat::Contiguous);
   }
   return sd;
 }
@@ -162,8 +176,13 @@ int run(const Args& a) {
   std::string dir = a.data_dir.empty() ? examples::default_data_dir(spec) : a.data_dir;
   ht::Device device = examples::pick_device(a.device);
   if (pg && device.is_cuda() && a.device.find(':') == std::string::npos) device = pg->cuda_device();
-  bool fp16 = a.precision == "fp16";
-  ht::DType dtype = fp16 ? ht::kFloat16 : ht::kFloat32;
+  // The model's dtype (fp32 under --amp), and whether losses are scaled: 16-bit float gradients need it, bf16's
+  // fp32 exponent range does not.
+  ht::DType dtype = examples::precision_dtype(a.precision);
+  examples::Feed feed{device, dtype, a.channels_last};
+  if (!a.amp.empty()) feed.autocast = examples::amp_dtype(a.amp);
+  const bool scaled = dtype == ht::kFloat16 || feed.autocast == ht::kFloat16;
+  const std::string recipe = a.amp.empty() ? a.precision : "fp32 + autocast " + a.amp;
 
   examples::Split train = examples::load_split(spec, dir, true, a.limit);
   examples::Split test = examples::load_split(spec, dir, false, a.limit);
@@ -192,6 +211,7 @@ int run(const Args& a) {
   }
   if (!resume_state.is_none()) model->load_state_dict(ht::to_state_dict(resume_state["model"]));
   model->to(device).to(dtype);
+  if (a.channels_last) model->to(ht::MemoryFormat::ChannelsLast);
   model->train();
   // broadcasts rank 0's weights; from here on every rank's gradients are averaged during backward
   std::unique_ptr<dist::DistributedDataParallel> ddp;
@@ -202,11 +222,11 @@ int run(const Args& a) {
   }
 
   ht::optim::Adam opt(model->parameters(), {.lr = a.lr, .weight_decay = a.weight_decay});
-  ht::amp::GradScaler scaler({.enabled = fp16});
+  ht::amp::GradScaler scaler({.enabled = scaled});
   if (pg) dist::sync_grad_scaler(scaler, pg);
   if (!resume_state.is_none()) {
     opt.load_state_dict(resume_state["optimizer"]);
-    if (fp16) scaler.load_state_dict(resume_state["scaler"]);
+    if (scaled) scaler.load_state_dict(resume_state["scaler"]);
   }
 
   std::ofstream log;
@@ -217,18 +237,19 @@ int run(const Args& a) {
   dist::DistributedSampler sampler(train.size(), world, g_rank, a.shuffle, seed);
   int64_t steps_per_epoch = (sampler.num_samples() + a.batch_size - 1) / a.batch_size;
   if (lead) {
-    std::printf("train_resnet18: %s, %lld train / %lld test images, %s on %s, batch %lld, Adam lr %g",
+    std::printf("train_resnet18: %s, %lld train / %lld test images, %s%s on %s, batch %lld, Adam lr %g",
                 spec.name.c_str(), static_cast<long long>(train.size()), static_cast<long long>(test.size()),
-                a.precision.c_str(), device.str().c_str(), static_cast<long long>(a.batch_size), a.lr);
+                recipe.c_str(), a.channels_last ? " channels_last" : "", device.str().c_str(),
+                static_cast<long long>(a.batch_size), a.lr);
     if (pg) std::printf(", %d processes (%s), batch per process", world, device.is_cuda() ? "nccl" : "gloo");
     std::printf("\n");
   }
   // Test accuracy of rank 0's model (the one saved): its buffers go to every rank, each counts a slice.
   auto test_accuracy = [&]() {
-    if (!pg) return examples::evaluate(*model, test, device, dtype, 256);
+    if (!pg) return examples::evaluate(*model, test, feed, 256);
     ddp->sync_buffers();
     int64_t n = test.size(), begin = n * g_rank / world, end = n * (g_rank + 1) / world;
-    ht::Tensor correct = ht::full({1}, double(examples::count_correct(*model, test, begin, end, device, dtype, 256)),
+    ht::Tensor correct = ht::full({1}, double(examples::count_correct(*model, test, begin, end, feed, 256)),
                                   {.dtype = ht::kInt64});
     pg->all_reduce(correct);
     return n ? double(correct.item<int64_t>()) / double(n) : 0.0;
@@ -245,8 +266,12 @@ int run(const Args& a) {
       if (a.augment && spec.name == "cifar10")
         x = augment_batch(x, ht::kernels::mix64(seed + 7919 * uint64_t(global_step)) + uint64_t(g_rank * a.batch_size));
       ht::Tensor y = examples::gather_rows(train.labels, order, begin, end).to(device);
-      ht::Tensor logits = ddp ? (*ddp)(x.to(device, dtype)) : (*model)(x.to(device, dtype));
-      ht::Tensor loss = ht::nn::functional::cross_entropy(logits, y);
+      ht::Tensor loss;
+      {
+        ht::amp::AutocastGuard autocast = feed.autocast_scope();
+        ht::Tensor logits = ddp ? (*ddp)(feed.input(x)) : (*model)(feed.input(x));
+        loss = ht::nn::functional::cross_entropy(logits, y);
+      }
       opt.zero_grad();
       scaler.scale(loss).backward();
       double scale_used = scaler.get_scale();
@@ -262,11 +287,11 @@ int run(const Args& a) {
       double ips = double(end - begin) * world / secs;
       ++global_step;
       if (!lead) continue;
-      progress.show(epoch + 1, step + 1, loss_value, ips, fp16 ? std::optional<double>(scale_used) : std::nullopt);
+      progress.show(epoch + 1, step + 1, loss_value, ips, scaled ? std::optional<double>(scale_used) : std::nullopt);
       if (log.is_open()) {
         nlohmann::json j = {{"epoch", epoch + 1}, {"step", global_step}, {"loss", loss_value},
                             {"lr", opt.lr(0)}, {"images_per_s", ips}};
-        if (fp16) {
+        if (scaled) {
           j["scale"] = scale_used;
           j["skipped"] = !stepped;
         }
@@ -282,7 +307,7 @@ int run(const Args& a) {
       ht::Value ck = ht::Value::dict();
       ck.to_dict().set("model", ht::to_value(state_dict_as(*model, ht::kFloat32, &masters)));
       ck.to_dict().set("optimizer", opt.state_dict());
-      if (fp16) ck.to_dict().set("scaler", scaler.state_dict());
+      if (scaled) ck.to_dict().set("scaler", scaler.state_dict());
       ck.to_dict().set("epoch", epoch + 1);
       ck.to_dict().set("global_step", global_step);
       ck.to_dict().set("seed", int64_t(seed));

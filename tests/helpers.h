@@ -124,18 +124,29 @@ inline std::filesystem::path temp_dir(const std::string& name) {
   return p;
 }
 
-// Runs a Python snippet with the real interpreter (Debian's torch); returns its stdout; fails the test on error.
-inline std::string run_python(const std::string& code, const std::filesystem::path& dir) {
+// Runs a Python snippet with `python` (default: Debian's python3 with torch 1.13); returns its stdout; fails the
+// test on error.
+inline std::string run_python(const std::string& code, const std::filesystem::path& dir,
+                              const std::string& python = HT_PYTHON) {
   auto script = dir / "snippet.py";
   auto out = dir / "snippet.out";
   std::ofstream(script) << code;
-  std::string cmd = std::string(HT_PYTHON) + " " + script.string() + " > " + out.string() + " 2>&1";
+  std::string cmd = python + " " + script.string() + " > " + out.string() + " 2>&1";
   int rc = std::system(cmd.c_str());
   std::stringstream ss;
   ss << std::ifstream(out).rdbuf();
   INFO("python output:\n" << ss.str());
   REQUIRE(rc == 0);
   return ss.str();
+}
+
+// The interpreter of the PyPI torch 2.x venv that scripts/setup creates with scripts/torch-venv, or "" (with a
+// visible warning) when it is missing: the tests that need torch 2.x features then say they were skipped.
+inline std::string torch2_python() {
+  std::string py = HT_TORCH2_PYTHON;
+  if (std::filesystem::exists(py)) return py;
+  WARN("SKIPPED: torch 2.x venv missing (" << py << "); run scripts/torch-venv");
+  return "";
 }
 
 struct CommandResult {
