@@ -35,6 +35,22 @@ void accumulate_into_leaf(TensorImpl* leaf, const Tensor& g) {
 }
 }  // namespace
 
+namespace {
+// PyTorch's message, naming the op, the tensor and both versions.
+void check_saved_versions(const Node& n) {
+  size_t k = 0;
+  auto check = [&](const Tensor& t, const std::string& which) {
+    uint64_t saved = n.saved_versions[k++];
+    if (!t.defined() || t.version() == saved) return;
+    fail("[backward] one of the variables needed for gradient computation has been modified by an inplace ",
+         "operation: the ", which, " of '", n.name, "', a ", dtype_name(t.dtype()), " tensor of shape ",
+         shape_str(t.sizes()), ", is at version ", t.version(), "; expected version ", saved, " instead");
+  };
+  for (size_t i : n.saves.inputs) check(n.inputs[i], "input " + std::to_string(i));
+  if (n.saves.output) check(n.output, "output");
+}
+}  // namespace
+
 bool grad_enabled() { return g_grad_enabled; }
 void set_grad_enabled(bool on) { g_grad_enabled = on; }
 
@@ -86,7 +102,7 @@ void queue_callback(std::function<void()> fn) {
   g_callbacks->push_back(std::move(fn));
 }
 
-Tensor record(const char* name, Tensor out, Inputs inputs, BackwardFn backward) {
+Tensor record(const char* name, Tensor out, Inputs inputs, BackwardFn backward, Saves saves) {
   if (!g_grad_enabled) return out;
   bool any = false;
   for (const auto& t : inputs) any = any || (t.defined() && t.requires_grad());
@@ -96,6 +112,13 @@ Tensor record(const char* name, Tensor out, Inputs inputs, BackwardFn backward) 
   node->inputs = std::move(inputs);
   node->output = out.detach();
   node->backward = std::move(backward);
+  for (size_t i : saves.inputs) {
+    HT_CHECK(i < node->inputs.size(), "[autograd] '", name, "' saves input ", i, " of ", node->inputs.size());
+    const Tensor& t = node->inputs[i];
+    node->saved_versions.push_back(t.defined() ? t.version() : 0);
+  }
+  if (saves.output) node->saved_versions.push_back(out.version());
+  node->saves = std::move(saves);
   out.impl()->grad_fn = node;
   out.impl()->requires_grad = true;
   return out;
@@ -155,6 +178,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     ready.pop_back();
     Tensor gy = std::move(grads[n.get()]);
     grads.erase(n.get());
+    check_saved_versions(*n);
     Grads gx = n->backward(n->inputs, n->output, gy);
     HT_CHECK(gx.size() == n->inputs.size(), "[backward] '", n->name, "' returned ", gx.size(),
              " gradients for ", n->inputs.size(), " inputs");

@@ -14,11 +14,21 @@ using Grads = std::vector<Tensor>;  // one per input; an undefined Tensor means 
 using Inputs = std::vector<Tensor>;
 using BackwardFn = std::function<Grads(const Inputs& inputs, const Tensor& output, const Tensor& grad_output)>;
 
+// The recorded tensors whose values a backward rule reads (derivatives.yaml's saved `self`, `other`, `result`).
+// Backward fails if one of them was written in place since the op ran (PyTorch's SavedVariable version check);
+// the others are kept for their shape, dtype and device only, which in-place writes don't change.
+struct Saves {
+  std::vector<size_t> inputs;  // positions in the op's inputs
+  bool output = false;
+};
+
 struct Node {
   std::string name;
   Inputs inputs;   // released after backward
   Tensor output;   // detached alias: shares storage, no grad_fn
   BackwardFn backward;
+  Saves saves;
+  std::vector<uint64_t> saved_versions;  // of saves.inputs, then of the output when saved, at record time
   bool released = false;
 };
 
@@ -26,7 +36,7 @@ bool grad_enabled();
 void set_grad_enabled(bool on);
 
 // Records `out` as made by `name` from `inputs` when grad mode is on and any input requires grad; returns out.
-Tensor record(const char* name, Tensor out, Inputs inputs, BackwardFn backward);
+Tensor record(const char* name, Tensor out, Inputs inputs, BackwardFn backward, Saves saves = {});
 
 // Backpropagates `grad` (same shape as root) through the graph, accumulating into leaves' .grad.
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph = false);

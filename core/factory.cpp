@@ -49,7 +49,10 @@ Tensor zeros_like(const Tensor& t, MemoryFormat format) { return full_like(t, 0.
 Tensor ones_like(const Tensor& t, MemoryFormat format) { return full_like(t, 1.0, format); }
 Tensor scalar_tensor(double value, TensorOptions opt) { return full({}, value, opt); }
 
-Tensor arange(double start, double end, double step, TensorOptions opt) {
+Tensor arange(Scalar start_s, Scalar end_s, Scalar step_s, TensorOptions opt) {
+  double start = start_s.to_double(), end = end_s.to_double(), step = step_s.to_double();
+  HT_CHECK(std::isfinite(start) && std::isfinite(end) && std::isfinite(step), "[arange] expected finite start, end ",
+           "and step, got ", start, ", ", end, ", ", step);
   HT_CHECK(step != 0, "[arange] step must be nonzero");
   HT_CHECK((end - start) / step >= 0, "[arange] upper bound and step sign are inconsistent: start ", start,
            ", end ", end, ", step ", step);
@@ -58,7 +61,12 @@ Tensor arange(double start, double end, double step, TensorOptions opt) {
   for (size_t i = 0; i < v.size(); ++i) v[i] = start + double(i) * step;
   return from_vector(v, {int64_t(v.size())}, opt.device).to(opt.dtype).contiguous(opt.memory_format);
 }
-Tensor arange(int64_t end, TensorOptions opt) { return arange(0.0, double(end), 1.0, opt); }
+Tensor arange(Scalar start, Scalar end, Scalar step) {
+  bool integral = !start.is_floating_point() && !end.is_floating_point() && !step.is_floating_point();
+  return arange(start, end, step, {.dtype = integral ? kInt64 : kFloat32});
+}
+Tensor arange(Scalar end, TensorOptions opt) { return arange(0, end, 1, opt); }
+Tensor arange(Scalar end) { return arange(0, end, 1); }
 
 Tensor from_blob(void* data, Shape sizes, DType dtype, Device device) {
   size_t nbytes = size_t(numel_of(sizes)) * element_size(dtype);

@@ -2,22 +2,30 @@
 #pragma once
 #include <utility>
 
+#include "core/scalar.h"
 #include "core/tensor.h"
 
 namespace ht {
 
-// --- elementwise, broadcasting (binary ops promote dtypes as PyTorch does)
+// The dtype of a binary op's result by PyTorch's rules (torch.result_type): tensors of one kind (both
+// dimensioned, or both 0-dim) promote; a 0-dim tensor or a scalar changes a dimensioned tensor's dtype only
+// when it is of a higher category (floating > integral > bool): uint8 + 2 is uint8, uint8 + 2.0 float32,
+// float16 + float32 0-dim tensor float16.
+DType result_type(const Tensor& a, const Tensor& b);
+DType result_type(const Tensor& a, Scalar s);
+
+// --- elementwise, broadcasting (binary ops promote dtypes as result_type says)
 Tensor add(const Tensor& a, const Tensor& b, double alpha = 1);  // a + alpha * b
 Tensor sub(const Tensor& a, const Tensor& b, double alpha = 1);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
-Tensor add(const Tensor& a, double s);
-Tensor mul(const Tensor& a, double s);
-Tensor div(const Tensor& a, double s);
-Tensor rsub(const Tensor& a, double s);  // s - a
-Tensor rdiv(const Tensor& a, double s);  // s / a
+Tensor add(const Tensor& a, Scalar s);
+Tensor mul(const Tensor& a, Scalar s);
+Tensor div(const Tensor& a, Scalar s);
+Tensor rsub(const Tensor& a, Scalar s);  // s - a
+Tensor rdiv(const Tensor& a, Scalar s);  // s / a
 Tensor neg(const Tensor& x);
 Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
@@ -43,14 +51,14 @@ Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
 Tensor operator*(const Tensor& a, const Tensor& b);
 Tensor operator/(const Tensor& a, const Tensor& b);
-Tensor operator+(const Tensor& a, double s);
-Tensor operator-(const Tensor& a, double s);
-Tensor operator*(const Tensor& a, double s);
-Tensor operator/(const Tensor& a, double s);
-Tensor operator+(double s, const Tensor& a);
-Tensor operator-(double s, const Tensor& a);
-Tensor operator*(double s, const Tensor& a);
-Tensor operator/(double s, const Tensor& a);
+Tensor operator+(const Tensor& a, Scalar s);
+Tensor operator-(const Tensor& a, Scalar s);
+Tensor operator*(const Tensor& a, Scalar s);
+Tensor operator/(const Tensor& a, Scalar s);
+Tensor operator+(Scalar s, const Tensor& a);
+Tensor operator-(Scalar s, const Tensor& a);
+Tensor operator*(Scalar s, const Tensor& a);
+Tensor operator/(Scalar s, const Tensor& a);
 
 // --- reductions (fp16/bf16 accumulate in float; the result keeps the input dtype, as in PyTorch)
 Tensor sum(const Tensor& x);

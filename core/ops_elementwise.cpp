@@ -10,6 +10,35 @@ using autograd::Inputs;
 using kernels::BinaryOp;
 using kernels::UnaryOp;
 
+namespace {
+// PyTorch's combine_categories (aten/src/ATen/native/TypeProperties.cpp): a higher-priority operand (a
+// dimensioned tensor over a 0-dim one, a 0-dim tensor over a wrapped number) decides the dtype unless the
+// lower one is of a higher category (floating over integral over bool).
+DType combine_categories(DType higher, DType lower) {
+  if (is_floating(higher)) return higher;
+  if (higher == kBool || is_floating(lower)) return promote_types(higher, lower);
+  return higher;
+}
+
+void check_defined(const Tensor& t, const char* op, const char* which) {
+  HT_CHECK(t.defined(), "[", op, "] expected a defined tensor as ", which, ", got an undefined one ",
+           "(default-constructed, or the grad() of a tensor before any backward)");
+}
+}  // namespace
+
+DType result_type(const Tensor& a, const Tensor& b) {
+  check_defined(a, "result_type", "the first operand");
+  check_defined(b, "result_type", "the second operand");
+  bool a_zero = a.dim() == 0, b_zero = b.dim() == 0;
+  if (a_zero == b_zero) return promote_types(a.dtype(), b.dtype());
+  return a_zero ? combine_categories(b.dtype(), a.dtype()) : combine_categories(a.dtype(), b.dtype());
+}
+
+DType result_type(const Tensor& a, Scalar s) {
+  check_defined(a, "result_type", "the tensor operand");
+  return combine_categories(a.dtype(), s.wrapped_dtype());
+}
+
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   size_t n = std::max(a.size(), b.size());
   Shape out(n);
@@ -26,6 +55,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
 namespace {
 
 void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
+  check_defined(a, op, "the first operand");
+  check_defined(b, op, "the second operand");
   HT_CHECK(a.device() == b.device(), "[", op, "] expected both tensors on the same device, got ", a.device().str(),
            " and ", b.device().str());
 }
@@ -79,23 +110,31 @@ Tensor run_unary(UnaryOp op, const Tensor& x, const char* name, bool with_scalar
 }
 
 // Integers (and bool) go to float32 for ops that only make sense on reals, as PyTorch does.
-Tensor as_real(const Tensor& x) { return x.is_floating_point() ? x : x.to(kFloat32); }
+Tensor as_real(const Tensor& x, const char* op) {
+  check_defined(x, op, "input");
+  return x.is_floating_point() ? x : x.to(kFloat32);
+}
 
 DType arith_type(const Tensor& a, const Tensor& b, const char* op) {
-  DType t = promote_types(a.dtype(), b.dtype());
+  check_same_device(a, b, op);
+  DType t = result_type(a, b);
   HT_CHECK(t != kBool, "[", op, "] arithmetic on two bool tensors is not supported; convert them first");
   return t;
 }
 
-// A scalar keeps the tensor's dtype unless it is fractional and the tensor integral (then float32).
-Tensor scalar_operand(const Tensor& x, double s) {
-  bool fractional = s != double(int64_t(s));
-  return !x.is_floating_point() && (fractional || x.dtype() == kBool) ? x.to(kFloat32) : x;
+// The tensor operand of a tensor-scalar op, cast to the result dtype (result_type(x, s)).
+Tensor scalar_operand(const Tensor& x, Scalar s, const char* op) {
+  check_defined(x, op, "the tensor operand");
+  DType t = result_type(x, s);
+  HT_CHECK(t != kBool, "[", op, "] arithmetic on a bool tensor and a bool scalar is not supported; convert first");
+  return x.to(t);
 }
 
-Tensor unary_record(const char* name, UnaryOp op, const Tensor& x, autograd::BackwardFn bw, double a = 0,
-                    double b = 0) {
-  return autograd::record(name, run_unary(op, x.detach(), name, false, a, b), {x}, std::move(bw));
+// `saves`: what the backward rule reads, {.inputs = {0}} (x) and/or {.output = true} (y).
+Tensor unary_record(const char* name, UnaryOp op, const Tensor& x, autograd::Saves saves, autograd::BackwardFn bw,
+                    double a = 0, double b = 0) {
+  check_defined(x, name, "input");
+  return autograd::record(name, run_unary(op, x.detach(), name, false, a, b), {x}, std::move(bw), std::move(saves));
 }
 Tensor scalar_record(const char* name, UnaryOp op, const Tensor& x, autograd::BackwardFn bw, double s) {
   return autograd::record(name, run_unary(op, x.detach(), name, true, s), {x}, std::move(bw));
@@ -125,18 +164,21 @@ Tensor mul(const Tensor& a, const Tensor& b) {
                           [](const Inputs& in, const Tensor&, const Tensor& g) {
                             return Grads{in[0].requires_grad() ? grad_for(mul(g, in[1]), in[0]) : Tensor(),
                                          in[1].requires_grad() ? grad_for(mul(g, in[0]), in[1]) : Tensor()};
-                          });
+                          },
+                          {.inputs = {0, 1}});
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
-  DType t = promote_types(a.dtype(), b.dtype());
+  check_same_device(a, b, "div");
+  DType t = result_type(a, b);
   if (!is_floating(t)) t = kFloat32;  // true division, as torch.div
   return autograd::record("div", run_binary(BinaryOp::Div, a, b, t, t, "div"), {a, b},
                           [](const Inputs& in, const Tensor& y, const Tensor& g) {
                             return Grads{in[0].requires_grad() ? grad_for(div(g, in[1]), in[0]) : Tensor(),
                                          in[1].requires_grad() ? grad_for(neg(div(mul(g, y), in[1])), in[1])
                                                                : Tensor()};
-                          });
+                          },
+                          {.inputs = {1}, .output = true});
 }
 
 namespace {
@@ -152,104 +194,120 @@ Tensor extremum(BinaryOp op, const char* name, const Tensor& a, const Tensor& b)
                             Tensor ga = where(wins_a, g, where(tie, half, zero));
                             Tensor gb = where(wins_a, zero, where(tie, half, g));
                             return Grads{grad_for(ga, in[0]), grad_for(gb, in[1])};
-                          });
+                          },
+                          {.inputs = {0, 1}});
 }
 }  // namespace
 
 Tensor maximum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Maximum, "maximum", a, b); }
 Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Minimum, "minimum", a, b); }
 
-Tensor add(const Tensor& a, double s) {
-  return scalar_record("add", UnaryOp::AddScalar, scalar_operand(a, s),
+Tensor add(const Tensor& a, Scalar scalar) {
+  double s = scalar.to_double();
+  return scalar_record("add", UnaryOp::AddScalar, scalar_operand(a, scalar, "add"),
                       [](const Inputs& in, const Tensor&, const Tensor& g) { return Grads{g.to(in[0].dtype())}; }, s);
 }
-Tensor mul(const Tensor& a, double s) {
-  return scalar_record("mul", UnaryOp::MulScalar, scalar_operand(a, s),
+Tensor mul(const Tensor& a, Scalar scalar) {
+  double s = scalar.to_double();
+  return scalar_record("mul", UnaryOp::MulScalar, scalar_operand(a, scalar, "mul"),
                       [s](const Inputs&, const Tensor&, const Tensor& g) { return Grads{mul(g, s)}; }, s);
 }
-Tensor div(const Tensor& a, double s) {
-  return scalar_record("div", UnaryOp::DivScalar, as_real(a),
+Tensor div(const Tensor& a, Scalar scalar) {
+  double s = scalar.to_double();
+  check_defined(a, "div", "the tensor operand");
+  DType t = result_type(a, scalar);  // true division: integral and bool results go to float32
+  return scalar_record("div", UnaryOp::DivScalar, a.to(is_floating(t) ? t : kFloat32),
                       [s](const Inputs&, const Tensor&, const Tensor& g) { return Grads{div(g, s)}; }, s);
 }
-Tensor rsub(const Tensor& a, double s) {
-  return scalar_record("rsub", UnaryOp::RSubScalar, scalar_operand(a, s),
+Tensor rsub(const Tensor& a, Scalar scalar) {
+  double s = scalar.to_double();
+  return scalar_record("rsub", UnaryOp::RSubScalar, scalar_operand(a, scalar, "rsub"),
                       [](const Inputs&, const Tensor&, const Tensor& g) { return Grads{neg(g)}; }, s);
 }
-Tensor rdiv(const Tensor& a_in, double s) {
+Tensor rdiv(const Tensor& a_in, Scalar scalar) {
+  double s = scalar.to_double();
   // PyTorch computes s / x as x.reciprocal() * s (torch/_tensor.py, __rdiv__): the result is laid out as that
   // product is, over the reciprocal's output and a 0-dim tensor.
-  Tensor a = as_real(a_in);
+  Tensor a = as_real(a_in, "rdiv");
   Shape reciprocal_strides = elementwise_strides(a.sizes(), {layout(a)});
   Tensor out = empty_output(a.sizes(), {OperandLayout{a.sizes(), reciprocal_strides}, kScalarLayout}, a.dtype(),
                             a.device());
   return autograd::record("rdiv", run_unary_into(UnaryOp::RDivScalar, a.detach(), out, "rdiv", s, 0), {a},
                       [](const Inputs& in, const Tensor& y, const Tensor& g) {
                         return Grads{neg(div(mul(g, y), in[0]))};
-                      });
+                      },
+                      {.inputs = {0}, .output = true});
 }
 
 Tensor neg(const Tensor& x) {
   HT_CHECK(x.dtype() != kBool, "[neg] negation of a bool tensor is not supported");
-  return unary_record("neg", UnaryOp::Neg, x, [](const Inputs&, const Tensor&, const Tensor& g) { return Grads{neg(g)}; });
+  return unary_record("neg", UnaryOp::Neg, x, {},
+                      [](const Inputs&, const Tensor&, const Tensor& g) { return Grads{neg(g)}; });
 }
 Tensor exp(const Tensor& x) {
-  return unary_record("exp", UnaryOp::Exp, as_real(x),
+  return unary_record("exp", UnaryOp::Exp, as_real(x, "exp"), {.output = true},
                       [](const Inputs&, const Tensor& y, const Tensor& g) { return Grads{mul(g, y)}; });
 }
 Tensor log(const Tensor& x) {
-  return unary_record("log", UnaryOp::Log, as_real(x),
+  return unary_record("log", UnaryOp::Log, as_real(x, "log"), {.inputs = {0}},
                       [](const Inputs& in, const Tensor&, const Tensor& g) { return Grads{div(g, in[0])}; });
 }
 Tensor sqrt(const Tensor& x) {
-  return unary_record("sqrt", UnaryOp::Sqrt, as_real(x),
+  return unary_record("sqrt", UnaryOp::Sqrt, as_real(x, "sqrt"), {.output = true},
                       [](const Inputs&, const Tensor& y, const Tensor& g) { return Grads{div(mul(g, 0.5), y)}; });
 }
 Tensor rsqrt(const Tensor& x) {
-  return unary_record("rsqrt", UnaryOp::Rsqrt, as_real(x), [](const Inputs&, const Tensor& y, const Tensor& g) {
+  return unary_record("rsqrt", UnaryOp::Rsqrt, as_real(x, "rsqrt"), {.output = true},
+                      [](const Inputs&, const Tensor& y, const Tensor& g) {
     return Grads{mul(mul(g, pow(y, 3.0)), -0.5)};
   });
 }
 Tensor pow(const Tensor& x, double p) {
-  return unary_record("pow", UnaryOp::PowScalar, as_real(x), [p](const Inputs& in, const Tensor&, const Tensor& g) {
+  return unary_record("pow", UnaryOp::PowScalar, as_real(x, "pow"), {.inputs = {0}},
+                      [p](const Inputs& in, const Tensor&, const Tensor& g) {
     return Grads{run_binary(BinaryOp::PowScalarBwd, g, in[0], g.dtype(), g.dtype(), "pow_backward", p)};
   }, p);
 }
 Tensor abs(const Tensor& x) {
-  return unary_record("abs", UnaryOp::Abs, x, [](const Inputs& in, const Tensor&, const Tensor& g) {
+  return unary_record("abs", UnaryOp::Abs, x, {.inputs = {0}}, [](const Inputs& in, const Tensor&, const Tensor& g) {
     Tensor zero = zeros_like(g);
     return Grads{where(gt(in[0], zero), g, where(lt(in[0], zero), neg(g), zero))};
   });
 }
 Tensor relu(const Tensor& x) {
-  return unary_record("relu", UnaryOp::Relu, x, [](const Inputs&, const Tensor& y, const Tensor& g) {
+  return unary_record("relu", UnaryOp::Relu, x, {.output = true}, [](const Inputs&, const Tensor& y, const Tensor& g) {
     return Grads{run_binary(BinaryOp::ReluBwd, g, y, g.dtype(), g.dtype(), "relu_backward")};
   });
 }
 Tensor sigmoid(const Tensor& x) {
-  return unary_record("sigmoid", UnaryOp::Sigmoid, as_real(x), [](const Inputs&, const Tensor& y, const Tensor& g) {
+  return unary_record("sigmoid", UnaryOp::Sigmoid, as_real(x, "sigmoid"), {.output = true},
+                      [](const Inputs&, const Tensor& y, const Tensor& g) {
     return Grads{run_binary(BinaryOp::SigmoidBwd, g, y, g.dtype(), g.dtype(), "sigmoid_backward")};
   });
 }
 Tensor tanh(const Tensor& x) {
-  return unary_record("tanh", UnaryOp::Tanh, as_real(x), [](const Inputs&, const Tensor& y, const Tensor& g) {
+  return unary_record("tanh", UnaryOp::Tanh, as_real(x, "tanh"), {.output = true},
+                      [](const Inputs&, const Tensor& y, const Tensor& g) {
     return Grads{run_binary(BinaryOp::TanhBwd, g, y, g.dtype(), g.dtype(), "tanh_backward")};
   });
 }
 Tensor square(const Tensor& x) {
-  return unary_record("square", UnaryOp::Square, x, [](const Inputs& in, const Tensor&, const Tensor& g) {
+  return unary_record("square", UnaryOp::Square, x, {.inputs = {0}},
+                      [](const Inputs& in, const Tensor&, const Tensor& g) {
     return Grads{mul(mul(g, in[0]), 2.0)};
   });
 }
 Tensor clamp(const Tensor& x, double lo, double hi) {
   HT_CHECK(lo <= hi, "[clamp] min ", lo, " must not exceed max ", hi);
-  return unary_record("clamp", UnaryOp::Clamp, x, [lo, hi](const Inputs& in, const Tensor&, const Tensor& g) {
+  return unary_record("clamp", UnaryOp::Clamp, x, {.inputs = {0}},
+                      [lo, hi](const Inputs& in, const Tensor&, const Tensor& g) {
     return Grads{run_binary(BinaryOp::ClampBwd, g, in[0], g.dtype(), g.dtype(), "clamp_backward", lo, hi)};
   }, lo, hi);
 }
 
 #define HT_COMPARISON(fn, OP)                                                    \
   Tensor fn(const Tensor& a, const Tensor& b) {                                  \
-    return run_binary(BinaryOp::OP, a, b, promote_types(a.dtype(), b.dtype()), kBool, #fn); \
+    return run_binary(BinaryOp::OP, a, b, result_type(a, b), kBool, #fn);                 \
   }
 HT_COMPARISON(eq, Eq)
 HT_COMPARISON(ne, Ne)
@@ -260,10 +318,11 @@ HT_COMPARISON(ge, Ge)
 #undef HT_COMPARISON
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_defined(cond, "where", "the condition");
   HT_CHECK(cond.dtype() == kBool, "[where] expected a bool condition, got ", dtype_name(cond.dtype()));
   check_same_device(cond, a, "where");
   check_same_device(a, b, "where");
-  DType t = promote_types(a.dtype(), b.dtype());
+  DType t = result_type(a, b);
   Shape shape = broadcast_shapes(broadcast_shapes(cond.sizes(), a.sizes(), "where"), b.sizes(), "where");
   Tensor ac = a.detach().to(t), bc = b.detach().to(t);
   // the condition comes first among TensorIterator's inputs in PyTorch's where, so it leads the layout
@@ -274,20 +333,20 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   return autograd::record("where", out, {a, b, cond}, [](const Inputs& in, const Tensor&, const Tensor& g) {
     Tensor zero = zeros_like(g);
     return Grads{grad_for(where(in[2], g, zero), in[0]), grad_for(where(in[2], zero, g), in[1]), Tensor()};
-  });
+  }, {.inputs = {2}});
 }
 
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-Tensor operator+(const Tensor& a, double s) { return add(a, s); }
-Tensor operator-(const Tensor& a, double s) { return add(a, -s); }
-Tensor operator*(const Tensor& a, double s) { return mul(a, s); }
-Tensor operator/(const Tensor& a, double s) { return div(a, s); }
-Tensor operator+(double s, const Tensor& a) { return add(a, s); }
-Tensor operator-(double s, const Tensor& a) { return rsub(a, s); }
-Tensor operator*(double s, const Tensor& a) { return mul(a, s); }
-Tensor operator/(double s, const Tensor& a) { return rdiv(a, s); }
+Tensor operator+(const Tensor& a, Scalar s) { return add(a, s); }
+Tensor operator-(const Tensor& a, Scalar s) { return add(a, -s); }
+Tensor operator*(const Tensor& a, Scalar s) { return mul(a, s); }
+Tensor operator/(const Tensor& a, Scalar s) { return div(a, s); }
+Tensor operator+(Scalar s, const Tensor& a) { return add(a, s); }
+Tensor operator-(Scalar s, const Tensor& a) { return rsub(a, s); }
+Tensor operator*(Scalar s, const Tensor& a) { return mul(a, s); }
+Tensor operator/(Scalar s, const Tensor& a) { return rdiv(a, s); }
 
 }  // namespace ht

@@ -88,7 +88,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     if (in[0].requires_grad()) ga = sum_to(matmul(g, in[1].transpose(-1, -2)), in[0].sizes());
     if (in[1].requires_grad()) gb = sum_to(matmul(in[0].transpose(-1, -2), g), in[1].sizes());
     return Grads{ga, gb};
-  });
+  }, {.inputs = {0, 1}});
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -123,7 +123,7 @@ Tensor softmax_impl(const Tensor& x_in, int64_t dim, bool log) {
     kernels::softmax_rows_backward(detail::raw(ym, name), detail::raw(gm, name), detail::raw(gx, name), rows, cols,
                                    log);
     return Grads{in[0].dim() ? gx.transpose(d, last) : gx};
-  });
+  }, {.output = true});
 }
 }  // namespace
 

@@ -120,7 +120,7 @@ Tensor extreme_all(const Tensor& x, bool is_max) {
   return autograd::record(name, v, {x}, [](const Inputs& in, const Tensor& y, const Tensor& g) {
     Tensor hit = eq(in[0], y).to(g.dtype());
     return Grads{div(mul(hit, g), sum(hit))};
-  });
+  }, {.inputs = {0}, .output = true});
 }
 }  // namespace
 

@@ -1,7 +1,9 @@
 // Storage: reference-counted bytes on one device. Memory comes from the allocator a backend registers per
 // device type, so this base layer knows nothing of kernels.
 #pragma once
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 
@@ -31,12 +33,17 @@ class Storage {
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
+  // Bumped by every in-place write through a tensor on this storage (PyTorch's version counter, which views
+  // share); autograd compares it with the version a backward rule saved.
+  uint64_t version() const { return version_.load(std::memory_order_relaxed); }
+  void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_;
   std::function<void(void*)> release_;  // empty: owned by the allocator
+  std::atomic<uint64_t> version_{0};
 };
 
 using StoragePtr = std::shared_ptr<Storage>;

@@ -22,6 +22,11 @@ int64_t numel_of(const Shape& s) {
 
 std::string shape_str(const Shape& s) { return detail::concat(s); }
 
+void detail::fail_undefined_tensor() {
+  fail("[tensor] the tensor is undefined (default-constructed, or the grad() of a tensor before any backward): ",
+       "it has no dtype, shape or data");
+}
+
 int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
   int64_t n = std::max<int64_t>(ndim, 1);
   HT_CHECK(dim >= -n && dim < n, "[", op, "] dim ", dim, " out of range for a ", ndim, "-d tensor");
@@ -334,9 +339,16 @@ Tensor Tensor::to(Device dev, DType dt, bool force_copy, MemoryFormat format) co
   });
 }
 
+namespace {
+void check_in_place(const Tensor& t, const char* op) {
+  HT_CHECK(!(t.requires_grad() && t.is_leaf() && autograd::grad_enabled()), "[", op,
+           "] a leaf Variable that requires grad is being used in an in-place operation; wrap it in NoGradGuard");
+  t.storage()->bump_version();
+}
+}  // namespace
+
 Tensor& Tensor::copy_(const Tensor& src) {
-  HT_CHECK(!(requires_grad() && is_leaf() && autograd::grad_enabled()),
-           "[copy_] a leaf tensor that requires grad is being used in an in-place operation; wrap it in NoGradGuard");
+  check_in_place(*this, "copy_");
   if (numel() == 0) return *this;
   Tensor s = src.dim() == dim() && src.sizes() == sizes() ? src.detach() : src.detach().expand(sizes());
   if (s.device() == device()) {
@@ -356,6 +368,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
 }
 
 Tensor& Tensor::fill_(double value) {
+  check_in_place(*this, "fill_");
   if (numel() > 0) kernels::fill(detail::raw(detail::in_order(*this, detail::kernel_order(*this)), "fill_"), value);
   return *this;
 }

@@ -10,12 +10,16 @@
 
 #include "core/dtype.h"
 #include "core/memory_format.h"
+#include "core/scalar.h"
 #include "core/storage.h"
 
 namespace ht {
 
 namespace autograd { struct Node; }
 class Tensor;
+namespace detail {
+[[noreturn]] void fail_undefined_tensor();
+}
 
 struct TensorImpl {
   StoragePtr storage;
@@ -46,7 +50,12 @@ class Tensor {
   Tensor(StoragePtr storage, DType dtype, Shape sizes, Shape strides, int64_t offset = 0);
 
   bool defined() const { return impl_ != nullptr; }
-  TensorImpl* impl() const { return impl_.get(); }
+  // Every accessor goes through impl(): on an undefined tensor (default-constructed, or the grad() of a tensor
+  // before any backward) it throws instead of dereferencing null, as libtorch does.
+  TensorImpl* impl() const {
+    if (!impl_) detail::fail_undefined_tensor();
+    return impl_.get();
+  }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   bool same(const Tensor& o) const { return impl_ == o.impl_; }
 
@@ -117,8 +126,11 @@ class Tensor {
   Tensor cuda() const { return to(kCUDA); }
   Tensor half() const { return to(kFloat16); }
   Tensor float_() const { return to(kFloat32); }
-  Tensor& copy_(const Tensor& src);  // broadcasts src, converts dtype and device; not recorded by autograd
+  // In-place writes (not recorded by autograd) bump version(); on a leaf that requires grad they need NoGradGuard.
+  Tensor& copy_(const Tensor& src);  // broadcasts src, converts dtype and device
   Tensor& fill_(double value);
+  // How many in-place writes this tensor's storage has seen (x._version in PyTorch).
+  uint64_t version() const { return storage()->version(); }
   Tensor& zero_() { return fill_(0.0); }
 
   // --- autograd
@@ -162,8 +174,12 @@ Tensor full(Shape sizes, double value, TensorOptions opt = {});
 Tensor zeros_like(const Tensor& t, MemoryFormat format = MemoryFormat::Preserve);
 Tensor ones_like(const Tensor& t, MemoryFormat format = MemoryFormat::Preserve);
 Tensor full_like(const Tensor& t, double value, MemoryFormat format = MemoryFormat::Preserve);
-Tensor arange(double start, double end, double step = 1, TensorOptions opt = {});
-Tensor arange(int64_t end, TensorOptions opt = {.dtype = kInt64});
+// [start, end) in steps; without options the dtype is int64 when every argument is an integer, else float32
+// (torch.arange's inference); with options, theirs.
+Tensor arange(Scalar end);
+Tensor arange(Scalar end, TensorOptions opt);
+Tensor arange(Scalar start, Scalar end, Scalar step = 1);
+Tensor arange(Scalar start, Scalar end, Scalar step, TensorOptions opt);
 Tensor scalar_tensor(double value, TensorOptions opt = {});
 // Borrows `data`; nothing is copied and nothing freed.
 Tensor from_blob(void* data, Shape sizes, DType dtype, Device device = kCPU);

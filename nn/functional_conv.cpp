@@ -86,7 +86,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
     }
     if (in[2].defined() && in[2].requires_grad()) gb = sum(gy, {0, 2, 3});
     return Grads{gx, gw, gb};
-  });
+  }, {.inputs = {0, 1}});
 }
 
 }  // namespace ht::nn::functional

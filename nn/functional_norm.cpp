@@ -97,7 +97,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                                                            detail::raw(invstd), opt(in[1], wv), training,
                                                            opt(gx, gxv), opt(gw, gwv), opt(gb, gbv));
                             return Grads{gx, gw, gb};
-                          });
+                          },
+                          {.inputs = {0, 1}});
 }
 
 }  // namespace ht::nn::functional

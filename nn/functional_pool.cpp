@@ -11,8 +11,11 @@ using autograd::Inputs;
 
 namespace {
 int64_t pooled_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil, bool ceil_mode) {
+  // PyTorch's pooling_output_shape: floor division (C++'s `/` truncates a negative span toward zero, which would
+  // turn a kernel larger than the input into a 1x1 output)
+  auto floor_div = [](int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); };
   int64_t span = in + 2 * pad - dil * (k - 1) - 1;
-  int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+  int64_t out = floor_div(ceil_mode ? span + stride - 1 : span, stride) + 1;
   // with ceil_mode the last window must start inside the input or its left padding, as PyTorch requires
   if (ceil_mode && (out - 1) * stride >= in + pad) --out;
   return out;
@@ -56,8 +59,9 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, Size2 kernel_
   s.pad_h = padding.h; s.pad_w = padding.w; s.dil_h = dilation.h; s.dil_w = dilation.w;
   s.out_h = pooled_size(s.h, s.kh, s.pad_h, s.stride_h, s.dil_h, ceil_mode);
   s.out_w = pooled_size(s.w, s.kw, s.pad_w, s.stride_w, s.dil_w, ceil_mode);
-  HT_CHECK(s.out_h > 0 && s.out_w > 0, "[max_pool2d] output size (", s.out_h, " x ", s.out_w,
-           ") is too small for input ", shape_str(x.sizes()));
+  HT_CHECK(s.out_h > 0 && s.out_w > 0, "[max_pool2d] given input size ", shape_str(x.sizes()), ", kernel (",
+           s.kh, ", ", s.kw, "), padding (", s.pad_h, ", ", s.pad_w, "), dilation (", s.dil_h, ", ", s.dil_w,
+           "): calculated output size (", s.out_h, " x ", s.out_w, "). Output size is too small");
   MemoryFormat format = format_of(s);
   Tensor xc = x.detach().contiguous(format);
   TensorOptions o{.dtype = x.dtype(), .device = x.device(), .memory_format = format};

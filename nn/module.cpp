@@ -1,6 +1,7 @@
 // Module: registration, recursive traversal, state_dict / load_state_dict, train/eval and conversions.
 #include "nn/module.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <sstream>
@@ -30,7 +31,20 @@ void rebind(Tensor& t, const Tensor& src) {
 }
 }  // namespace
 
+// PyTorch's rules for a member name (Module.register_parameter/_buffer/add_module): not empty, no '.', and not
+// taken by another parameter, buffer or child of this module.
+void Module::check_new_name(const std::string& name, const char* what) const {
+  HT_CHECK(!name.empty(), "[Module] ", what, " name can't be empty string");
+  HT_CHECK(name.find('.') == std::string::npos, "[Module] ", what, " name can't contain \".\", got '", name, "'");
+  auto taken = [&](const auto& named) {
+    return std::any_of(named.begin(), named.end(), [&](const auto& entry) { return entry.first == name; });
+  };
+  HT_CHECK(!taken(params_) && !taken(buffers_) && !taken(children_), "[Module] attribute '", name,
+           "' already exists (registering a ", what, " under the name of a parameter, buffer or submodule)");
+}
+
 Tensor Module::register_parameter(std::string name, Tensor t, bool requires_grad) {
+  check_new_name(name, "parameter");
   HT_CHECK(t.defined(), "[Module] parameter '", name, "' is undefined");
   t = t.detach();
   if (requires_grad) t.set_requires_grad(true);
@@ -39,6 +53,7 @@ Tensor Module::register_parameter(std::string name, Tensor t, bool requires_grad
 }
 
 Tensor Module::register_buffer(std::string name, Tensor t) {
+  check_new_name(name, "buffer");
   HT_CHECK(t.defined(), "[Module] buffer '", name, "' is undefined");
   t = t.detach();
   buffers_.emplace_back(std::move(name), t);
@@ -46,6 +61,7 @@ Tensor Module::register_buffer(std::string name, Tensor t) {
 }
 
 void Module::add_child(std::string name, ModulePtr m) {
+  check_new_name(name, "module");
   HT_CHECK(m != nullptr, "[Module] child module '", name, "' is null");
   children_.emplace_back(std::move(name), std::move(m));
 }

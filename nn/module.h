@@ -84,6 +84,7 @@ class Module {
 
  private:
   void add_child(std::string name, ModulePtr m);
+  void check_new_name(const std::string& name, const char* what) const;
   Named<Tensor> collect(Named<Tensor> Module::*member, bool recurse) const;
   template <class F> void for_each_tensor(F&& f);
   Named<Tensor> params_, buffers_;

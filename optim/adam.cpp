@@ -33,6 +33,7 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions defaults) : Adam(false, "Adam
 
 Adam::Adam(std::vector<ParamGroup<AdamOptions>> groups, AdamOptions defaults) : Adam(false, "Adam") {
   check_options(defaults, name_);
+  HT_CHECK(!groups.empty(), "[Adam] optimizer got an empty parameter list");
   for (auto& g : groups) add_adam_group(std::move(g.params), g.options.value_or(defaults));
 }
 
@@ -42,6 +43,7 @@ AdamW::AdamW(std::vector<Tensor> params, AdamWOptions defaults) : Adam(true, "Ad
 
 AdamW::AdamW(std::vector<ParamGroup<AdamWOptions>> groups, AdamWOptions defaults) : Adam(true, "AdamW") {
   check_options(from_adamw(defaults), "AdamW");
+  HT_CHECK(!groups.empty(), "[AdamW] optimizer got an empty parameter list");
   for (auto& g : groups) add_adam_group(std::move(g.params), from_adamw(g.options.value_or(defaults)));
 }
 
@@ -62,7 +64,7 @@ double Adam::step_count(size_t index) const {
 void Adam::step(const StepScaling& scaling) {
   NoGradGuard ng;
   // A step the found-inf flag skips changes nothing, the step count included. That lives on the host, so the
-  // flag is read here (one small copy after GradScaler's own read); the kernels check it on the device as well.
+  // flag is read here (GradScaler, which has read it already, passes none); the kernels check it on the device too.
   if (scaling.found_inf && scaling.found_inf->defined() && scaling.found_inf->item<float>() != 0.f) return;
   DeviceBatches<kernels::AdamTensor> batches;
   for (size_t g = 0; g < groups_.size(); ++g) {

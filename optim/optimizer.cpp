@@ -26,6 +26,7 @@ void check_params(const std::vector<Tensor>& params, const char* op) {
 }
 
 void Optimizer::add_group(std::vector<Tensor> params, const char* op) {
+  HT_CHECK(!groups_.empty() || !params.empty(), "[", op, "] optimizer got an empty parameter list");
   Group g;
   g.begin = params_.size();
   for (auto& p : params) params_.push_back(std::move(p));

@@ -23,6 +23,7 @@ SGD::SGD(std::vector<Tensor> params, SGDOptions defaults) { add_sgd_group(std::m
 
 SGD::SGD(std::vector<ParamGroup<SGDOptions>> groups, SGDOptions defaults) {
   check_options(defaults);
+  HT_CHECK(!groups.empty(), "[SGD] optimizer got an empty parameter list");
   for (auto& g : groups) add_sgd_group(std::move(g.params), g.options.value_or(defaults));
 }
 
@@ -39,7 +40,7 @@ void SGD::add_sgd_group(std::vector<Tensor> params, const SGDOptions& options) {
 void SGD::step(const StepScaling& scaling) {
   NoGradGuard ng;
   // A step the found-inf flag skips changes nothing, a new momentum buffer included. That lives on the host, so the
-  // flag is read here (one small copy after GradScaler's own read); the kernels check it on the device as well.
+  // flag is read here (GradScaler, which has read it already, passes none); the kernels check it on the device too.
   if (scaling.found_inf && scaling.found_inf->defined() && scaling.found_inf->item<float>() != 0.f) return;
   DeviceBatches<kernels::SgdTensor> batches;
   for (size_t g = 0; g < groups_.size(); ++g) {

@@ -61,7 +61,7 @@ TEST_CASE("NoGradGuard and detach stop recording") {
   REQUIRE(y.requires_grad());
   REQUIRE(y.grad_fn_name() == "mul");
   REQUIRE(y.str().find("grad_fn=<mul>") != std::string::npos);
-  REQUIRE_THROWS_WITH(x.copy_(ones({2})), Catch::Contains("leaf tensor that requires grad"));
+  REQUIRE_THROWS_WITH(x.copy_(ones({2})), Catch::Contains("a leaf Variable that requires grad is being used in an in-place operation"));
 }
 
 TEST_CASE("gradients flow through dtype casts and device moves", "[cuda]") {

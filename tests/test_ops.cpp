@@ -155,7 +155,8 @@ TEST_CASE("binary ops broadcast, promote, and match the reference", "[cuda]") {
   REQUIRE((ones({2}, {.dtype = kInt64}) + ones({2})).dtype() == kFloat32);
   REQUIRE((ones({2}, {.dtype = kFloat16}) + ones({2})).dtype() == kFloat32);
   REQUIRE((ones({2}, {.dtype = kInt32}) / ones({2}, {.dtype = kInt32})).dtype() == kFloat32);
-  REQUIRE((ones({2}, {.dtype = kInt32}) * 2.0).dtype() == kInt32);
+  REQUIRE((ones({2}, {.dtype = kInt32}) * 2).dtype() == kInt32);     // an integer scalar keeps the dtype
+  REQUIRE((ones({2}, {.dtype = kInt32}) * 2.0).dtype() == kFloat32);  // a floating one, whatever its value
   REQUIRE((ones({2}, {.dtype = kInt32}) * 0.5).dtype() == kFloat32);
   REQUIRE((full({2}, 7.0, {.dtype = kInt64}) + full({2}, 5.0, {.dtype = kInt64})).to_vector<int64_t>() ==
           std::vector<int64_t>{12, 12});
