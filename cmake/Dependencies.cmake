@@ -18,6 +18,7 @@ find_library(HT_DNNL_LIB dnnl)
 if(NOT HT_DNNL_INCLUDE OR NOT HT_DNNL_LIB)
   message(FATAL_ERROR "halftorch: oneDNN not found (install Debian's libdnnl-dev, or run scripts/setup)")
 endif()
+message(STATUS "halftorch: oneDNN ${HT_DNNL_LIB} (headers ${HT_DNNL_INCLUDE})")
 
 # A private interface target: consumers of the installed library see none of these.
 add_library(ht_deps_private INTERFACE)
@@ -51,7 +52,8 @@ if(NOT HT_CUDA STREQUAL "OFF")
     find_package(CUDAToolkit)
     # cuDNN and NCCL: HT_CUDNN_ROOT / HT_NCCL_ROOT (CMake or environment variables, prefixes holding include/
     # and lib/), else the CUDA toolkit and system paths, else the pip wheels a PyTorch install brings
-    # (nvidia-cudnn-cu*, nvidia-nccl-cu*: python3's site-packages/nvidia/{cudnn,nccl}, versioned .so only).
+    # (nvidia-cudnn-cu*, nvidia-nccl-cu*: the folder under python3's site-packages/nvidia that holds
+    # include/cudnn.h or include/nccl.h, nvidia/cudnn or nvidia/cu13 say; versioned .so only).
     set(HT_CUDNN_ROOT "$ENV{HT_CUDNN_ROOT}" CACHE PATH "cuDNN prefix (include/, lib/)")
     set(HT_NCCL_ROOT "$ENV{HT_NCCL_ROOT}" CACHE PATH "NCCL prefix (include/, lib/)")
     set(ht_cudnn_wheel "")
@@ -59,13 +61,13 @@ if(NOT HT_CUDA STREQUAL "OFF")
     find_program(HT_WHEEL_PYTHON NAMES python3)
     if(HT_WHEEL_PYTHON)
       execute_process(
-        COMMAND ${HT_WHEEL_PYTHON} -c "import importlib.util as u
+        COMMAND ${HT_WHEEL_PYTHON} -c "import glob, os, sys
 for m in ('cudnn', 'nccl'):
-    try:
-        s = u.find_spec('nvidia.' + m)
-        print(m + '=' + (list(s.submodule_search_locations)[0] if s else ''))
-    except Exception:
-        pass"
+    for p in sys.path:
+        hits = sorted(glob.glob(os.path.join(p or '.', 'nvidia', '**', 'include', m + '.h'), recursive=True))
+        if hits:
+            print(m + '=' + os.path.dirname(os.path.dirname(hits[0])))
+            break"
         OUTPUT_VARIABLE ht_wheels ERROR_QUIET TIMEOUT 60)
       string(REGEX MATCH "cudnn=([^\n]*)" _ "${ht_wheels}")
       set(ht_cudnn_wheel "${CMAKE_MATCH_1}")

@@ -114,10 +114,9 @@ bool GradScaler::step(optim::Optimizer& optimizer) {
   }
   HT_CHECK(!st.found_inf.empty(), "[GradScaler] No inf checks were recorded for this optimizer.");
   bool stepped = read_found(st) == 0.f;
-  if (stepped) {
-    optim::StepScaling scaling{inv_scale, st.found_inf.size() == 1 ? &st.found_inf[0] : nullptr};
-    optimizer.step(scaling);
-  }
+  // The flag was read here, so the optimizer is told the step is clean by passing no flag: handed a device
+  // flag, it would read it on the host once more (a second sync) to keep its own bookkeeping exact.
+  if (stepped) optimizer.step(optim::StepScaling{inv_scale, nullptr});
   st.stage = Stage::Stepped;
   return stepped;
 }

@@ -13,9 +13,9 @@
 namespace ht::optim {
 
 // What GradScaler passes to a step: gradients are multiplied by inv_scale inside the fused kernel, and
-// found_inf (a one-float tensor on the parameters' device, or null) makes the kernel itself refuse to update
-// when set. The host-side bookkeeping (Adam's step count) is done before the launch, so a caller must only
-// step after reading the flag as zero, as GradScaler::step does (its one device-to-host read per step).
+// found_inf (a one-float tensor, or null) skips the step when set: nothing changes, Adam's step count and a new
+// SGD momentum buffer included. The optimizer reads the flag on the host for that bookkeeping (the kernels check
+// it on the device as well), so GradScaler::step, which has read it already, passes null for a clean step.
 struct StepScaling {
   float inv_scale = 1.f;
   const Tensor* found_inf = nullptr;

@@ -3,11 +3,13 @@
 // batch norm, sliced reductions, tensors beyond 2^31 elements, the allocator's out-of-memory retry, GradScaler
 // with a real inf, autocast, randn, concurrent optimizer steps, and NCCL's deadlines. Without a GPU each case
 // says so and passes (HT_REQUIRE_CUDA=1 turns that into a failure). A few cases check, on every device, logic
-// that the CUDA fixes changed on the CPU side too: exact log / cos, dimension collapsing, matmul folding, and
-// an optimizer step skipped by the found-inf flag.
+// that the CUDA fixes changed on the CPU side too: exact log / cos, 32-bit fast division and dimension
+// collapsing, matmul folding, an optimizer step skipped by the found-inf flag, and GradScaler's clean and
+// skipped steps.
 //
 // [cuda]: runs CUDA code (scripts/gpu-check runs these under compute-sanitizer memcheck); [race]: also under
-// racecheck (the block reductions: softmax, row reductions, batch-norm statistics).
+// racecheck (halftorch's block reductions: softmax, row reductions, batch-norm statistics, no cuDNN); [big]:
+// fills most of the GPU's memory or walks over 2^31 elements, left out under the sanitizers (too slow there).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -15,6 +17,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
+#include <set>
 #include <thread>
 
 #include "core/autocast.h"
@@ -142,7 +146,9 @@ TEST_CASE("an optimizer step skipped by the found-inf flag changes nothing, step
       Tensor p = p0.clone().set_requires_grad(true);
       std::unique_ptr<optim::Optimizer> opt;
       if (sgd) {
-        opt = std::make_unique<optim::SGD>(std::vector<Tensor>{p}, optim::SGDOptions{.lr = 0.1, .momentum = 0.9});
+        // a dampening, so that a buffer wrongly taken as initialised by the skipped step would show
+        opt = std::make_unique<optim::SGD>(std::vector<Tensor>{p},
+                                           optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .dampening = 0.5});
       } else {
         opt = std::make_unique<optim::Adam>(std::vector<Tensor>{p}, optim::AdamOptions{.lr = 0.1});
       }
@@ -161,6 +167,132 @@ TEST_CASE("an optimizer step skipped by the found-inf flag changes nothing, step
   }
 }
 
+TEST_CASE("GradScaler with Adam: a clean scaled step is the plain step, a NaN skips it and backs the scale off",
+          "[cuda][optim]") {
+  for (Device dev : test_devices()) {
+    INFO(dev.str());
+    Tensor p = sample({50}, 1).to(dev).set_requires_grad(true);
+    Tensor p0 = p.detach().clone();
+    optim::Adam opt({p}, {.lr = 0.1});
+    amp::GradScaler scaler({.init_scale = 256.0, .growth_interval = 1});
+    scaler.scale(ones({1}, {.device = dev}));
+    Tensor g = sample({50}, 2).to(dev);
+    p.set_grad(mul(g, 256.0));
+    REQUIRE(scaler.step(opt));
+    scaler.update();
+    CHECK(opt.step_count(0) == 1);
+    CHECK(scaler.get_scale() == 512.0);
+    // the same first step without scaling, from the same start
+    Tensor q = p0.clone().set_requires_grad(true);
+    optim::Adam plain({q}, {.lr = 0.1});
+    q.set_grad(g.clone());
+    plain.step();
+    check_equal(p.detach(), q.detach(), "a scaled clean step is the unscaled step");
+    Tensor bad = mul(g, 512.0);
+    bad.narrow(0, 7, 1).fill_(NAN);
+    p.set_grad(bad);
+    Tensor before = p.detach().clone();
+    CHECK_FALSE(scaler.step(opt));
+    scaler.update();
+    check_equal(p.detach(), before, "a NaN gradient skips the step");
+    CHECK(opt.step_count(0) == 1);
+    CHECK(scaler.get_scale() == 256.0);
+  }
+}
+
+TEST_CASE("32-bit fast division is exact below 2^31 and the strided path collapses dims as it should",
+          "[elementwise]") {
+  std::vector<uint32_t> divisors{1, 2, 3, 5, 7, 10, 31, 64, 100, 255, 256, 257, 1000, 4095, 65535, 65536, 65537,
+                                 1000003, 0x40000000u, 0x7ffffffeu, 0x7fffffffu};
+  uint64_t state = 12345;
+  auto next = [&] { return state = state * 6364136223846793005ull + 1442695040888963407ull; };
+  for (int i = 0; i < 200; ++i) divisors.push_back(uint32_t(next() >> 33) | 1u);
+  size_t wrong = 0;
+  for (uint32_t d : divisors) {
+    kernels::IntDivider div(d);
+    std::vector<uint32_t> ns{0, 1, d - 1, d, d + 1, 2 * d - 1, 0x7fffffffu, 0x7ffffffeu, 0x40000000u};
+    for (int i = 0; i < 2000; ++i) ns.push_back(uint32_t(next() >> 33));
+    for (uint32_t n : ns) {
+      if (n > 0x7fffffffu) continue;
+      if (div.div(n) != n / d) {
+        if (++wrong < 5) WARN("IntDivider(" << d << ").div(" << n << ") = " << div.div(n) << ", want " << n / d);
+      }
+    }
+  }
+  CHECK(wrong == 0);
+
+  // a view of the given sizes and strides (element strides; the data pointer is never read)
+  auto view = [](std::vector<int64_t> sizes, std::vector<int64_t> strides) {
+    kernels::RawView v;
+    v.ndim = int(sizes.size());
+    for (int d = 0; d < v.ndim; ++d) {
+      v.sizes[d] = sizes[size_t(d)];
+      v.strides[d] = strides[size_t(d)];
+    }
+    return v;
+  };
+  // every linear index visits one output element once, paired with the input element of the same coordinates
+  auto check_offsets = [](const kernels::OffsetCalc<2>& oc, const kernels::RawView& out, const kernels::RawView& in) {
+    std::map<int64_t, int64_t> input_of;  // output offset -> input offset, by a plain walk over coordinates
+    std::vector<int64_t> idx(size_t(out.ndim), 0);
+    for (int64_t i = 0; i < out.numel(); ++i) {
+      int64_t o = 0, x = 0;
+      for (int d = 0; d < out.ndim; ++d) {
+        o += idx[size_t(d)] * out.strides[d];
+        x += idx[size_t(d)] * in.strides[d];
+      }
+      input_of[o] = x;
+      for (int d = out.ndim - 1; d >= 0 && ++idx[size_t(d)] == out.sizes[d]; --d) idx[size_t(d)] = 0;
+    }
+    REQUIRE(int64_t(input_of.size()) == out.numel());
+    std::set<int64_t> seen;
+    size_t bad = 0;
+    for (int64_t i = 0; i < out.numel(); ++i) {
+      int64_t off[2];
+      oc.get(i, off);
+      auto it = input_of.find(off[0]);
+      if (it == input_of.end() || it->second != off[1] || !seen.insert(off[0]).second) ++bad;
+    }
+    CHECK(bad == 0);
+    CHECK(int64_t(seen.size()) == out.numel());
+  };
+  struct Case {
+    const char* what;
+    kernels::RawView out, in;
+    int ndim;
+    bool flat;
+  };
+  const std::vector<Case> cases{
+      {"contiguous", view({2, 3, 4, 5}, {60, 20, 5, 1}), view({2, 3, 4, 5}, {60, 20, 5, 1}), 1, true},
+      {"both channels_last", view({2, 3, 4, 5}, {60, 1, 15, 3}), view({2, 3, 4, 5}, {60, 1, 15, 3}), 1, true},
+      {"size-1 dims with odd strides", view({3, 1, 4}, {4, 99, 1}), view({3, 1, 4}, {4, 7, 1}), 1, true},
+      {"a transposed input", view({7, 9}, {9, 1}), view({7, 9}, {1, 7}), 2, false},
+      {"a broadcast row", view({2, 5, 3, 4}, {60, 12, 4, 1}), view({2, 5, 3, 4}, {0, 1, 0, 0}), 3, false},
+      {"a narrowed input", view({4, 6}, {6, 1}), view({4, 6}, {10, 1}), 2, false},
+      {"NCHW output, channels_last input", view({2, 3, 4, 5}, {60, 20, 5, 1}), view({2, 3, 4, 5}, {60, 1, 15, 3}),
+       3, false},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    const kernels::RawView* views[2] = {&c.out, &c.in};
+    kernels::OffsetCalc<2> oc = kernels::collapse_dims<2>(views);
+    CHECK(oc.ndim == c.ndim);
+    CHECK(kernels::is_flat(oc) == c.flat);
+    CHECK(oc.narrow);
+    check_offsets(oc, c.out, c.in);
+    // the 64-bit path gives the same offsets
+    kernels::OffsetCalc<2> wide = oc;
+    wide.narrow = false;
+    for (int64_t i = 0; i < c.out.numel(); ++i) {
+      int64_t a[2], b[2];
+      oc.get(i, a);
+      wide.get(i, b);
+      REQUIRE(a[0] == b[0]);
+      REQUIRE(a[1] == b[1]);
+    }
+  }
+}
+
 // ---- CUDA against the CPU
 
 TEST_CASE("randn and rand draw the same bits on CUDA as on the CPU", "[cuda]") {
@@ -173,7 +305,7 @@ TEST_CASE("randn and rand draw the same bits on CUDA as on the CPU", "[cuda]") {
   }
 }
 
-TEST_CASE("16-bit conv, batch norm and pooling on CUDA match the CPU in float32 on the same inputs", "[cuda][race]") {
+TEST_CASE("16-bit conv, batch norm and pooling on CUDA match the CPU in float32 on the same inputs", "[cuda]") {
   if (!cuda_or_skip("16-bit conv / batch norm / pooling")) return;
   for (DType dt : {kFloat16, kBFloat16}) {
     INFO(dtype_name(dt));
@@ -244,8 +376,8 @@ TEST_CASE("fp16 softmax and log_softmax backward on CUDA match the CPU", "[cuda]
   }
 }
 
-TEST_CASE("channels_last convolution and batch norm on CUDA match NCHW and the CPU", "[cuda][race]") {
-  if (!cuda_or_skip("channels_last cuDNN convolution and batch norm")) return;
+TEST_CASE("channels_last convolution on CUDA matches NCHW and the CPU", "[cuda]") {
+  if (!cuda_or_skip("channels_last cuDNN convolution")) return;
   for (DType dt : {kFloat32, kFloat16}) {
     INFO(dtype_name(dt));
     const double tol = dt == kFloat32 ? 1e-4 : 4e-3;
@@ -277,23 +409,35 @@ TEST_CASE("channels_last convolution and batch norm on CUDA match NCHW and the C
       kernels::conv2d_backward_weight(s, detail::raw(xl), detail::raw(channels_last(gy)), detail::raw(gw));
       check_close(gw, gw_ref, 4 * tol, 4 * tol, "weight gradient");
     }
-    // batch norm: few channels over many pixels (many slices), and a channel count that is no multiple of 32
+  }
+}
+
+// halftorch's own batch-norm kernels (split per-channel reductions), apart from cuDNN's convolutions so that
+// racecheck sees only them
+TEST_CASE("batch norm on CUDA in NCHW and channels_last: the same statistics, outputs and gradients", "[cuda][race]") {
+  if (!cuda_or_skip("CUDA batch norm in both layouts")) return;
+  for (DType dt : {kFloat32, kFloat16, kBFloat16}) {
+    INFO(dtype_name(dt));
+    const double tol = dt == kFloat32 ? 1e-4 : dt == kFloat16 ? 4e-3 : 2e-2;
+    // few channels over many pixels (many slices), and a channel count that is no multiple of 32
     for (Shape shape : {Shape{64, 3, 40, 40}, Shape{5, 40, 7, 9}}) {
       INFO("batch norm over " << shape_str(shape));
       kernels::BatchNormShape bs{shape[0], shape[1], shape[2] * shape[3]};
       Tensor bx = sample(shape, 4, dt, kCUDA), bw = sample({shape[1]}, 5, kFloat32, kCUDA);
       Tensor bb = sample({shape[1]}, 6, kFloat32, kCUDA), bgy = sample(shape, 7, dt, kCUDA);
-      auto run = [&](bool last) {
+      // the kernels on `dev` with activations in dtype t, in one layout
+      auto run = [&](bool last, Device dev, DType t) {
         kernels::BatchNormShape st = bs;
         st.channels_last = last;
-        auto in_layout = [&](const Tensor& t) { return last ? channels_last(t) : t; };
-        Tensor xv = in_layout(bx), gyv = in_layout(bgy);
-        Tensor y = in_layout(empty(shape, {.dtype = dt, .device = kCUDA}));
-        Tensor gx = in_layout(empty(shape, {.dtype = dt, .device = kCUDA}));
-        Tensor mean = empty({shape[1]}, {.device = kCUDA}), invstd = empty({shape[1]}, {.device = kCUDA});
-        Tensor rm = zeros({shape[1]}, {.device = kCUDA}), rv = ones({shape[1]}, {.device = kCUDA});
-        Tensor gw = empty({shape[1]}, {.device = kCUDA}), gb = empty({shape[1]}, {.device = kCUDA});
-        kernels::RawView w = detail::raw(bw), b = detail::raw(bb), rmv = detail::raw(rm), rvv = detail::raw(rv);
+        auto in_layout = [&](const Tensor& v) { return last ? channels_last(v) : v; };
+        Tensor xv = in_layout(bx.to(dev, t)), gyv = in_layout(bgy.to(dev, t));
+        Tensor y = in_layout(empty(shape, {.dtype = t, .device = dev}));
+        Tensor gx = in_layout(empty(shape, {.dtype = t, .device = dev}));
+        Tensor mean = empty({shape[1]}, {.device = dev}), invstd = empty({shape[1]}, {.device = dev});
+        Tensor rm = zeros({shape[1]}, {.device = dev}), rv = ones({shape[1]}, {.device = dev});
+        Tensor gw = empty({shape[1]}, {.device = dev}), gb = empty({shape[1]}, {.device = dev});
+        Tensor pw = bw.to(dev), pb = bb.to(dev);
+        kernels::RawView w = detail::raw(pw), b = detail::raw(pb), rmv = detail::raw(rm), rvv = detail::raw(rv);
         kernels::RawView gwv = detail::raw(gw), gbv = detail::raw(gb), gxv = detail::raw(gx);
         kernels::batch_norm_forward_train(st, detail::raw(xv), &w, &b, &rmv, &rvv, 0.1, 1e-5, detail::raw(y),
                                           detail::raw(mean), detail::raw(invstd));
@@ -301,13 +445,16 @@ TEST_CASE("channels_last convolution and batch norm on CUDA match NCHW and the C
                                      &w, true, &gxv, &gwv, &gbv);
         return std::vector<Tensor>{y, gx, mean, invstd, rm, rv, gw, gb};
       };
-      std::vector<Tensor> nchw = run(false), last = run(true);
+      std::vector<Tensor> nchw = run(false, kCUDA, dt), last = run(true, kCUDA, dt);
       REQUIRE(last[0].stride(1) == 1);
       const char* names[] = {"y", "gx", "mean", "invstd", "running_mean", "running_var", "gweight", "gbias"};
       for (size_t i = 0; i < nchw.size(); ++i) check_close(last[i], nchw[i], tol, tol, names[i]);
-      // and the batch statistics against the CPU's float32 reduction of the same values
-      Tensor xc = bx.to(kCPU, kFloat32);
-      check_close(nchw[2].to(kCPU), mean(xc, {0, 2, 3}), 1e-5, 1e-5, "mean against the CPU");
+      // and against the CPU kernels in float32 on the same (dt-rounded) values
+      std::vector<Tensor> cpu = run(false, kCPU, kFloat32);
+      for (size_t i = 0; i < nchw.size(); ++i) {
+        const double t = i < 2 && dt != kFloat32 ? 4 * tol : 1e-4;  // y and gx are rounded to dt on CUDA
+        check_close(nchw[i].to(kCPU, kFloat32), cpu[i], t, t, std::string(names[i]) + " against the CPU");
+      }
     }
   }
 }
@@ -345,7 +492,7 @@ TEST_CASE("long single rows and many short rows reduce on CUDA as on the CPU", "
   CHECK(argmax(t.to(kCUDA), 1).item<int64_t>() == 2500000);
 }
 
-TEST_CASE("tensors beyond 2^31 elements: elementwise, reductions and a convolution split by batch", "[cuda]") {
+TEST_CASE("tensors beyond 2^31 elements: elementwise, reductions and a convolution split by batch", "[cuda][big]") {
   if (!cuda_or_skip("tensors over 2^31 elements")) return;
   const int64_t n = (int64_t(1) << 31) + 4098;
   try {
@@ -381,7 +528,7 @@ TEST_CASE("tensors beyond 2^31 elements: elementwise, reductions and a convoluti
 }
 
 TEST_CASE("the CUDA allocator: memory_stats, empty_cache, and freeing the cache to retry an allocation",
-          "[cuda]") {
+          "[cuda][big]") {
   if (!cuda_or_skip("the CUDA allocator")) return;
   cuda::empty_cache();
   cuda::MemoryStats s0 = cuda::memory_stats(0);

@@ -280,7 +280,7 @@ TEST_CASE("contiguity, suggest_memory_format and output strides match PyTorch ov
   m.require_none();
 }
 
-TEST_CASE("channels_last tensors hold NHWC memory and give the values of their NCHW twins") {
+TEST_CASE("channels_last tensors hold NHWC memory and give the values of their NCHW twins", "[cuda]") {
   for (Device dev : testing::test_devices()) {
     Tensor x = arange(0.0, 120.0, 1.0, {.device = dev}).view({2, 3, 4, 5});
     Tensor cl = x.contiguous(kCL);

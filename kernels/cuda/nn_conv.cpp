@@ -3,10 +3,11 @@
 // output is written in the layout of the output view). 16-bit tensors run on tensor cores with float
 // accumulation; float32 uses FMA math only (no TF32) and no FFT or Winograd algorithm, so that it matches the
 // CPU within the tests' float32 tolerances. The algorithm is picked once per shape from cuDNN's heuristics
-// (no benchmarking, no host sync) and cached with the math type it was ranked for and the workspace it needs
-// under that math type (PyTorch's note on cudnnFind / cudnnGet). The workspace comes from the caching
-// allocator, freed back to it when the call returns (all work is on one stream). cuDNN's descriptors take
-// int sizes and tensors below 2^31 elements, so a larger batch runs as several calls.
+// (no benchmarking, no host sync) and cached with the math type it runs under (set on the descriptor before
+// each call) and the workspace re-queried under that math type (PyTorch's note on cudnnFind / cudnnGet). The
+// workspace comes from the caching allocator, freed back to it when the call returns (all work is on one
+// stream). cuDNN's descriptors take int sizes and tensors below 2^31 elements, so a larger batch runs as
+// several calls.
 #include <cudnn.h>
 
 #include <algorithm>
@@ -166,8 +167,16 @@ struct Choice {
   size_t workspace = 0;
 };
 
-// The first algorithm of cuDNN's ranking that is supported, fits the workspace limit and (for float32) uses
-// FMA math and no transform; its workspace re-queried under its math type. Cached per shape and layout.
+// The math type a ranked algorithm runs under. cuDNN may rank float32 algorithms under CUDNN_DEFAULT_MATH,
+// which lets Ampere and later GPUs use TF32 tensor cores; float32 is pinned to FMA math instead (as PyTorch
+// does with allow_tf32 off), so it keeps the CPU's float32 rounding. 16-bit and float64 keep the ranked one.
+template <class Perf>
+cudnnMathType_t math_for(const Perf& p, DType t) {
+  return t == kFloat32 ? CUDNN_FMA_MATH : p.mathType;
+}
+
+// The first algorithm of cuDNN's ranking that is supported, fits the workspace limit and (for float32) is no
+// transform; its workspace re-queried under the math type it will run with. Cached per shape and layout.
 template <class Perf>
 Choice choose(Pass pass, const Conv2dShape& s, DType t, int device, Layouts l, int64_t n, cudnnHandle_t h,
               const Descs& d) {
@@ -183,14 +192,22 @@ Choice choose(Pass pass, const Conv2dShape& s, DType t, int device, Layouts l, i
   int returned = 0;
   HT_CUDNN_CHECK(PassOps<Perf>::rank(h, d, perf, 32, &returned));
   Choice c;
-  for (int i = 0; i < returned && c.algo < 0; ++i) {
-    const Perf& p = perf[i];
-    if (p.status != CUDNN_STATUS_SUCCESS) continue;
-    if (t == kFloat32 && (p.mathType != CUDNN_FMA_MATH || PassOps<Perf>::transform(int(p.algo)))) continue;
-    HT_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, p.mathType));
-    size_t bytes = 0;
-    if (PassOps<Perf>::workspace(h, d, int(p.algo), &bytes) != CUDNN_STATUS_SUCCESS || bytes > kMaxWorkspace) continue;
-    c = {int(p.algo), p.mathType, bytes};
+  // float32 never takes a transform; it first passes over entries ranked for tensor cores (TF32), whose kernels
+  // FMA math may not have, and takes one of them only when nothing else is left
+  for (bool tensor_op_too : {false, true}) {
+    for (int i = 0; i < returned && c.algo < 0; ++i) {
+      const Perf& p = perf[i];
+      if (p.status != CUDNN_STATUS_SUCCESS) continue;
+      const bool tensor_op = p.mathType == CUDNN_TENSOR_OP_MATH || p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+      if (t == kFloat32 && (PassOps<Perf>::transform(int(p.algo)) || (tensor_op && !tensor_op_too))) continue;
+      const cudnnMathType_t math = math_for(p, t);
+      HT_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, math));
+      size_t bytes = 0;
+      cudnnStatus_t st = PassOps<Perf>::workspace(h, d, int(p.algo), &bytes);
+      if (st != CUDNN_STATUS_SUCCESS || bytes > kMaxWorkspace) continue;
+      c = {int(p.algo), math, bytes};
+    }
+    if (c.algo >= 0 || t != kFloat32) break;
   }
   HT_CHECK(c.algo >= 0, "[conv2d] cuDNN found no algorithm for input [", n, ", ", s.c_in, ", ", s.h, ", ", s.w,
            "], weight [", s.c_out, ", ", s.c_in / s.groups, ", ", s.kh, ", ", s.kw, "] (", dtype_name(t), ")");
