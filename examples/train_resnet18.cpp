@@ -163,6 +163,19 @@ struct Progress {
 namespace dist = ht::distributed;
 int g_rank = 0;
 
+// An integer entry of a resumed checkpoint, or `fallback` with a one-line note when the file has none (a
+// checkpoint written in Python may hold only 'model' and 'optimizer'); a wrong type names the key.
+int64_t checkpoint_int(const ht::Value& ck, const char* key, int64_t fallback, const std::string& path,
+                       const char* what_then) {
+  if (!ck.to_dict().contains(key)) {
+    if (g_rank == 0) std::printf("note: %s has no '%s'; %s\n", path.c_str(), key, what_then);
+    return fallback;
+  }
+  const ht::Value& v = ck[key];
+  HT_CHECK(v.is_int(), path, ": expected '", key, "' to be an integer, got ", v.kind_name());
+  return v.to_int();
+}
+
 int run(const Args& a) {
   std::shared_ptr<dist::ProcessGroup> pg;
   if (dist::launched_from_env()) {
@@ -188,16 +201,17 @@ int run(const Args& a) {
   examples::Split test = examples::load_split(spec, dir, false, a.limit);
 
   uint64_t seed = a.seed;
-  int64_t start_epoch = 0, global_step = 0;
+  int64_t start_epoch = 0, global_step = -1;  // -1: the checkpoint has none; derived from the epoch below
   ht::Value resume_state;
   if (!a.resume.empty()) {
     resume_state = ht::load(a.resume);
     HT_CHECK(resume_state.is_dict() && resume_state.to_dict().contains("model") &&
                  resume_state.to_dict().contains("optimizer"),
-             a.resume, ": not a train_resnet18 checkpoint (expected a dict with 'model' and 'optimizer')");
-    seed = uint64_t(resume_state["seed"].to_int());
-    start_epoch = resume_state["epoch"].to_int();
-    global_step = resume_state["global_step"].to_int();
+             a.resume, ": not a training checkpoint (expected a dict with 'model' and 'optimizer', as train_resnet18 "
+             "writes or torch.save({'model': model.state_dict(), 'optimizer': opt.state_dict(), ...}) does)");
+    seed = uint64_t(checkpoint_int(resume_state, "seed", int64_t(a.seed), a.resume, "using --seed"));
+    start_epoch = checkpoint_int(resume_state, "epoch", 0, a.resume, "starting at epoch 0");
+    global_step = checkpoint_int(resume_state, "global_step", -1, a.resume, "counting steps from the epoch");
   }
 
   ht::manual_seed(seed);
@@ -226,7 +240,8 @@ int run(const Args& a) {
   if (pg) dist::sync_grad_scaler(scaler, pg);
   if (!resume_state.is_none()) {
     opt.load_state_dict(resume_state["optimizer"]);
-    if (scaled) scaler.load_state_dict(resume_state["scaler"]);
+    if (scaled && resume_state.to_dict().contains("scaler")) scaler.load_state_dict(resume_state["scaler"]);
+    else if (scaled && lead) std::printf("note: %s has no 'scaler'; the loss scale starts at %g\n", a.resume.c_str(), scaler.get_scale());
   }
 
   std::ofstream log;
@@ -236,6 +251,7 @@ int run(const Args& a) {
   }
   dist::DistributedSampler sampler(train.size(), world, g_rank, a.shuffle, seed);
   int64_t steps_per_epoch = (sampler.num_samples() + a.batch_size - 1) / a.batch_size;
+  if (global_step < 0) global_step = start_epoch * steps_per_epoch;
   if (lead) {
     std::printf("train_resnet18: %s, %lld train / %lld test images, %s%s on %s, batch %lld, Adam lr %g",
                 spec.name.c_str(), static_cast<long long>(train.size()), static_cast<long long>(test.size()),

@@ -291,6 +291,56 @@ TEST_CASE("--precision bf16 keeps fp32 masters in the checkpoint, resumes exactl
   REQUIRE_THAT(bad.output, Catch::Contains("--amp must be float16 or bfloat16"));
 }
 
+TEST_CASE("--resume takes a checkpoint torch 2.x wrote with only model, optimizer, scaler and epoch") {
+  // The report's case: {"model", "optimizer", "scaler", "epoch"} saved from Python; seed and global_step are
+  // missing and get their documented defaults with a note. The resumed run continues torch's own run: the same
+  // weights give the same first loss, and Adam's step counts continue from torch's.
+  std::string py = testing::torch2_python();
+  if (py.empty()) return;
+  auto dir = testing::temp_dir("resume_torch2");
+  auto p = [&](const char* f) { return (dir / f).string(); };
+  std::string code = py_prelude() + "torch.manual_seed(0)\n"
+                     "m = fmnist.resnet18_1ch(); m.train()\n"
+                     "x, y = fmnist.load(True, 64)\n"
+                     "opt = torch.optim.Adam(m.parameters(), lr=1e-3)\n"
+                     "scaler = torch.amp.GradScaler('cpu', init_scale=1024.0)\n"
+                     "def step(i):\n"
+                     "    with torch.autocast('cpu', dtype=torch.float16):\n"
+                     "        loss = torch.nn.functional.cross_entropy(m(x[i:i+32]), y[i:i+32])\n"
+                     "    opt.zero_grad(); scaler.scale(loss).backward(); scaler.step(opt); scaler.update()\n"
+                     "    return loss.item()\n"
+                     "for i in (0, 32): step(i)\n"
+                     "torch.save({'model': m.state_dict(), 'optimizer': opt.state_dict(), 'scaler': scaler.state_dict(),\n"
+                     "            'epoch': 1}, '" + p("ck.pth") + "')\n"
+                     "scale, steps = scaler.get_scale(), float(next(iter(opt.state.values()))['step'])\n"
+                     "print(json.dumps([step(0), scale, steps]))\n";
+  auto want = nlohmann::json::parse(run_python(code, dir, py));
+  auto r = run_command(bin("train_resnet18") + " --device cpu --amp float16 --no-shuffle --limit 64 --batch-size 32 "
+                       "--epochs 2 --resume " + p("ck.pth") + " --checkpoint " + p("ck2.pth") + " --log " +
+                       p("log.jsonl") + " --out " + p("out.pth"));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE_THAT(r.output, Catch::Contains("has no 'seed'") && Catch::Contains("has no 'global_step'"));
+  auto log = read_log(dir / "log.jsonl");
+  std::vector<double> losses = step_losses(log);
+  REQUIRE(losses.size() == 2);  // epoch 2 only
+  INFO("first resumed loss: halftorch " << losses[0] << ", torch " << want[0]);
+  REQUIRE(std::fabs(losses[0] - want[0].get<double>()) <= 2e-3 * want[0].get<double>());  // the --amp tolerance
+  REQUIRE(log[0]["scale"].get<double>() == want[1].get<double>());  // the scaler's state came along
+  REQUIRE(log[0]["step"].get<int64_t>() == 3);
+  Value ck = load(p("ck2.pth"));
+  REQUIRE(ck["epoch"].to_int() == 2);
+  REQUIRE(ck["global_step"].to_int() == 4);
+  for (const auto& [index, state] : ck["optimizer"]["state"].to_dict().items())
+    REQUIRE(state["step"].to_tensor().item<double>() == want[2].get<double>() + 2);
+  // a wrong layout names the key
+  std::string bad = p("bad.pth");
+  run_python("import torch\ntorch.save({'model': {}, 'optimizer': {}, 'epoch': 'one'}, '" + bad + "')\n", dir);
+  auto b = run_command(bin("train_resnet18") + " --device cpu --limit 8 --resume " + bad + " --out " + p("x.pth"));
+  REQUIRE(b.exit_code == 1);
+  REQUIRE_THAT(b.output, Catch::Contains("expected 'epoch' to be an integer"));
+}
+
 TEST_CASE("train_resnet18 explains bad input and exits non-zero") {
   auto dir = testing::temp_dir("train_errors");
   auto r = run_command(bin("train_resnet18") + " --data-dir " + (dir / "nowhere").string());
