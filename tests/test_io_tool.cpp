@@ -156,3 +156,54 @@ TEST_CASE("tool: errors and usage", "[io][tool]") {
   CHECK_THAT(r.out, Contains("safetensors holds only"));
   CHECK(std::distance(fs::directory_iterator(tmp.path()), fs::directory_iterator()) == 0);
 }
+
+TEST_CASE("tool: bytes read from a file are escaped in tables, JSON and errors", "[io][tool]") {
+  // A torch-written legacy file (a raw pickle, no CRC) whose key names are patched to hold a byte that is not
+  // UTF-8 and a terminal escape: the tool prints them as \x80 and \x1b, never raw.
+  TempDir dir;
+  std::string path = (dir.path() / "bytes.pt").string();
+  std::string script = (dir.path() / "make.py").string();
+  std::ofstream(script) << "import torch, sys\n"
+                           "torch.save({'wQeight': torch.ones(2), 'bEias': torch.zeros(1)}, sys.argv[1],\n"
+                           "           _use_new_zipfile_serialization=False)\n"
+                           "b = open(sys.argv[1], 'rb').read().replace(b'wQeight', b'w\\x80eight').replace(b'bEias', b'b\\x1bias')\n"
+                           "open(sys.argv[1], 'wb').write(b)\n";
+  RunResult made = run(std::string(HT_PYTHON) + " " + quote(script) + " " + quote(path));
+  INFO(made.out);
+  REQUIRE(made.rc == 0);
+  for (const std::string& args : {"inspect ", "inspect --json "}) {
+    RunResult r = tool(args + quote(path));
+    INFO(args << ": " << r.out);
+    REQUIRE(r.rc == 0);
+    CHECK(r.out.find('\x80') == std::string::npos);
+    CHECK(r.out.find('\x1b') == std::string::npos);
+    if (args != "inspect ") {  // JSON writes the backslash as \\; the parsed key is the escaped text
+      auto keys = nlohmann::json::parse(r.out)["tensors"];
+      CHECK(keys.contains("w\\x80eight"));
+      CHECK(keys.contains("b\\x1bias"));
+    } else {
+      CHECK_THAT(r.out, Contains("w\\x80eight"));
+      CHECK_THAT(r.out, Contains("b\\x1bias"));
+    }
+  }
+  // diff against a file without them lists both names as missing in B, escaped
+  std::string plain = (dir.path() / "plain.pt").string();
+  ht::save(ht::Value::dict(), plain);
+  RunResult d = tool("diff " + quote(path) + " " + quote(plain));
+  INFO(d.out);
+  CHECK(d.out.find('\x80') == std::string::npos);
+  CHECK_THAT(d.out, Contains("w\\x80eight: missing in B"));
+  // an error message that echoes a name from the file escapes it too
+  std::string bad = (dir.path() / "bad.pt").string();
+  std::string s;
+  {
+    std::ifstream f(path, std::ios::binary);
+    s.assign(std::istreambuf_iterator<char>(f), {});
+  }
+  write_bytes(bad, s.substr(0, s.size() / 2));
+  RunResult r = tool("inspect " + quote(bad));
+  INFO(r.out);
+  CHECK(r.rc != 0);
+  CHECK(r.out.find('\x80') == std::string::npos);
+  CHECK(ht::escape_bytes("k\x80y\x1b[31m \xc3\xa9\n") == "k\\x80y\\x1b[31m \xc3\xa9\n");
+}

@@ -132,17 +132,18 @@ int cmd_inspect(int argc, char** argv) {
     nlohmann::ordered_json j;
     j["format"] = ht::io::format_name(format);
     j["tensors"] = nlohmann::ordered_json::object();
-    for (const auto& [name, t] : tensors) j["tensors"][name] = {{"dtype", ht::dtype_name(t.dtype())}, {"shape", t.sizes()}};
+    for (const auto& [name, t] : tensors)  // JSON strings must be UTF-8: bytes that are not are written \xNN
+      j["tensors"][ht::escape_bytes(name)] = {{"dtype", ht::dtype_name(t.dtype())}, {"shape", t.sizes()}};
     std::cout << j.dump() << "\n";
     return 0;
   }
   size_t width = 4;
-  for (const auto& [name, t] : tensors) width = std::max(width, name.size());
+  for (const auto& [name, t] : tensors) width = std::max(width, ht::escape_bytes(name).size());
   std::printf("format: %s\n", ht::io::format_name(format));
   std::printf("%-*s  %-9s  %-20s  %s\n", int(width), "name", "dtype", "shape", "size");
   uint64_t total = 0, elements = 0;
   for (const auto& [name, t] : tensors) {
-    std::printf("%-*s  %-9s  %-20s  %s\n", int(width), name.c_str(), ht::dtype_name(t.dtype()),
+    std::printf("%-*s  %-9s  %-20s  %s\n", int(width), ht::escape_bytes(name).c_str(), ht::dtype_name(t.dtype()),
                 ht::shape_str(t.sizes()).c_str(), human_size(t.nbytes()).c_str());
     total += t.nbytes();
     elements += uint64_t(t.numel());
@@ -153,7 +154,8 @@ int cmd_inspect(int argc, char** argv) {
   if (!v.is_tensor()) collect_values(v, "", values);
   if (!values.empty()) {
     std::printf("\nvalues:\n");
-    for (const auto& [path, x] : values) std::printf("  %s = %s\n", path.c_str(), ht::io::repr(x).c_str());
+    for (const auto& [path, x] : values)
+      std::printf("  %s = %s\n", ht::escape_bytes(path).c_str(), ht::escape_bytes(ht::io::repr(x)).c_str());
   }
   return 0;
 }
@@ -174,8 +176,8 @@ int cmd_convert(int argc, char** argv) {
     std::vector<std::pair<std::string, int64_t>> overflows;
     v = ht::io::cast_floating(v, ht::dtype_from_name(name), &overflows);
     for (const auto& [path, n] : overflows)
-      std::fprintf(stderr, "warning: %s: %lld values overflow to inf in %s\n", path.c_str(), (long long)n,
-                   name.c_str());
+      std::fprintf(stderr, "warning: %s: %lld values overflow to inf in %s\n", ht::escape_bytes(path).c_str(),
+                   (long long)n, ht::escape_bytes(name).c_str());
   }
   ht::save(v, out);
   return 0;
@@ -203,23 +205,24 @@ int cmd_diff(int argc, char** argv) {
     in_a[name] = true;
     auto it = mb.find(name);
     if (it == mb.end()) {
-      std::printf("%s: missing in B\n", name.c_str());
+      std::printf("%s: missing in B\n", ht::escape_bytes(name).c_str());
       differ = true;
     } else if (it->second.dtype() != t.dtype() || it->second.sizes() != t.sizes()) {
-      std::printf("%s: %s%s vs %s%s\n", name.c_str(), ht::dtype_name(t.dtype()), ht::shape_str(t.sizes()).c_str(),
+      std::printf("%s: %s%s vs %s%s\n", ht::escape_bytes(name).c_str(), ht::dtype_name(t.dtype()),
+                  ht::shape_str(t.sizes()).c_str(),
                   ht::dtype_name(it->second.dtype()), ht::shape_str(it->second.sizes()).c_str());
       differ = true;
     } else {
       double d = ht::io::max_abs_diff(t, it->second);
       if (d > atol) {
-        std::printf("%s: max abs diff %g\n", name.c_str(), d);
+        std::printf("%s: max abs diff %g\n", ht::escape_bytes(name).c_str(), d);
         differ = true;
       }
     }
   }
   for (const auto& [name, t] : tb) {
     if (!in_a.count(name)) {
-      std::printf("%s: extra in B\n", name.c_str());
+      std::printf("%s: extra in B\n", ht::escape_bytes(name).c_str());
       differ = true;
     }
   }
@@ -233,16 +236,17 @@ int cmd_diff(int argc, char** argv) {
     auto it = rb.find(p);
     std::string ra = ht::io::repr(x);
     if (it == rb.end()) {
-      std::printf("%s: value missing in B\n", p.c_str());
+      std::printf("%s: value missing in B\n", ht::escape_bytes(p).c_str());
       differ = true;
     } else if (it->second != ra) {
-      std::printf("%s: %s vs %s\n", p.c_str(), ra.c_str(), it->second.c_str());
+      std::printf("%s: %s vs %s\n", ht::escape_bytes(p).c_str(), ht::escape_bytes(ra).c_str(),
+                  ht::escape_bytes(it->second).c_str());
       differ = true;
     }
     if (it != rb.end()) rb.erase(it);
   }
   for (const auto& [p, r] : rb) {
-    std::printf("%s: value extra in B\n", p.c_str());
+    std::printf("%s: value extra in B\n", ht::escape_bytes(p).c_str());
     differ = true;
   }
   if (!differ) std::printf("equal\n");
