@@ -1,4 +1,4 @@
-// float16 <-> float32 conversion loops of kernels/cpu/convert.h.
+// float16 and bfloat16 <-> float32 conversion loops of kernels/cpu/convert.h.
 #include "kernels/cpu/convert.h"
 
 #include <immintrin.h>
@@ -27,8 +27,44 @@ __attribute__((target("avx2,f16c"))) void float_to_half_f16c(const float* src, u
   for (; i < n; ++i) dst[i] = float_to_half_bits(src[i]);
 }
 
+// bfloat16 is the top half of a float: widening shifts, narrowing adds 0x7fff plus the kept lowest bit (round to
+// nearest even) and keeps NaNs NaN by setting the quiet bit instead, as float_to_bf16_bits does.
+__attribute__((target("avx2"))) void bf16_to_float_avx2(const uint16_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm256_slli_epi32(w, 16));
+  }
+  for (; i < n; ++i) dst[i] = bf16_bits_to_float(src[i]);
+}
+// Eight floats to bfloat16 bits, one per 32-bit lane.
+__attribute__((target("avx2"))) inline __m256i float_to_bf16_lanes(__m256i x) {
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+  const __m256i bias = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1), quiet = _mm256_set1_epi32(0x40);
+  __m256i is_nan = _mm256_cmpgt_epi32(_mm256_and_si256(x, abs_mask), inf);
+  __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16), one);
+  __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(x, _mm256_add_epi32(bias, lsb)), 16);
+  __m256i nan = _mm256_or_si256(_mm256_srli_epi32(x, 16), quiet);
+  return _mm256_blendv_epi8(rounded, nan, is_nan);
+}
+__attribute__((target("avx2"))) void float_to_bf16_avx2(const float* src, uint16_t* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256i lo = float_to_bf16_lanes(_mm256_castps_si256(_mm256_loadu_ps(src + i)));
+    __m256i hi = float_to_bf16_lanes(_mm256_castps_si256(_mm256_loadu_ps(src + i + 8)));
+    // packus works per 128-bit lane (values fit 16 bits, so nothing saturates); the permute restores order
+    __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xd8);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), packed);
+  }
+  for (; i < n; ++i) dst[i] = float_to_bf16_bits(src[i]);
+}
+
 bool has_f16c() {
   static const bool yes = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx2");
+  return yes;
+}
+bool has_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2");
   return yes;
 }
 
@@ -48,18 +84,41 @@ RawView flat(const RawView& v) {
 
 }  // namespace
 
+void to_float(const Half* src, float* dst, int64_t n) {
+  const auto* s = reinterpret_cast<const uint16_t*>(src);
+  if (has_f16c()) return half_to_float_f16c(s, dst, n);
+  for (int64_t i = 0; i < n; ++i) dst[i] = half_bits_to_float(s[i]);
+}
+void to_float(const BFloat16* src, float* dst, int64_t n) {
+  const auto* s = reinterpret_cast<const uint16_t*>(src);
+  if (has_avx2()) return bf16_to_float_avx2(s, dst, n);
+  for (int64_t i = 0; i < n; ++i) dst[i] = bf16_bits_to_float(s[i]);
+}
+void from_float(const float* src, Half* dst, int64_t n) {
+  auto* d = reinterpret_cast<uint16_t*>(dst);
+  if (has_f16c()) return float_to_half_f16c(src, d, n);
+  for (int64_t i = 0; i < n; ++i) d[i] = float_to_half_bits(src[i]);
+}
+void from_float(const float* src, BFloat16* dst, int64_t n) {
+  auto* d = reinterpret_cast<uint16_t*>(dst);
+  if (has_avx2()) return float_to_bf16_avx2(src, d, n);
+  for (int64_t i = 0; i < n; ++i) d[i] = float_to_bf16_bits(src[i]);
+}
+
 void convert_dense(const RawView& src, const RawView& dst) {
   int64_t n = src.numel();
-  if (has_f16c() && src.dtype == kFloat16 && dst.dtype == kFloat32) {
-    const auto* s = static_cast<const uint16_t*>(src.data);
+  auto widen = [&](auto* s) {
     auto* d = static_cast<float*>(dst.data);
-    return blocks(n, [&](int64_t at, int64_t len) { half_to_float_f16c(s + at, d + at, len); });
-  }
-  if (has_f16c() && src.dtype == kFloat32 && dst.dtype == kFloat16) {
+    blocks(n, [&](int64_t at, int64_t len) { to_float(s + at, d + at, len); });
+  };
+  auto narrow = [&](auto* d) {
     const auto* s = static_cast<const float*>(src.data);
-    auto* d = static_cast<uint16_t*>(dst.data);
-    return blocks(n, [&](int64_t at, int64_t len) { float_to_half_f16c(s + at, d + at, len); });
-  }
+    blocks(n, [&](int64_t at, int64_t len) { from_float(s + at, d + at, len); });
+  };
+  if (dst.dtype == kFloat32 && src.dtype == kFloat16) return widen(static_cast<const Half*>(src.data));
+  if (dst.dtype == kFloat32 && src.dtype == kBFloat16) return widen(static_cast<const BFloat16*>(src.data));
+  if (src.dtype == kFloat32 && dst.dtype == kFloat16) return narrow(static_cast<Half*>(dst.data));
+  if (src.dtype == kFloat32 && dst.dtype == kBFloat16) return narrow(static_cast<BFloat16*>(dst.data));
   cpu::copy(flat(src), flat(dst));
 }
 

@@ -1,6 +1,10 @@
-// Dense dtype conversion on the CPU: float16 <-> float32 with the CPU's F16C instructions where it has them
-// (round to nearest even, as halftorch's Half does), any other pair through the shared copy kernel.
+// Dense dtype conversion on the CPU: float16 <-> float32 with the CPU's F16C instructions and bfloat16 <->
+// float32 with AVX2 where it has them, portable loops otherwise; all round to nearest even, exactly as
+// halftorch's Half and BFloat16 do (a signalling NaN comes back quiet). CPU kernels on 16-bit data widen a block
+// to float, compute in float and narrow the result: the same values as converting element by element.
 #pragma once
+#include <type_traits>
+
 #include "kernels/kernels.h"
 
 namespace ht::kernels::cpu {
@@ -8,5 +12,26 @@ namespace ht::kernels::cpu {
 // dst = src converted, for two views of one shape that lie densely in memory with the same strides (NCHW or
 // channels_last alike): numel() elements from data.
 void convert_dense(const RawView& src, const RawView& dst);
+
+// dst[i] = float(src[i]) and dst[i] = T(src[i]) for i < n (single-threaded: callers split the work).
+void to_float(const Half* src, float* dst, int64_t n);
+void to_float(const BFloat16* src, float* dst, int64_t n);
+void from_float(const float* src, Half* dst, int64_t n);
+void from_float(const float* src, BFloat16* dst, int64_t n);
+
+template <class T> inline constexpr bool is_16bit_float_v = std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>;
+// What a CPU kernel computes a T as: float for the 16-bit floats, T itself otherwise.
+template <class T> using float_image_t = std::conditional_t<is_16bit_float_v<T>, float, T>;
+
+// n elements from src as float_image_t<T>: src itself, or (16-bit T) widened into buf.
+template <class T>
+const float_image_t<T>* float_image(const T* src, float* buf, int64_t n) {
+  if constexpr (is_16bit_float_v<T>) {
+    to_float(src, buf, n);
+    return buf;
+  } else {
+    return src;
+  }
+}
 
 }  // namespace ht::kernels::cpu

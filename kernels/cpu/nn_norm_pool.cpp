@@ -1,11 +1,14 @@
 // CPU batch norm and pooling: the per-channel sums are loops here; the maps are the shared bodies of
-// kernels/nn_bodies.h run by the CPU executor.
+// kernels/nn_bodies.h run by the CPU executor. 16-bit tensors are widened to float (whole, or block by block),
+// the float bodies run on those images and the results are narrowed: the same values as element by element.
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
+#include "kernels/cpu/convert.h"
 #include "kernels/cpu/executor.h"
 #include "kernels/nn_backends.h"
 #include "kernels/nn_bodies.h"
@@ -32,6 +35,72 @@ struct NnExecutor : Executor {
   }
 };
 using Maps = NnMaps<NnExecutor>;
+
+constexpr int64_t kBlock = 1024;  // elements per block of a 16-bit map
+
+// A whole tensor as float_image_t<T>: the data itself, or (16-bit T) a widened copy; null stays null.
+template <class T>
+class FloatCopy {
+ public:
+  FloatCopy(const T* src, int64_t n) {
+    if constexpr (is_16bit_float_v<T>) {
+      if (!src) return;
+      owned_.reset(new float[size_t(n)]);
+#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
+      for (int64_t k = 0; k < n; k += kBlock) to_float(src + k, owned_.get() + k, std::min(kBlock, n - k));
+      data_ = owned_.get();
+    } else {
+      data_ = src;
+    }
+  }
+  const float_image_t<T>* data() const { return data_; }
+
+ private:
+  std::unique_ptr<float[]> owned_;
+  const float_image_t<T>* data_ = nullptr;
+};
+
+// at(k, channel of k) for k in [k0, k1) of [n, c, hw] (or [n, hw, c] when channels_last).
+template <class At>
+void walk_channels(const BatchNormShape& s, int64_t k0, int64_t k1, At&& at) {
+  const int64_t len = s.channels_last ? s.c : s.hw;
+  for (int64_t k = k0; k < k1;) {
+    int64_t row = k / len, end = std::min(k1, (row + 1) * len);
+    if (s.channels_last) {
+      for (int64_t ch = k - row * len; k < end; ++k, ++ch) at(k, ch);
+    } else {
+      for (int64_t ch = row % s.c; k < end; ++k) at(k, ch);
+    }
+  }
+}
+
+// out = narrow(float block) over [n, c, hw] in parallel blocks; fill(k0, k1, buf) computes buf[k - k0].
+template <class T, class Fill>
+void narrowed_blocks(const BatchNormShape& s, T* out, Fill&& fill) {
+  const int64_t n = s.n * s.c * s.hw;
+#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
+  for (int64_t k0 = 0; k0 < n; k0 += kBlock) {
+    const int64_t k1 = std::min(n, k0 + kBlock);
+    float buf[kBlock];
+    fill(k0, k1, buf);
+    from_float(buf, out + k0, k1 - k0);
+  }
+}
+
+// batch_norm_apply for 16-bit T: x from its float image when the caller has one (x_image), else widened here;
+// weight and bias as float (P widened: the same values the body would read).
+template <class T, class P>
+void batch_norm_apply_16bit(const BatchNormShape& s, const T* x, const float* x_image, const float* mean,
+                            const float* invstd, const P* weight, const P* bias, T* y) {
+  const FloatCopy<P> w(weight, s.c), b(bias, s.c);
+  narrowed_blocks(s, y, [&](int64_t k0, int64_t k1, float* buf) {
+    float x_buf[kBlock];
+    const float* xb = x_image ? x_image + k0 : (to_float(x + k0, x_buf, k1 - k0), x_buf);
+    const BnApplyBody<float, float> body{xb, mean, invstd, w.data(), b.data(), buf};
+    walk_channels(s, k0, k1, [&](int64_t k, int64_t ch) { body.at(k - k0, ch); });
+  });
+}
+template <class T> const T* opt(const RawView* v) { return v ? static_cast<const T*>(v->data) : nullptr; }
 template <class T> T* mut(const RawView* v) { return v ? static_cast<T*>(v->data) : nullptr; }
 // Per-channel sums accumulate in double, as PyTorch's CPU kernels do (acc_type<float, /*cuda*/false> is double):
 // fewer rounding differences reach the forward values, and with them the ReLU masks downstream.
@@ -90,7 +159,8 @@ void batch_norm_forward_train(const BatchNormShape& s, const RawView& x, const R
     using T = typename decltype(t)::type;
     using P = typename decltype(p)::type;
     using A = opmath_t<T>;
-    const T* px = static_cast<const T*>(x.data);
+    const FloatCopy<T> x_image(static_cast<const T*>(x.data), x.numel());
+    const float_image_t<T>* px = x_image.data();
     A* pm = static_cast<A*>(mean.data);
     A* pi = static_cast<A*>(invstd.data);
     P* rm = mut<P>(running_mean);
@@ -115,13 +185,26 @@ void batch_norm_forward_train(const BatchNormShape& s, const RawView& x, const R
         rv[c] = P(A(momentum) * unbiased + A(1 - momentum) * A(rv[c]));
       }
     }
+    if constexpr (is_16bit_float_v<T>)
+      batch_norm_apply_16bit(s, static_cast<const T*>(x.data), px, pm, pi, opt<P>(weight), opt<P>(bias),
+                             static_cast<T*>(y.data));
+    else
+      Maps::batch_norm_apply(s, x, mean, invstd, weight, bias, y);
   });
-  Maps::batch_norm_apply(s, x, mean, invstd, weight, bias, y);
 }
 
 void batch_norm_apply(const BatchNormShape& s, const RawView& x, const RawView& mean, const RawView& invstd,
                       const RawView* weight, const RawView* bias, const RawView& y) {
-  Maps::batch_norm_apply(s, x, mean, invstd, weight, bias, y);
+  visit_batch_norm(x.dtype, {weight, bias}, "batch_norm", [&](auto t, auto p) {
+    using T = typename decltype(t)::type;
+    using P = typename decltype(p)::type;
+    if constexpr (is_16bit_float_v<T>)
+      batch_norm_apply_16bit(s, static_cast<const T*>(x.data), nullptr, static_cast<const float*>(mean.data),
+                             static_cast<const float*>(invstd.data), opt<P>(weight), opt<P>(bias),
+                             static_cast<T*>(y.data));
+    else
+      Maps::batch_norm_apply(s, x, mean, invstd, weight, bias, y);
+  });
 }
 
 void batch_norm_backward(const BatchNormShape& s, const RawView& x, const RawView& gy, const RawView& mean,
@@ -131,8 +214,10 @@ void batch_norm_backward(const BatchNormShape& s, const RawView& x, const RawVie
     using T = typename decltype(t)::type;
     using P = typename decltype(p)::type;
     using A = opmath_t<T>;
-    const T* px = static_cast<const T*>(x.data);
-    const T* pg = static_cast<const T*>(gy.data);
+    const FloatCopy<T> x_image(static_cast<const T*>(x.data), x.numel());
+    const FloatCopy<T> gy_image(static_cast<const T*>(gy.data), gy.numel());
+    const float_image_t<T>* px = x_image.data();
+    const float_image_t<T>* pg = gy_image.data();
     const A* pm = static_cast<const A*>(mean.data);
     const A* pi = static_cast<const A*>(invstd.data);
     std::vector<Sums> sums = channel_sums(s, [&](int64_t i, int64_t c) {
@@ -146,16 +231,52 @@ void batch_norm_backward(const BatchNormShape& s, const RawView& x, const RawVie
       if (gweight) static_cast<P*>(gweight->data)[c] = P(sum_dot[size_t(c)]);
       if (gbias) static_cast<P*>(gbias->data)[c] = P(sums[size_t(c)].first);
     }
-    if (gx)
+    if (!gx) return;
+    if constexpr (is_16bit_float_v<T>) {
+      const A inv_m = A(1) / A(s.n * s.hw);
+      const FloatCopy<P> w(opt<P>(weight), s.c);
+      narrowed_blocks(s, static_cast<T*>(gx->data), [&](int64_t k0, int64_t k1, float* buf) {
+        const BnBackwardBody<float, float> body{inv_m, train, px + k0, pg + k0, pm, pi, w.data(),
+                                            sum_gy.data(), sum_dot.data(), buf};
+        walk_channels(s, k0, k1, [&](int64_t k, int64_t ch) { body.at(k - k0, ch); });
+      });
+    } else {
       Maps::batch_norm_input_grad<T, P>(s, x, gy, mean, invstd, weight, train, sum_gy.data(), sum_dot.data(), *gx);
+    }
   });
 }
 
+// 16-bit NCHW: each plane widened, its maxima found by the float body, y copied from x at them (exact bits).
 void max_pool2d_forward(const Pool2dShape& s, const RawView& x, const RawView& y, const RawView& indices) {
-  Maps::max_pool2d_forward(s, x, y, indices);
+  visit_floating(x.dtype, "max_pool2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (is_16bit_float_v<T>) {
+      if (s.channels_last) return Maps::max_pool2d_forward(s, x, y, indices);
+      const T* px = static_cast<const T*>(x.data);
+      T* py = static_cast<T*>(y.data);
+      int64_t* idx = static_cast<int64_t*>(indices.data);
+      const int64_t in_plane = s.h * s.w, out_plane = s.out_h * s.out_w;
+      Pool2dShape one = s;
+      one.planes = 1;
+#pragma omp parallel if (s.planes * out_plane >= kParallelGrain)
+      {
+        std::vector<float> plane(static_cast<size_t>(in_plane)), maxima(static_cast<size_t>(out_plane));
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < s.planes; ++p) {
+          to_float(px + p * in_plane, plane.data(), in_plane);
+          const MaxPoolFwdBody<float> body{one, plane.data(), maxima.data(), idx + p * out_plane};
+          for (int64_t o = 0; o < out_plane; ++o) body(o);
+          for (int64_t o = p * out_plane, end = o + out_plane; o < end; ++o) py[o] = px[p * in_plane + idx[o]];
+        }
+      }
+    } else {
+      Maps::max_pool2d_forward(s, x, y, indices);
+    }
+  });
 }
-// float and double scatter each plane's gradients to the recorded maxima (one add per output, PyTorch's CPU
-// order, no index arithmetic); 16-bit types use the shared gather body, which sums in float.
+// NCHW scatters each plane's gradients to the recorded maxima (one add per output, PyTorch's CPU order, no index
+// arithmetic); 16-bit types sum in a float plane, in the same output order as the shared gather body (which
+// channels_last uses), so to the same values.
 void max_pool2d_backward(const Pool2dShape& s, const RawView& gy, const RawView& indices, const RawView& gx) {
   visit_floating(gy.dtype, "max_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -172,7 +293,23 @@ void max_pool2d_backward(const Pool2dShape& s, const RawView& gy, const RawView&
         for (int64_t o = p * out_plane, end = o + out_plane; o < end; ++o) dst[idx[o]] += g[o];
       }
     } else {
-      Maps::max_pool2d_backward(s, gy, indices, gx);
+      if (s.channels_last) return Maps::max_pool2d_backward(s, gy, indices, gx);
+      const T* g = static_cast<const T*>(gy.data);
+      const int64_t* idx = static_cast<const int64_t*>(indices.data);
+      T* out = static_cast<T*>(gx.data);
+      const int64_t in_plane = s.h * s.w, out_plane = s.out_h * s.out_w;
+#pragma omp parallel if (s.planes * in_plane >= kParallelGrain)
+      {
+        std::vector<float> sums(static_cast<size_t>(in_plane)), grads(static_cast<size_t>(out_plane));
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < s.planes; ++p) {
+          std::fill(sums.begin(), sums.end(), 0.f);
+          to_float(g + p * out_plane, grads.data(), out_plane);
+          const int64_t* at = idx + p * out_plane;
+          for (int64_t o = 0; o < out_plane; ++o) sums[size_t(at[o])] += grads[size_t(o)];
+          from_float(sums.data(), out + p * in_plane, in_plane);
+        }
+      }
     }
   });
 }

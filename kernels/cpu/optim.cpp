@@ -1,10 +1,12 @@
 // CPU backend for the optimizer kernels: the shared bodies (kernels/optim_bodies.h) run over chunks of all
 // tensors on OpenMP threads, and the inf check is an OR-reduction over the same unscale body. The loops are
 // compiled twice (target_clones): for x86-64-v3 (AVX2, FMA, F16C) where the CPU has it, and a portable version
-// whose fmaf calls give the same correctly rounded results, more slowly.
+// whose fmaf calls give the same correctly rounded results, more slowly. 16-bit parameters run the float loop
+// block by block on widened gradients (and parameters), then narrow the parameters: the same values.
 #include <algorithm>
 #include <vector>
 
+#include "kernels/cpu/convert.h"
 #include "kernels/cpu/executor.h"
 #include "kernels/optim_backends.h"
 #include "kernels/optim_bodies.h"
@@ -29,14 +31,62 @@ HT_FMA_CLONES void run_range(const Entry& entry, int64_t begin, int64_t end, flo
   for (int64_t i = begin; i < end; ++i) body.template apply_as<T, kA, kB>(e, i, inv_scale);
 }
 
+constexpr int64_t kBlock = 512;  // elements per block of a 16-bit range
+
+// Entry e's elements [k0, ...) as a float32 entry over the given gradient and parameter blocks.
+AdamTensor float_block(const AdamTensor& e, int64_t k0, const float* grad, float* param) {
+  AdamTensor b = e;
+  b.grad = grad;
+  b.param = param;
+  b.dtype = kFloat32;
+  if (b.master) b.master += k0;
+  b.exp_avg += k0;
+  b.exp_avg_sq += k0;
+  if (b.max_exp_avg_sq) b.max_exp_avg_sq += k0;
+  return b;
+}
+SgdTensor float_block(const SgdTensor& e, int64_t k0, const float* grad, float* param) {
+  SgdTensor b = e;
+  b.grad = grad;
+  b.param = param;
+  b.dtype = kFloat32;
+  if (b.master) b.master += k0;
+  if (b.momentum_buffer) b.momentum_buffer += k0;
+  return b;
+}
+
+// A range of a 16-bit entry, block by block: the gradient widened, then the float loop without a master copy,
+// over the master itself when there is one (it reads and writes the same values as the master loop, and
+// vectorises), else over the widened parameter; the parameter narrowed from the result.
+template <class Body, class T, bool kB, class Entry>
+void run_range_16bit(const Entry& entry, int64_t begin, int64_t end, float inv_scale) {
+  const T* grad = static_cast<const T*>(entry.grad);
+  T* param = static_cast<T*>(entry.param);
+  for (int64_t k0 = begin; k0 < end; k0 += kBlock) {
+    const int64_t len = std::min(kBlock, end - k0);
+    float g[kBlock], p_buf[kBlock];
+    to_float(grad + k0, g, len);
+    float* p = entry.master ? entry.master + k0 : p_buf;
+    if (!entry.master) to_float(param + k0, p, len);
+    Entry block = float_block(entry, k0, g, p);
+    block.master = nullptr;
+    run_range<Body, float, false, kB>(block, 0, len, inv_scale);
+    from_float(p, param + k0, len);
+  }
+}
+
 template <class Entry>
 using RangeFn = void (*)(const Entry&, int64_t, int64_t, float);
 
 template <class Body, class T, class Entry>
 RangeFn<Entry> pick_range(const Entry& e) {
   const bool a = Body::flag_a(e), b = Body::flag_b(e);
-  if (a) return b ? run_range<Body, T, true, true, Entry> : run_range<Body, T, true, false, Entry>;
-  return b ? run_range<Body, T, false, true, Entry> : run_range<Body, T, false, false, Entry>;
+  if constexpr (is_16bit_float_v<T>) {
+    return b ? run_range_16bit<Body, T, true, Entry> : run_range_16bit<Body, T, false, Entry>;
+  } else {
+    if (a) return b ? run_range<Body, T, true, true, Entry> : run_range<Body, T, true, false, Entry>;
+    return b ? run_range<Body, T, false, true, Entry> : run_range<Body, T, false, false, Entry>;
+  }
 }
 
 // All tensors' chunks in one parallel loop: one fork/join per optimizer step, however many tensors.
@@ -86,8 +136,24 @@ void unscale_and_check(const GradTensor* tensors, int64_t count, float inv_scale
       const UnscaleBody body;
       const int64_t n = e.numel;
       bool bad = false;
+      if constexpr (is_16bit_float_v<T>) {
+        // per block: widen, the float body on the widened copy, narrow back only when it changed
+        T* grad = static_cast<T*>(e.grad);
 #pragma omp parallel for schedule(static) reduction(|| : bad) if (n >= kParallelGrain)
-      for (int64_t i = 0; i < n; ++i) bad = body.apply<T>(e, i, inv_scale) || bad;
+        for (int64_t k0 = 0; k0 < n; k0 += kBlock) {
+          const int64_t len = std::min(kBlock, n - k0);
+          float g[kBlock];
+          to_float(grad + k0, g, len);
+          const GradTensor block{g, len, kFloat32};
+          bool block_bad = false;
+          for (int64_t i = 0; i < len; ++i) block_bad = body.apply<float>(block, i, inv_scale) || block_bad;
+          if (inv_scale != 1.f) from_float(g, grad + k0, len);
+          bad = bad || block_bad;
+        }
+      } else {
+#pragma omp parallel for schedule(static) reduction(|| : bad) if (n >= kParallelGrain)
+        for (int64_t i = 0; i < n; ++i) bad = body.apply<T>(e, i, inv_scale) || bad;
+      }
       found = found || bad;
     });
   }
