@@ -1,10 +1,12 @@
 // ProcessGroup: settings from the environment, the store, and dispatch by device to Gloo (CPU) or NCCL (CUDA).
 #include "distributed/process_group.h"
 
+#include <csignal>
 #include <cstdlib>
 #include <mutex>
 
 #include "distributed/backend.h"
+#include "distributed/launch_env.h"
 
 namespace ht::distributed {
 
@@ -14,25 +16,25 @@ std::string env_or(const char* name, const std::string& fallback) {
   return v && *v ? std::string(v) : fallback;
 }
 
-int env_int(const char* name, int fallback) {
-  std::string v = env_or(name, "");
-  if (v.empty()) return fallback;
-  try {
-    size_t used = 0;
-    int x = std::stoi(v, &used);
-    if (used == v.size()) return x;
-  } catch (const std::logic_error&) {
-  }
-  fail("[distributed] environment variable ", name, " must be an integer, got '", v, "'");
-}
+// The settings a group starts from: the launcher's variables (distributed/launch_env.h), then InitOptions.
+struct Resolved {
+  InitOptions o;
+  LaunchEnv env;
+  bool client_only = false;  // torchrun's agent serves the store: rank 0 does not
+};
 
-InitOptions resolve(InitOptions o) {
-  if (o.world_size < 0) o.world_size = env_int("WORLD_SIZE", 1);
-  if (o.rank < 0) o.rank = env_int("RANK", 0);
-  if (o.local_rank < 0) o.local_rank = env_int("LOCAL_RANK", o.rank);
-  if (o.master_addr.empty()) o.master_addr = env_or("MASTER_ADDR", "127.0.0.1");
+Resolved resolve(InitOptions o) {
+  Resolved r;
+  r.env = read_launch_env();
+  const LaunchEnv& e = r.env;
+  if (o.world_size < 0) o.world_size = e.world_size;
+  if (o.rank < 0) o.rank = e.rank;
+  if (o.local_rank < 0) o.local_rank = e.launcher != "none" ? e.local_rank : o.rank;
+  if (o.master_addr.empty()) o.master_addr = e.master_addr.empty() ? "127.0.0.1" : e.master_addr;
   // a world of one meets nobody: without MASTER_PORT its store takes any free port (no clash with other jobs)
-  if (o.master_port < 0) o.master_port = env_int("MASTER_PORT", o.world_size == 1 ? 0 : 29500);
+  if (o.master_port < 0) o.master_port = e.master_port >= 0 ? e.master_port : o.world_size == 1 ? 0 : 29500;
+  // as torch's _create_c10d_store: the agent's store only where the agent said it is
+  r.client_only = e.use_agent_store && o.master_addr == e.master_addr && o.master_port == e.master_port;
   HT_CHECK(o.master_port > 0 || o.world_size == 1, "[distributed] MASTER_PORT 0 (any free port) only works for ",
            "a world of one; WORLD_SIZE is ", o.world_size);
   if (o.timeout.count() <= 0) {
@@ -51,11 +53,12 @@ InitOptions resolve(InitOptions o) {
            "), got ", o.rank);
   HT_CHECK(o.backend == "auto" || o.backend == "gloo" || o.backend == "nccl",
            "[distributed] unknown backend '", o.backend, "' (expected auto, gloo or nccl)");
-  return o;
+  r.o = o;
+  return r;
 }
 }  // namespace
 
-bool launched_from_env() { return !env_or("WORLD_SIZE", "").empty(); }
+bool launched_from_env() { return launcher_detected(); }
 
 namespace {
 // An empty tensor needs no communication (and Gloo's algorithms assume at least one element).
@@ -92,10 +95,26 @@ struct ProcessGroup::Impl {
 };
 
 ProcessGroup::ProcessGroup(InitOptions options) : impl_(std::make_unique<Impl>()) {
-  impl_->o = resolve(std::move(options));
+  Resolved r = resolve(std::move(options));
+  impl_->o = r.o;
   const InitOptions& o = impl_->o;
-  impl_->store = std::make_unique<TCPStore>(o.master_addr, o.master_port, o.rank == 0, o.timeout);
-  if (o.backend != "nccl") impl_->gloo = detail::make_gloo(impl_->context("gloo/"));
+  // A peer that dies mid-collective must be an error on the others, not a SIGPIPE death: Gloo writes to its
+  // sockets without MSG_NOSIGNAL. Python (so torch.distributed) ignores SIGPIPE too; a handler of yours stays.
+  if (o.world_size > 1) {
+    struct sigaction old {};
+    if (::sigaction(SIGPIPE, nullptr, &old) == 0 && !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL)
+      ::signal(SIGPIPE, SIG_IGN);
+  }
+  bool serve = o.rank == 0 && !r.client_only;
+  impl_->store = std::make_unique<TCPStore>(o.master_addr, o.master_port, serve, o.timeout, r.env.store_namespace());
+  if (o.backend == "nccl") return;
+  try {
+    impl_->gloo = detail::make_gloo(impl_->context("gloo/"));
+  } catch (const Error& e) {
+    // srun is what starts every task; a program run directly in an sbatch script is task 0 alone
+    if (r.env.launcher != "slurm" || o.world_size == 1) throw;
+    fail(e.what(), "; under Slurm (SLURM_NTASKS=", o.world_size, "), start the program with srun");
+  }
 }
 
 ProcessGroup::~ProcessGroup() = default;

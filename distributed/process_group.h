@@ -1,7 +1,9 @@
 // ht::distributed: process groups over the engines PyTorch uses: Gloo for CPU tensors, NCCL for CUDA tensors.
-// A group starts from the variables torchrun and scripts/launch set (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
-// MASTER_PORT): rank 0 serves a TCPStore, every rank meets there, Gloo exchanges its addresses and NCCL its
-// unique id through it. Collectives are issued in the same order on every rank, as in torch.distributed.
+// A group starts from the variables its launcher sets (distributed/launch_env.h: torchrun and scripts/launch,
+// mpirun, srun). The ranks meet in a TCPStore (PyTorch's protocol): torchrun's agent's when it says so
+// (TORCHELASTIC_USE_AGENT_STORE=True), else one rank 0 serves on MASTER_PORT. Gloo exchanges its addresses and
+// NCCL its unique id there, under a namespace of the run and restart. Collectives are issued in the same order
+// on every rank, as in torch.distributed.
 //
 // Failures are errors, never silent hangs: every wait has a deadline (InitOptions::timeout, HT_DIST_TIMEOUT
 // seconds, 300 s by default), a rank that dies makes the others' collectives fail at once (Gloo sees the closed
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "distributed/launch_env.h"
 
 namespace ht::distributed {
 
@@ -22,13 +25,14 @@ struct InitOptions {
   // "auto": Gloo for CPU tensors and NCCL for CUDA tensors (PyTorch's "cpu:gloo,cuda:nccl"); "gloo": CPU
   // tensors only; "nccl": CUDA tensors only.
   std::string backend = "auto";
-  int rank = -1, world_size = -1, local_rank = -1;  // -1: from RANK, WORLD_SIZE, LOCAL_RANK
-  std::string master_addr;                          // empty: MASTER_ADDR (default 127.0.0.1)
+  int rank = -1, world_size = -1, local_rank = -1;  // -1: from the launcher (RANK, WORLD_SIZE, LOCAL_RANK, ...)
+  std::string master_addr;                          // empty: the launcher's (MASTER_ADDR, default 127.0.0.1)
   int master_port = -1;  // -1: MASTER_PORT (default 29500; for a world of one, any free port)
   std::chrono::milliseconds timeout{0};             // 0: HT_DIST_TIMEOUT seconds, or 300 s
 };
 
-// True when the environment names a distributed run (WORLD_SIZE is set), as a launcher sets it.
+// True when a launcher's variables are present (WORLD_SIZE or RANK, OMPI_COMM_WORLD_RANK, SLURM_PROCID). Never
+// throws: init_process_group() checks them.
 bool launched_from_env();
 
 // The handle of an asynchronous collective. wait() returns once the result is ready for the calling code: on

@@ -349,6 +349,7 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     if (ht::distributed::launched_from_env()) std::fprintf(stderr, "error (rank %d): %s\n", g_rank, e.what());
     else std::fprintf(stderr, "error: %s\n", e.what());
+    ht::distributed::report_failure(e);  // under torchrun, its failure summary shows this message
     return 1;
   }
 }

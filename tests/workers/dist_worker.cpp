@@ -287,6 +287,7 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error (rank %s): %s\n", std::getenv("RANK") ? std::getenv("RANK") : "?", e.what());
+    dist::report_failure(e);  // torchrun's summary shows the message
     return 1;
   }
 }
