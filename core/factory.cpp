@@ -6,6 +6,7 @@
 #include "core/ops.h"
 #include "core/random.h"
 #include "core/raw.h"
+#include "kernels/functors.h"
 
 namespace ht {
 
@@ -124,6 +125,8 @@ Tensor draw(Shape sizes, Generator& gen, TensorOptions opt, bool normal) {
   return t;
 }
 }  // namespace
+
+uint64_t splitmix64(uint64_t counter) { return kernels::mix64(counter); }
 
 Tensor rand(Shape sizes, Generator& gen, TensorOptions opt) { return draw(std::move(sizes), gen, opt, false); }
 Tensor randn(Shape sizes, Generator& gen, TensorOptions opt) { return draw(std::move(sizes), gen, opt, true); }

@@ -15,6 +15,10 @@ struct Generator {
 
 Generator& default_generator();
 
+// SplitMix64's finaliser: a well-mixed 64-bit hash of a counter, the same function the tensor draws use. For
+// programs that derive their own per-sample random choices (augmentation) from (seed, step, index).
+uint64_t splitmix64(uint64_t counter);
+
 Tensor rand(Shape sizes, Generator& gen, TensorOptions opt = {});
 Tensor randn(Shape sizes, Generator& gen, TensorOptions opt = {});
 // In-place fills used by nn::init; they draw from `gen` (the default generator when null).

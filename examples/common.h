@@ -14,7 +14,6 @@
 #include <halftorch/halftorch.h>
 
 #include "io/datasets.h"
-#include "kernels/functors.h"
 
 namespace examples {
 

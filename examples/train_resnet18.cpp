@@ -110,7 +110,7 @@ ht::Tensor augment_batch(const ht::Tensor& x, uint64_t key) {
   const float* src = x.data_ptr<float>();
   float* dst = out.data_ptr<float>();
   for (int64_t i = 0; i < n; ++i) {
-    uint64_t r = ht::kernels::mix64(key + uint64_t(i));
+    uint64_t r = ht::splitmix64(key + uint64_t(i));
     int64_t dy = int64_t(r % 9) - 4, dx = int64_t((r >> 8) % 9) - 4;
     bool flip = (r >> 16) & 1;
     for (int64_t ch = 0; ch < c; ++ch)
@@ -280,7 +280,7 @@ int run(const Args& a) {
       int64_t begin = step * a.batch_size, end = std::min(int64_t(order.size()), begin + a.batch_size);
       ht::Tensor x = examples::gather_rows(train.images, order, begin, end);
       if (a.augment && spec.name == "cifar10")
-        x = augment_batch(x, ht::kernels::mix64(seed + 7919 * uint64_t(global_step)) + uint64_t(g_rank * a.batch_size));
+        x = augment_batch(x, ht::splitmix64(seed + 7919 * uint64_t(global_step)) + uint64_t(g_rank * a.batch_size));
       ht::Tensor y = examples::gather_rows(train.labels, order, begin, end).to(device);
       ht::Tensor loss;
       {
