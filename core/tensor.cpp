@@ -29,7 +29,7 @@ void detail::fail_undefined_tensor() {
 
 int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
   int64_t n = std::max<int64_t>(ndim, 1);
-  HT_CHECK(dim >= -n && dim < n, "[", op, "] dim ", dim, " out of range for a ", ndim, "-d tensor");
+  HT_CHECK_INDEX(dim >= -n && dim < n, "[", op, "] dim ", dim, " out of range for a ", ndim, "-d tensor");
   return dim < 0 ? dim + n : dim;
 }
 

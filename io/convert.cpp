@@ -167,7 +167,7 @@ void repr_to(const Value& v, std::string& out, int depth) {
 }  // namespace
 
 Value cast_floating(const Value& v, DType to, std::vector<std::pair<std::string, int64_t>>* overflows) {
-  HT_CHECK(is_floating(to), "[io] cast target must be a floating dtype, got ", dtype_name(to));
+  HT_CHECK_IO(is_floating(to), "[io] cast target must be a floating dtype, got ", dtype_name(to));
   Caster c{to, overflows, {}};
   return c.walk(v, "");
 }
@@ -179,7 +179,7 @@ std::string repr(const Value& v) {
 }
 
 double max_abs_diff(const Tensor& a, const Tensor& b) {
-  HT_CHECK(a.sizes() == b.sizes(), "[io] max_abs_diff of shapes ", shape_str(a.sizes()), " and ",
+  HT_CHECK_IO(a.sizes() == b.sizes(), "[io] max_abs_diff of shapes ", shape_str(a.sizes()), " and ",
            shape_str(b.sizes()));
   double m = 0;
   if (a.numel() == 0) return 0;

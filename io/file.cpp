@@ -31,16 +31,16 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   std::shared_ptr<MappedFile> f(new MappedFile());
   f->path_ = path;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  HT_CHECK(fd >= 0, "[io] cannot open '", path, "': ", errno_text());
+  HT_CHECK_IO(fd >= 0, "[io] cannot open '", path, "': ", errno_text());
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     std::string e = errno_text();
     ::close(fd);
-    fail("[io] cannot stat '", path, "': ", e);
+    fail_io("[io] cannot stat '", path, "': ", e);
   }
   if (S_ISDIR(st.st_mode)) {
     ::close(fd);
-    fail("[io] '", path, "' is a directory");
+    fail_io("[io] '", path, "' is a directory");
   }
   f->size_ = size_t(st.st_size);
   // Small files are simply read: a mapping would gain little, and a mapped file that another program later
@@ -67,7 +67,7 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
       if (n < 0) {
         std::string e = errno_text();
         ::close(fd);
-        fail("[io] cannot read '", path, "': ", e);
+        fail_io("[io] cannot read '", path, "': ", e);
       }
       if (n == 0) break;
       used += size_t(n);
@@ -94,18 +94,18 @@ MappedFile::~MappedFile() {
 }
 
 AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
-  HT_CHECK(!path_.empty(), "[io] empty output path");
+  HT_CHECK_IO(!path_.empty(), "[io] empty output path");
   std::string dir = ".", base = path_;
   if (auto slash = path_.rfind('/'); slash != std::string::npos) {
     dir = slash == 0 ? "/" : path_.substr(0, slash);
     base = path_.substr(slash + 1);
   }
-  HT_CHECK(!base.empty(), "[io] output path '", path_, "' names a directory");
+  HT_CHECK_IO(!base.empty(), "[io] output path '", path_, "' names a directory");
   std::string tmpl = dir + "/." + base + ".tmp.XXXXXX";
   std::vector<char> name(tmpl.begin(), tmpl.end());
   name.push_back('\0');
   fd_ = ::mkstemp(name.data());
-  HT_CHECK(fd_ >= 0, "[io] cannot create a temporary file next to '", path_, "': ", errno_text());
+  HT_CHECK_IO(fd_ >= 0, "[io] cannot create a temporary file next to '", path_, "': ", errno_text());
   temp_path_ = name.data();
   // mkstemp makes the file 0600; a checkpoint should get the usual umask-derived mode.
   mode_t mask = ::umask(0);
@@ -125,7 +125,7 @@ void AtomicFileWriter::flush() {
   while (n > 0) {
     ssize_t w = ::write(fd_, p, std::min(n, size_t(1) << 30));
     if (w < 0 && errno == EINTR) continue;
-    HT_CHECK(w > 0, "[io] cannot write '", path_, "': ", errno_text());
+    HT_CHECK_IO(w > 0, "[io] cannot write '", path_, "': ", errno_text());
     p += w;
     n -= size_t(w);
   }
@@ -133,7 +133,7 @@ void AtomicFileWriter::flush() {
 }
 
 void AtomicFileWriter::write(const void* data, size_t n) {
-  HT_CHECK(!committed_ && fd_ >= 0, "[io] write to '", path_, "' after commit");
+  HT_CHECK_IO(!committed_ && fd_ >= 0, "[io] write to '", path_, "' after commit");
   const uint8_t* p = static_cast<const uint8_t*>(data);
   offset_ += n;
   if (buffer_.size() + n <= kBufferSize) {
@@ -148,20 +148,20 @@ void AtomicFileWriter::write(const void* data, size_t n) {
   while (n > 0) {
     ssize_t w = ::write(fd_, p, std::min(n, size_t(1) << 30));
     if (w < 0 && errno == EINTR) continue;
-    HT_CHECK(w > 0, "[io] cannot write '", path_, "': ", errno_text());
+    HT_CHECK_IO(w > 0, "[io] cannot write '", path_, "': ", errno_text());
     p += w;
     n -= size_t(w);
   }
 }
 
 void AtomicFileWriter::commit() {
-  HT_CHECK(!committed_, "[io] '", path_, "' committed twice");
+  HT_CHECK_IO(!committed_, "[io] '", path_, "' committed twice");
   flush();
-  HT_CHECK(::fsync(fd_) == 0, "[io] fsync of '", path_, "' failed: ", errno_text());
+  HT_CHECK_IO(::fsync(fd_) == 0, "[io] fsync of '", path_, "' failed: ", errno_text());
   int fd = fd_;
   fd_ = -1;
-  HT_CHECK(::close(fd) == 0, "[io] close of '", path_, "' failed: ", errno_text());
-  HT_CHECK(::rename(temp_path_.c_str(), path_.c_str()) == 0, "[io] cannot rename the temporary file onto '",
+  HT_CHECK_IO(::close(fd) == 0, "[io] close of '", path_, "' failed: ", errno_text());
+  HT_CHECK_IO(::rename(temp_path_.c_str(), path_.c_str()) == 0, "[io] cannot rename the temporary file onto '",
            path_, "': ", errno_text());
   committed_ = true;
   // Make the rename itself durable.
@@ -191,7 +191,7 @@ uint32_t crc32(uint32_t crc, const void* data, size_t n) {
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  HT_CHECK(in.good(), "[io] cannot open '", path, "'");
+  HT_CHECK_IO(in.good(), "[io] cannot open '", path, "'");
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();

@@ -25,13 +25,13 @@ DType dtype_from_descr(std::string d, const std::string& what) {
   if (d.size() == 3 && d[0] == '=') d[0] = '<';                                   // native = little here
   for (const auto& x : kDescrs)
     if (d == x.code) return x.dtype;
-  fail("[io] ", what, ": .npy dtype '", d, "' is not supported (little-endian f2/f4/f8/i1-i8/u1/b1 are)");
+  fail_io("[io] ", what, ": .npy dtype '", d, "' is not supported (little-endian f2/f4/f8/i1-i8/u1/b1 are)");
 }
 
 const char* descr_of(DType t) {
   for (const auto& x : kDescrs)
     if (x.dtype == t) return x.code;
-  fail("[io] .npy cannot hold ", dtype_name(t), " (NumPy has no such dtype); convert to float32 first");
+  fail_io("[io] .npy cannot hold ", dtype_name(t), " (NumPy has no such dtype); convert to float32 first");
 }
 }  // namespace
 
@@ -41,25 +41,25 @@ Value load_npy(const std::shared_ptr<MappedFile>& file) {
   const std::string& what = file->path();
   const uint8_t* data = file->data();
   const size_t size = file->size();
-  HT_CHECK(size >= 10 && looks_like_npy(data, size), "[io] ", what, ": not a .npy file");
+  HT_CHECK_IO(size >= 10 && looks_like_npy(data, size), "[io] ", what, ": not a .npy file");
   const int major = data[6];
-  HT_CHECK(major >= 1 && major <= 3, "[io] ", what, ": .npy format version ", major, " is not supported");
+  HT_CHECK_IO(major >= 1 && major <= 3, "[io] ", what, ": .npy format version ", major, " is not supported");
   const size_t len_bytes = major == 1 ? 2 : 4;
-  HT_CHECK(size >= 8 + len_bytes, "[io] ", what, ": truncated .npy header");
+  HT_CHECK_IO(size >= 8 + len_bytes, "[io] ", what, ": truncated .npy header");
   const uint64_t header_len = get_le(data + 8, int(len_bytes));
   const uint64_t start = 8 + len_bytes;
-  HT_CHECK(in_bounds(start, header_len, size), "[io] ", what, ": .npy header runs past the end of the file");
+  HT_CHECK_IO(in_bounds(start, header_len, size), "[io] ", what, ": .npy header runs past the end of the file");
   const std::string header(reinterpret_cast<const char*>(data + start), header_len);
 
   std::smatch m;
   static const std::regex descr_re(R"('descr'\s*:\s*'([^']*)')");
   static const std::regex fortran_re(R"('fortran_order'\s*:\s*(True|False))");
   static const std::regex shape_re(R"('shape'\s*:\s*\(([^)]*)\))");
-  HT_CHECK(std::regex_search(header, m, descr_re), "[io] ", what, ": .npy header has no 'descr'");
+  HT_CHECK_IO(std::regex_search(header, m, descr_re), "[io] ", what, ": .npy header has no 'descr'");
   const DType dtype = dtype_from_descr(m[1], what);
-  HT_CHECK(std::regex_search(header, m, fortran_re), "[io] ", what, ": .npy header has no 'fortran_order'");
+  HT_CHECK_IO(std::regex_search(header, m, fortran_re), "[io] ", what, ": .npy header has no 'fortran_order'");
   const bool fortran = m[1] == "True";
-  HT_CHECK(std::regex_search(header, m, shape_re), "[io] ", what, ": .npy header has no 'shape'");
+  HT_CHECK_IO(std::regex_search(header, m, shape_re), "[io] ", what, ": .npy header has no 'shape'");
   Shape shape;
   unsigned __int128 numel = 1;
   const std::string dims = m[1];
@@ -68,15 +68,15 @@ Value load_npy(const std::shared_ptr<MappedFile>& file) {
     if (i >= dims.size()) break;
     size_t j = i;
     while (j < dims.size() && std::isdigit(static_cast<unsigned char>(dims[j]))) ++j;
-    HT_CHECK(j > i && j - i <= 18, "[io] ", what, ": .npy shape '(", dims, ")' is invalid");
+    HT_CHECK_IO(j > i && j - i <= 18, "[io] ", what, ": .npy shape '(", dims, ")' is invalid");
     shape.push_back(std::stoll(dims.substr(i, j - i)));
     numel *= uint64_t(shape.back());
-    HT_CHECK(numel <= size, "[io] ", what, ": .npy shape (", dims, ") is larger than the file");
+    HT_CHECK_IO(numel <= size, "[io] ", what, ": .npy shape (", dims, ") is larger than the file");
     i = j;
   }
   const uint64_t nbytes = uint64_t(numel) * element_size(dtype);
   const uint64_t data_start = start + header_len;
-  HT_CHECK(size - data_start == nbytes, "[io] ", what, ": .npy data has ", size - data_start,
+  HT_CHECK_IO(size - data_start == nbytes, "[io] ", what, ": .npy data has ", size - data_start,
            " bytes, shape ", shape_str(shape), " of ", dtype_name(dtype), " needs ", nbytes);
   StoragePtr s = storage_from_file(file, data + data_start, nbytes, element_size(dtype));
   Shape strides = contiguous_strides(shape);

@@ -7,7 +7,7 @@
 namespace ht::io {
 
 void check_value_graph(const Value& root, const PickleLimits& limits, const std::string& what) {
-  auto bad = [&](const std::string& msg) { fail("[io] ", what, ": pickle ", msg); };
+  auto bad = [&](const std::string& msg) { fail_io("[io] ", what, ": pickle ", msg); };
   enum State : uint8_t { kOpen, kDone };
   std::unordered_map<const void*, std::pair<State, uint64_t>> seen;  // container -> state, subtree size
   struct Frame {

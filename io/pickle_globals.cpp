@@ -33,13 +33,13 @@ std::string normalize_module(const std::string& module) {
 const char* storage_type_name(DType dtype) {
   for (const auto& s : kStorageTypes)
     if (s.dtype == dtype) return s.name;
-  fail("[io] no torch storage type for dtype ", dtype_name(dtype));
+  fail_io("[io] no torch storage type for dtype ", dtype_name(dtype));
 }
 
 DType dtype_of_storage_type(const std::string& name) {
   for (const auto& s : kStorageTypes)
     if (name == s.name) return s.dtype;
-  fail("[io] unsupported storage type torch.", name);
+  fail_io("[io] unsupported storage type torch.", name);
 }
 
 bool is_allowed_global(const std::string& module_in, const std::string& name) {

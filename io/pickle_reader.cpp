@@ -41,7 +41,7 @@ class Unpickler {
       if (op == kStop) break;
       step(op);
     }
-    HT_CHECK(stack_.size() == 1 && marks_.empty(), "[io] ", what_, ": pickle ended with ", stack_.size(),
+    HT_CHECK_IO(stack_.size() == 1 && marks_.empty(), "[io] ", what_, ": pickle ended with ", stack_.size(),
              " values on the stack (expected 1)");
     Value result = stack_.back();
     check_value_graph(result, limits_, what_);
@@ -53,7 +53,7 @@ class Unpickler {
   }
 
  private:
-  [[noreturn]] void bad(const std::string& msg) const { fail("[io] ", what_, ": pickle ", msg, " at byte ", pos_); }
+  [[noreturn]] void bad(const std::string& msg) const { fail_io("[io] ", what_, ": pickle ", msg, " at byte ", pos_); }
 
   const uint8_t* take(uint64_t n) {
     if (!in_bounds(pos_, n, size_)) bad("truncated (needs " + std::to_string(n) + " more bytes)");
@@ -136,7 +136,7 @@ class Unpickler {
     if (!is_allowed_global(module, name)) {
       // A whole pickled nn.Module or optimizer names its own class: point at the usual fix.
       const bool user_class = module == "__main__" || module.rfind("torch.nn.modules", 0) == 0;
-      fail("[io] ", what_, ": refused pickle global '", module, ".", name,
+      fail_io("[io] ", what_, ": refused pickle global '", module, ".", name,
            "': not in the allowlist of checkpoint types (no code from a file is ever run)",
            user_class ? "; was a whole module saved? save and load its state_dict() instead" : "");
     }

@@ -47,7 +47,7 @@ class Pickler {
   }
 
   void write_str(const std::string& s) {
-    HT_CHECK(s.size() <= UINT32_MAX, "[io] string too long to pickle");
+    HT_CHECK_IO(s.size() <= UINT32_MAX, "[io] string too long to pickle");
     op('X');
     put_u32(out_, uint32_t(s.size()));
     out_ += s;
@@ -108,7 +108,7 @@ class Pickler {
   }
 
   void write_tensor(const Tensor& t) {
-    HT_CHECK(t.defined(), "[io] cannot save an undefined tensor");
+    HT_CHECK_IO(t.defined(), "[io] cannot save an undefined tensor");
     StorageRef ref = persistent_id_(t);
     write_global("torch._utils", "_rebuild_tensor_v2");
     op('(');
@@ -130,7 +130,7 @@ class Pickler {
   }
 
   void write(const Value& v, int depth) {
-    HT_CHECK(depth < 1000, "[io] value nests too deeply to save");
+    HT_CHECK_IO(depth < 1000, "[io] value nests too deeply to save");
     switch (v.kind()) {
       case Value::Kind::None: return op('N');
       case Value::Kind::Bool: return op(v.to_bool() ? 0x88 : 0x89);
@@ -184,7 +184,7 @@ class Pickler {
       }
       case Value::Kind::Global: {
         const Global& g = v.to_global();
-        HT_CHECK(is_allowed_global(g.module, g.name), "[io] refusing to save global '", g.full_name(),
+        HT_CHECK_IO(is_allowed_global(g.module, g.name), "[io] refusing to save global '", g.full_name(),
                  "': torch.load(weights_only=True) would reject it");
         return write_global(g.module, g.name);
       }

@@ -20,12 +20,12 @@ const char* format_name(Format f) {
 }
 
 Format detect_format(const uint8_t* data, size_t size, const std::string& path) {
-  HT_CHECK(size > 0, "[io] ", path, ": file is empty");
+  HT_CHECK_IO(size > 0, "[io] ", path, ": file is empty");
   if (looks_like_zip(data, size)) return Format::Pth;
   if (looks_like_legacy_pth(data, size)) return Format::PthLegacy;
   if (looks_like_npy(data, size)) return Format::Npy;
   if (looks_like_safetensors(data, size)) return Format::Safetensors;
-  fail("[io] ", path, ": not a checkpoint halftorch can read (expected a torch.save zip or legacy file, ",
+  fail_io("[io] ", path, ": not a checkpoint halftorch can read (expected a torch.save zip or legacy file, ",
        "safetensors or .npy)");
 }
 
@@ -39,7 +39,7 @@ Value load(const std::string& path, Format* format) {
     case Format::Safetensors: return load_safetensors(file);
     case Format::Npy: return load_npy(file);
   }
-  fail("[io] unreachable format");
+  fail_io("[io] unreachable format");
 }
 
 Format format_for_path(const std::string& path) {
@@ -57,7 +57,7 @@ void save(const Value& value, const std::string& path) {
   switch (io::format_for_path(path)) {
     case io::Format::Safetensors: return io::save_safetensors(value, path);
     case io::Format::Npy:
-      HT_CHECK(value.is_tensor(), "[io] ", path, ": .npy holds one tensor, got a ", value.kind_name());
+      HT_CHECK_IO(value.is_tensor(), "[io] ", path, ": .npy holds one tensor, got a ", value.kind_name());
       return io::save_npy(value.to_tensor(), path);
     default: return io::save_pth(value, path);
   }
@@ -68,7 +68,7 @@ StateDict load_state_dict_file(const std::string& path) {
   try {
     return to_state_dict(v);
   } catch (const Error& e) {
-    fail(std::string(e.what()), " (in ", path, ")");
+    fail_io(std::string(e.what()), " (in ", path, ")");
   }
 }
 

@@ -30,7 +30,7 @@ Value* Dict::find(const DictKey& key) {
 
 const Value& Dict::at(const DictKey& key) const {
   const Value* v = find(key);
-  HT_CHECK(v != nullptr, "[io] no key '", key_str(key), "' in dict");
+  HT_CHECK_IO(v != nullptr, "[io] no key '", key_str(key), "' in dict");
   return *v;
 }
 
@@ -66,7 +66,7 @@ const char* Value::kind_name() const {
 
 namespace {
 [[noreturn]] void kind_error(const Value& v, const char* want) {
-  fail("[io] expected ", want, ", got ", v.kind_name());
+  fail_io("[io] expected ", want, ", got ", v.kind_name());
 }
 }  // namespace
 
@@ -121,7 +121,7 @@ const Value& Value::operator[](const std::string& key) const { return to_dict().
 const Value& Value::operator[](int64_t key) const {
   if (is_dict()) return to_dict().at(key);
   const ValueList& xs = items();
-  HT_CHECK(key >= 0 && key < int64_t(xs.size()), "[io] index ", key, " out of range for a ", kind_name(),
+  HT_CHECK_IO(key >= 0 && key < int64_t(xs.size()), "[io] index ", key, " out of range for a ", kind_name(),
            " of ", xs.size(), " items");
   return xs[size_t(key)];
 }
@@ -136,8 +136,8 @@ Value to_value(const StateDict& sd) {
   Value root = Value::dict(/*ordered=*/true);
   Dict& d = root.to_dict();
   for (const auto& [name, t] : sd.tensors) {
-    HT_CHECK(t.defined(), "[io] state_dict entry '", name, "' is an undefined tensor");
-    HT_CHECK(!d.contains(name), "[io] state_dict has the name '", name, "' twice");
+    HT_CHECK_IO(t.defined(), "[io] state_dict entry '", name, "' is an undefined tensor");
+    HT_CHECK_IO(!d.contains(name), "[io] state_dict has the name '", name, "' twice");
     d.set(name, t);
   }
   if (!sd.module_versions.empty()) {
@@ -154,11 +154,11 @@ Value to_value(const StateDict& sd) {
 }
 
 StateDict to_state_dict(const Value& v) {
-  HT_CHECK(v.is_dict(), "[io] expected a state_dict (a dict of tensors), got ", v.kind_name());
+  HT_CHECK_IO(v.is_dict(), "[io] expected a state_dict (a dict of tensors), got ", v.kind_name());
   StateDict sd;
   const Dict& d = v.to_dict();
   for (const auto& [k, item] : d.items()) {
-    HT_CHECK(item.is_tensor(), "[io] state_dict entry '", key_str(k), "' is a ", item.kind_name(),
+    HT_CHECK_IO(item.is_tensor(), "[io] state_dict entry '", key_str(k), "' is a ", item.kind_name(),
              ", not a tensor (a training checkpoint? pick its state_dict entry first)");
     sd.add(key_str(k), item.to_tensor());
   }

@@ -23,7 +23,7 @@ ZipReader::ZipReader(const uint8_t* data, size_t size, std::string what)
 }
 
 void ZipReader::read_central_directory() {
-  HT_CHECK(size_ >= 22, "[io] '", what_, "' is too small to be a zip archive (", size_, " bytes)");
+  HT_CHECK_IO(size_ >= 22, "[io] '", what_, "' is too small to be a zip archive (", size_, " bytes)");
   // The end record sits in the last 22 + 65535 (comment) bytes.
   uint64_t lowest = size_ > 22 + 65535 ? size_ - 22 - 65535 : 0;
   uint64_t eocd = UINT64_MAX;
@@ -33,26 +33,26 @@ void ZipReader::read_central_directory() {
       break;
     }
   }
-  HT_CHECK(eocd != UINT64_MAX, "[io] '", what_, "': no zip end-of-central-directory record (truncated file?)");
+  HT_CHECK_IO(eocd != UINT64_MAX, "[io] '", what_, "': no zip end-of-central-directory record (truncated file?)");
   const uint8_t* e = data_ + eocd;
   uint64_t count = get_le(e + 10, 2), cd_size = get_le(e + 12, 4), cd_offset = get_le(e + 16, 4);
   // Prefer the zip64 end record when its locator is present (PyTorch always writes it).
   if (eocd >= 20 && get_le(data_ + eocd - 20, 4) == kZip64LocatorSig) {
     uint64_t z64 = get_le(data_ + eocd - 20 + 8, 8);
-    HT_CHECK(in_bounds(z64, 56, size_) && get_le(data_ + z64, 4) == kZip64EocdSig, "[io] '", what_,
+    HT_CHECK_IO(in_bounds(z64, 56, size_) && get_le(data_ + z64, 4) == kZip64EocdSig, "[io] '", what_,
              "': zip64 locator points at offset ", z64, ", where there is no zip64 end record");
     count = get_le(data_ + z64 + 32, 8);
     cd_size = get_le(data_ + z64 + 40, 8);
     cd_offset = get_le(data_ + z64 + 48, 8);
   }
-  HT_CHECK(in_bounds(cd_offset, cd_size, size_), "[io] '", what_, "': central directory (offset ", cd_offset,
+  HT_CHECK_IO(in_bounds(cd_offset, cd_size, size_), "[io] '", what_, "': central directory (offset ", cd_offset,
            ", size ", cd_size, ") lies outside the file of ", size_, " bytes");
-  HT_CHECK(count <= cd_size / 46, "[io] '", what_, "': zip claims ", count, " entries in a central directory of ",
+  HT_CHECK_IO(count <= cd_size / 46, "[io] '", what_, "': zip claims ", count, " entries in a central directory of ",
            cd_size, " bytes");
   entries_.reserve(size_t(count));
   uint64_t pos = cd_offset, end = cd_offset + cd_size;
   for (uint64_t i = 0; i < count; ++i) {
-    HT_CHECK(in_bounds(pos, 46, end) && get_le(data_ + pos, 4) == kCentralSig, "[io] '", what_,
+    HT_CHECK_IO(in_bounds(pos, 46, end) && get_le(data_ + pos, 4) == kCentralSig, "[io] '", what_,
              "': central directory entry ", i, " is corrupt");
     const uint8_t* h = data_ + pos;
     ZipEntry z;
@@ -62,20 +62,20 @@ void ZipReader::read_central_directory() {
     z.size = get_le(h + 24, 4);
     uint64_t name_len = get_le(h + 28, 2), extra_len = get_le(h + 30, 2), comment_len = get_le(h + 32, 2);
     z.local_header_offset = get_le(h + 42, 4);
-    HT_CHECK(in_bounds(pos + 46, name_len + extra_len + comment_len, end), "[io] '", what_,
+    HT_CHECK_IO(in_bounds(pos + 46, name_len + extra_len + comment_len, end), "[io] '", what_,
              "': central directory entry ", i, " runs past the directory");
     z.name.assign(reinterpret_cast<const char*>(h + 46), name_len);
     // zip64 extra: the 64-bit values appear only for the fields whose 32-bit slot holds the sentinel.
     const uint8_t* x = h + 46 + name_len;
     for (uint64_t off = 0; off + 4 <= extra_len;) {
       uint64_t id = get_le(x + off, 2), len = get_le(x + off + 2, 2);
-      HT_CHECK(off + 4 + len <= extra_len, "[io] '", what_, "': extra field of '", z.name, "' is corrupt");
+      HT_CHECK_IO(off + 4 + len <= extra_len, "[io] '", what_, "': extra field of '", z.name, "' is corrupt");
       if (id == 1) {
         const uint8_t* f = x + off + 4;
         uint64_t used = 0;
         auto take = [&](uint64_t& field) {
           if (field != kMax32) return;
-          HT_CHECK(used + 8 <= len, "[io] '", what_, "': zip64 field of '", z.name, "' is too short");
+          HT_CHECK_IO(used + 8 <= len, "[io] '", what_, "': zip64 field of '", z.name, "' is too short");
           field = get_le(f + used, 8);
           used += 8;
         };
@@ -85,11 +85,11 @@ void ZipReader::read_central_directory() {
       }
       off += 4 + len;
     }
-    HT_CHECK(z.method == 0 || z.method == 8, "[io] '", what_, "': record '", z.name,
+    HT_CHECK_IO(z.method == 0 || z.method == 8, "[io] '", what_, "': record '", z.name,
              "' uses zip compression method ", z.method, " (only stored and deflated are supported)");
-    HT_CHECK(z.method != 0 || z.compressed_size == z.size, "[io] '", what_, "': stored record '", z.name,
+    HT_CHECK_IO(z.method != 0 || z.compressed_size == z.size, "[io] '", what_, "': stored record '", z.name,
              "' has compressed size ", z.compressed_size, " but size ", z.size);
-    HT_CHECK(!by_name_.count(z.name), "[io] '", what_, "': record '", z.name, "' appears twice");
+    HT_CHECK_IO(!by_name_.count(z.name), "[io] '", what_, "': record '", z.name, "' appears twice");
     by_name_.emplace(z.name, entries_.size());
     entries_.push_back(std::move(z));
     pos += 46 + name_len + extra_len + comment_len;
@@ -103,17 +103,17 @@ const ZipEntry* ZipReader::find(const std::string& name) const {
 
 uint64_t ZipReader::data_offset(const ZipEntry& e) const {
   uint64_t lho = e.local_header_offset;
-  HT_CHECK(in_bounds(lho, 30, size_) && get_le(data_ + lho, 4) == kLocalSig, "[io] '", what_, "': record '",
+  HT_CHECK_IO(in_bounds(lho, 30, size_) && get_le(data_ + lho, 4) == kLocalSig, "[io] '", what_, "': record '",
            e.name, "' has no local header at offset ", lho);
   uint64_t start = lho + 30 + get_le(data_ + lho + 26, 2) + get_le(data_ + lho + 28, 2);
-  HT_CHECK(in_bounds(start, e.compressed_size, size_), "[io] '", what_, "': record '", e.name, "' (",
+  HT_CHECK_IO(in_bounds(start, e.compressed_size, size_), "[io] '", what_, "': record '", e.name, "' (",
            e.compressed_size, " bytes at offset ", start, ") runs past the end of the file (", size_,
            " bytes; truncated?)");
   return start;
 }
 
 const uint8_t* ZipReader::stored_data(const ZipEntry& e) const {
-  HT_CHECK(e.method == 0, "[io] '", what_, "': record '", e.name, "' is compressed");
+  HT_CHECK_IO(e.method == 0, "[io] '", what_, "': record '", e.name, "' is compressed");
   return data_ + data_offset(e);
 }
 
@@ -123,11 +123,11 @@ std::string ZipReader::read(const ZipEntry& e) const {
     return std::string(reinterpret_cast<const char*>(p), e.size);
   }
   uint64_t start = data_offset(e);
-  HT_CHECK(e.size <= e.compressed_size * kMaxInflateRatio + 64, "[io] '", what_, "': deflated record '", e.name,
+  HT_CHECK_IO(e.size <= e.compressed_size * kMaxInflateRatio + 64, "[io] '", what_, "': deflated record '", e.name,
            "' claims ", e.size, " bytes from ", e.compressed_size, " compressed bytes");
   std::string out(e.size, '\0');
   z_stream zs{};
-  HT_CHECK(inflateInit2(&zs, -15) == Z_OK, "[io] zlib inflateInit failed");
+  HT_CHECK_IO(inflateInit2(&zs, -15) == Z_OK, "[io] zlib inflateInit failed");
   zs.next_in = const_cast<Bytef*>(data_ + start);
   zs.avail_in = uInt(std::min<uint64_t>(e.compressed_size, UINT32_MAX));
   zs.next_out = reinterpret_cast<Bytef*>(out.data());
@@ -135,18 +135,18 @@ std::string ZipReader::read(const ZipEntry& e) const {
   int rc = inflate(&zs, Z_FINISH);
   uint64_t produced = zs.total_out;
   inflateEnd(&zs);
-  HT_CHECK(rc == Z_STREAM_END && produced == e.size, "[io] '", what_, "': deflated record '", e.name,
+  HT_CHECK_IO(rc == Z_STREAM_END && produced == e.size, "[io] '", what_, "': deflated record '", e.name,
            "' is corrupt or its size disagrees with the directory");
   return out;
 }
 
 ZipWriter::ZipWriter(AtomicFileWriter& out, std::string prefix, uint64_t alignment)
     : out_(out), prefix_(std::move(prefix)), alignment_(alignment) {
-  HT_CHECK(!prefix_.empty() && prefix_.find('/') == std::string::npos, "[io] invalid zip prefix '", prefix_, "'");
+  HT_CHECK_IO(!prefix_.empty() && prefix_.find('/') == std::string::npos, "[io] invalid zip prefix '", prefix_, "'");
 }
 
 void ZipWriter::add(const std::string& record, const void* data, size_t size) {
-  HT_CHECK(!finished_, "[io] zip record added after finish");
+  HT_CHECK_IO(!finished_, "[io] zip record added after finish");
   const std::string name = prefix_ + "/" + record;
   const uint64_t offset = out_.offset(), s = size;
   const bool zip64 = s >= kMax32 || offset >= kMax32;
@@ -203,7 +203,7 @@ void ZipWriter::add(const std::string& record, const void* data, size_t size) {
 }
 
 void ZipWriter::finish() {
-  HT_CHECK(!finished_, "[io] zip finished twice");
+  HT_CHECK_IO(!finished_, "[io] zip finished twice");
   add("version", "3\n", 2);
   std::ostringstream id;
   id << std::setfill('0') << std::setw(20) << name_hash_ << std::setw(20) << crc_hash_;
