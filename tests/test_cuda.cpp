@@ -1,11 +1,11 @@
 // The CUDA paths the other test files do not reach, each compared with the CPU path on the same inputs (ggml's
 // test-backend-ops shape): 16-bit conv / batch norm / pooling / softmax backward, channels_last convolution and
 // batch norm, sliced reductions, tensors beyond 2^31 elements, the allocator's out-of-memory retry, GradScaler
-// with a real inf, autocast, randn, concurrent optimizer steps, and NCCL's deadlines. Without a GPU each case
-// says so and passes (HT_REQUIRE_CUDA=1 turns that into a failure). A few cases check, on every device, logic
-// that the CUDA fixes changed on the CPU side too: exact log / cos, 32-bit fast division and dimension
-// collapsing, matmul folding, an optimizer step skipped by the found-inf flag, and GradScaler's clean and
-// skipped steps.
+// with a real inf, autocast, randn, concurrent optimizer steps, NCCL's deadlines and its teardown at exit.
+// Without a GPU each case says so and passes (HT_REQUIRE_CUDA=1 turns that into a failure). A few cases check,
+// on every device, logic that the CUDA fixes changed on the CPU side too: exact log / cos, 32-bit fast division
+// and dimension collapsing, matmul folding, an optimizer step skipped by the found-inf flag, and GradScaler's
+// clean and skipped steps.
 //
 // [cuda]: runs CUDA code (scripts/gpu-check runs these under compute-sanitizer memcheck); [race]: also under
 // racecheck (halftorch's block reductions: softmax, row reductions, batch-norm statistics, no cuDNN); [big]:
@@ -17,6 +17,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <thread>
@@ -705,4 +708,34 @@ TEST_CASE("NCCL: a collective a peer abandons aborts the communicator; later one
   g1->all_reduce_async(b);
   g0.reset();
   g1.reset();
+}
+
+// The child of the next case: a world of one on NCCL whose default group is still initialised when the program
+// ends (no destroy_process_group), with a collective dropped without wait() on the way out. Hidden ([.]): it
+// runs only when named.
+TEST_CASE("NCCL exit child: the default group outlives main", "[.][nccl-exit-child]") {
+  dist::init_process_group({.backend = "nccl", .rank = 0, .world_size = 1, .local_rank = 0,
+                            .master_addr = "127.0.0.1", .master_port = 0,
+                            .timeout = std::chrono::milliseconds(30000)});
+  Tensor t = full({1000}, 3.0, {.device = kCUDA});
+  dist::default_group().all_reduce(t);
+  CHECK(t.to(kCPU).to_vector<float>()[999] == 3.f);
+  dist::default_group().all_reduce_async(full({1 << 20}, 1.0, {.device = kCUDA}));
+}
+
+TEST_CASE("NCCL: a program that ends with its default group initialised exits cleanly", "[cuda][distributed]") {
+  if (!cuda_or_skip("NCCL teardown at exit")) return;
+  // the communicator is released by an exit handler before the CUDA runtime unloads; a group destroyed after
+  // that must neither throw from its destructor (std::terminate, exit 134) nor hang
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const std::string log = (std::filesystem::temp_directory_path() /
+                           ("ht_nccl_exit_" + std::to_string(::getpid()) + ".log")).string();
+  const int status = std::system(("timeout 120 '" + self + "' '[nccl-exit-child]' >'" + log + "' 2>&1").c_str());
+  std::ifstream in(log);
+  std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::filesystem::remove(log);
+  INFO("child output:\n" << output);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(output.find("All tests passed") != std::string::npos);
 }
