@@ -4,8 +4,8 @@
 // with a real inf, autocast, randn, concurrent optimizer steps, NCCL's deadlines and its teardown at exit.
 // Without a GPU each case says so and passes (HT_REQUIRE_CUDA=1 turns that into a failure). A few cases check,
 // on every device, logic that the CUDA fixes changed on the CPU side too: exact log / cos, 32-bit fast division
-// and dimension collapsing, matmul folding, an optimizer step skipped by the found-inf flag, and GradScaler's
-// clean and skipped steps.
+// and dimension collapsing, matmul folding, an optimizer step skipped by the found-inf flag, GradScaler's
+// clean and skipped steps, and the device switch of kernels/dispatch.cpp.
 //
 // [cuda]: runs CUDA code (scripts/gpu-check runs these under compute-sanitizer memcheck); [race]: also under
 // racecheck (halftorch's block reductions: softmax, row reductions, batch-norm statistics, no cuDNN); [big]:
@@ -294,6 +294,41 @@ TEST_CASE("32-bit fast division is exact below 2^31 and the strided path collaps
       REQUIRE(a[1] == b[1]);
     }
   }
+}
+
+TEST_CASE("the device switch: operands on two devices are refused; CUDA work without a GPU says why",
+          "[dispatch]") {
+  auto view = [](Device dev, float* data) {
+    kernels::RawView v;
+    v.data = data;
+    v.device = dev;
+    v.ndim = 1;
+    v.sizes[0] = 4;
+    v.strides[0] = 1;
+    return v;
+  };
+  float a[4] = {1, 2, 3, 4}, b[4] = {};
+  kernels::RawView on_cpu = view(kCPU, a), out = view(kCPU, b);
+  kernels::binary(kernels::BinaryOp::Add, on_cpu, on_cpu, out, 1, 0);
+  CHECK(b[3] == 8.f);
+  // checked before any backend runs, so on every machine (the CUDA view's memory is never touched)
+  kernels::RawView on_cuda = view(kCUDA, nullptr);
+  REQUIRE_THROWS_WITH(kernels::binary(kernels::BinaryOp::Add, on_cpu, on_cuda, out, 1, 0),
+                      Catch::Contains("[binary] expected all tensors on one device, got cpu and cuda:0"));
+  kernels::Pool2dShape ps;
+  ps.planes = 1, ps.h = 2, ps.w = 2, ps.out_h = 1, ps.out_w = 1, ps.kh = 2, ps.kw = 2;
+  REQUIRE_THROWS_WITH(kernels::max_pool2d_forward(ps, on_cpu, out, on_cuda),
+                      Catch::Contains("[max_pool2d] expected all tensors on one device"));
+  if (cuda::is_available()) return;
+  // each family's CUDA branch, reached without a GPU: an error naming CUDA (built without it, or no device)
+  REQUIRE_THROWS_WITH(kernels::fill(on_cuda, 1.0), Catch::Contains("[cuda]"));
+  REQUIRE_THROWS_WITH(kernels::adaptive_avg_pool2d_forward(ps, on_cuda, on_cuda), Catch::Contains("[cuda]"));
+  kernels::GradTensor g;
+  g.grad = nullptr;
+  g.numel = 4;
+  float flag = 0;
+  REQUIRE_THROWS_WITH(kernels::unscale_and_check(kCUDA, &g, 1, 1.f, &flag), Catch::Contains("[cuda]"));
+  REQUIRE_THROWS_WITH(kernels::copy_bytes_across(a, kCPU, nullptr, kCUDA, 16), Catch::Contains("[cuda]"));
 }
 
 // ---- CUDA against the CPU

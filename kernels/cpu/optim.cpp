@@ -119,15 +119,15 @@ void run_all(const char* op, const Entry* tensors, int64_t count, float inv_scal
 
 }  // namespace
 
-void adam_step(const AdamTensor* tensors, int64_t count, float inv_scale, const float* found_inf) {
+void adam_step(Device, const AdamTensor* tensors, int64_t count, float inv_scale, const float* found_inf) {
   run_all<AdamBody>("adam_step", tensors, count, inv_scale, found_inf);
 }
 
-void sgd_step(const SgdTensor* tensors, int64_t count, float inv_scale, const float* found_inf) {
+void sgd_step(Device, const SgdTensor* tensors, int64_t count, float inv_scale, const float* found_inf) {
   run_all<SgdBody>("sgd_step", tensors, count, inv_scale, found_inf);
 }
 
-void unscale_and_check(const GradTensor* tensors, int64_t count, float inv_scale, float* found_inf) {
+void unscale_and_check(Device, const GradTensor* tensors, int64_t count, float inv_scale, float* found_inf) {
   bool found = false;
   for (int64_t k = 0; k < count; ++k) {
     const GradTensor& e = tensors[k];

@@ -153,21 +153,21 @@ void check_dtypes(const char* op, DType t) {
 
 }  // namespace
 
-void adam_step(int device, const AdamTensor* tensors, int64_t count, float inv_scale, const float* found_inf) {
+void adam_step(Device device, const AdamTensor* tensors, int64_t count, float inv_scale, const float* found_inf) {
   for (int64_t k = 0; k < count; ++k) check_dtypes("adam_step", tensors[k].dtype);
-  launch_step<AdamBody>(device, tensors, count, inv_scale, found_inf);
+  launch_step<AdamBody>(device.index, tensors, count, inv_scale, found_inf);
 }
 
-void sgd_step(int device, const SgdTensor* tensors, int64_t count, float inv_scale, const float* found_inf) {
+void sgd_step(Device device, const SgdTensor* tensors, int64_t count, float inv_scale, const float* found_inf) {
   for (int64_t k = 0; k < count; ++k) check_dtypes("sgd_step", tensors[k].dtype);
-  launch_step<SgdBody>(device, tensors, count, inv_scale, found_inf);
+  launch_step<SgdBody>(device.index, tensors, count, inv_scale, found_inf);
 }
 
-void unscale_and_check(int device, const GradTensor* tensors, int64_t count, float inv_scale, float* found_inf) {
+void unscale_and_check(Device device, const GradTensor* tensors, int64_t count, float inv_scale, float* found_inf) {
   for (int64_t k = 0; k < count; ++k)
     HT_CHECK(is_floating(tensors[k].dtype), "[unscale_and_check] expected floating-point gradients, got ",
              dtype_name(tensors[k].dtype));
-  with_table(device, tensors, count, [&](const GradTensor* entries, const ChunkRef* chunks, int64_t n) {
+  with_table(device.index, tensors, count, [&](const GradTensor* entries, const ChunkRef* chunks, int64_t n) {
     multi_tensor_unscale<<<grid_for(n * kThreads, kThreads), kThreads>>>(entries, chunks, n, inv_scale, found_inf);
   });
 }
