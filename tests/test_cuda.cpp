@@ -31,6 +31,7 @@
 #include "kernels/nn_kernels.h"
 #include "kernels/optim_kernels.h"
 #include "nn/functional.h"
+#include "nn/resnet.h"
 #include "optim/adam.h"
 #include "optim/grad_scaler.h"
 #include "optim/sgd.h"
@@ -700,6 +701,48 @@ TEST_CASE("autocast on CUDA runs matmul and conv in 16-bit like autocast on the 
     REQUIRE(cg.dtype() == dt);
     check_close(lg, lc, tol16(dt), tol16(dt), "linear");
     check_close(cg, cc, tol16(dt), tol16(dt), "conv2d");
+  }
+}
+
+TEST_CASE("PyTorch's AMP recipe on CUDA: fp32 ResNet-18 under autocast, batch norm keeps fp32 parameters",
+          "[cuda]") {
+  if (!cuda_or_skip("the AMP recipe on CUDA")) return;
+  Tensor x = sample({8, 1, 28, 28}, 1);
+  Tensor y = from_vector(std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7}, {8});
+  // the first-step loss bounds the CPU recipe meets against torch.autocast (tests/test_train.cpp, "--amp ...");
+  // both devices compute 16-bit convolutions with float accumulation, so the same bounds apply between them
+  for (auto [dt, bound] : {std::pair{kFloat16, 2e-3}, std::pair{kBFloat16, 5e-3}}) {
+    INFO(dtype_name(dt));
+    std::vector<double> losses;
+    for (Device dev : {kCPU, kCUDA}) {
+      manual_seed(0);  // the same initial weights on both devices
+      auto model = nn::resnet18({.num_classes = 10, .in_channels = 1});
+      model->to(dev);
+      model->train();
+      optim::Adam opt(model->parameters(), {.lr = 1e-3});
+      amp::GradScaler scaler({.enabled = dt == kFloat16});
+      Tensor loss;
+      {
+        amp::AutocastGuard g(dev.type, dt);
+        Tensor logits = (*model)(x.to(dev));
+        REQUIRE(logits.dtype() == dt);
+        loss = F::cross_entropy(logits, y.to(dev));
+      }
+      REQUIRE(loss.dtype() == kFloat32);
+      scaler.scale(loss).backward();
+      scaler.step(opt);
+      scaler.update();
+      for (const auto& [name, t] : model->named_parameters()) {
+        INFO(name);
+        REQUIRE(t.dtype() == kFloat32);
+        REQUIRE(t.grad().dtype() == kFloat32);
+      }
+      for (const auto& [name, t] : model->named_buffers())
+        if (t.is_floating_point()) REQUIRE(t.dtype() == kFloat32);  // running statistics
+      losses.push_back(loss.item_double());
+    }
+    INFO("loss on the CPU " << losses[0] << ", on CUDA " << losses[1]);
+    CHECK(std::fabs(losses[1] - losses[0]) <= bound * std::fabs(losses[0]));
   }
 }
 
