@@ -145,7 +145,7 @@ struct DistributedDataParallel::Reducer {
       Bucket& b = buckets[next_launch++];
       if (pg.size() > 1) {
         kernels::RawView v = detail::raw(b.buffer, "DistributedDataParallel");
-        kernels::unary(kernels::UnaryOp::DivScalar, v, v, double(pg.size()));  // PyTorch's pre-division
+        kernels::unary(kernels::UnaryOp::DivScalar, v, v, double(pg.size()), 0);  // PyTorch's pre-division
       }
       b.work = pg.all_reduce_async(b.buffer, ReduceOp::Sum);
     }

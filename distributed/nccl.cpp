@@ -154,14 +154,16 @@ class NcclWork final : public Work {
 class NcclBackend;
 
 // The live backends, released by an exit handler registered after the CUDA runtime started (so it runs before
-// the runtime's own teardown): a static process group destroyed later finds them released.
+// the runtime's own teardown): a static process group destroyed later finds them released. Both are never
+// destroyed, because that later destructor still looks its backend up here after every function-local static
+// made after the group (this set among them) is gone.
 std::mutex& live_mu() {
-  static std::mutex mu;
-  return mu;
+  static auto* mu = new std::mutex;
+  return *mu;
 }
 std::set<NcclBackend*>& live() {
-  static std::set<NcclBackend*> s;
-  return s;
+  static auto* s = new std::set<NcclBackend*>;
+  return *s;
 }
 
 class NcclBackend final : public Backend {

@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
       double algbw = bytes / secs / 1e9, busbw = algbw * 2.0 * (n - 1) / n;
       if (pg.rank() == 0) std::printf("%12.0f %10.1f %12.3f %12.3f\n", bytes, secs * 1e6, algbw, busbw);
     }
+    dist::destroy_process_group();
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

@@ -80,6 +80,10 @@ int main(int argc, char** argv) {
                   ddp ? " DDP" : " (no DDP)", world, device.str().c_str(), precision.c_str(), dt * 1000,
                   double(batch * world) / dt, static_cast<long long>(batch),
                   std::getenv("OMP_NUM_THREADS") ? std::getenv("OMP_NUM_THREADS") : "?");
+    // the group goes while the CUDA runtime is still up, as torch.distributed programs end
+    ddp.reset();
+    pg.reset();
+    if (use_ddp) dist::destroy_process_group();
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

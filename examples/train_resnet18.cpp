@@ -342,7 +342,10 @@ int run(const Args& a) {
 
 int main(int argc, char** argv) {
   try {
-    return run(parse(argc, argv));
+    int rc = run(parse(argc, argv));
+    // as torch.distributed programs end: the communicators go while the CUDA runtime is still up
+    if (dist::is_initialized()) dist::destroy_process_group();
+    return rc;
   } catch (const UsageError& e) {
     std::fprintf(stderr, "error: %s\n%s", e.what(), kUsage);
     return 2;

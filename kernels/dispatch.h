@@ -1,5 +1,5 @@
-// What the device switches (kernels/dispatch.cpp, kernels/nn_dispatch.cpp) share: the one-device check and the
-// CPU/CUDA forward.
+// What the device switch (kernels/dispatch.cpp) evaluates for each entry point of the kernel lists: the one
+// device all its operands share.
 #pragma once
 #include <initializer_list>
 
@@ -21,6 +21,3 @@ inline Device common_device(const char* op, std::initializer_list<const RawView*
 }
 
 }  // namespace ht::kernels
-
-// Forwards to cpu::op or cuda::op by device.
-#define HT_DISPATCH(op, dev, ...) return (dev).is_cpu() ? cpu::op(__VA_ARGS__) : cuda::op(__VA_ARGS__)

@@ -56,29 +56,10 @@ enum class BinaryOp : uint8_t {
 
 inline bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq && op <= BinaryOp::Ge; }
 
-// y = op(x); x and y have y's shape (x already broadcast), the same dtype.
-void unary(UnaryOp op, const RawView& x, const RawView& y, double a = 0, double b = 0);
-// out = op(x1, x2); operands broadcast to out's shape. x1, x2 share a dtype; out has it too, or bool for
-// comparisons. a, b are the op's scalar parameters where it has any.
-void binary(BinaryOp op, const RawView& x1, const RawView& x2, const RawView& out, double a = 0, double b = 0);
-// out = cond ? x1 : x2 (cond is bool; all broadcast to out).
-void where(const RawView& cond, const RawView& x1, const RawView& x2, const RawView& out);
-// dst = src, converting dtype, any strides; both on the same device.
-void copy(const RawView& src, const RawView& dst);
 // dst = src between devices, contiguous bytes of the same dtype.
 void copy_bytes_across(const void* src, Device src_dev, void* dst, Device dst_dev, size_t nbytes);
-void fill(const RawView& dst, double value);
 
 enum class ReduceOp : uint8_t { Sum, Mean, Max, Min, ArgMax, ArgMin };
-// in is contiguous [rows, cols]; out (and indices, int64, for Max/Min/ArgMax/ArgMin) are contiguous [rows].
-// Sum/Mean accumulate in opmath (float for 16-bit, double for float64, int64 for integers).
-void reduce_rows(ReduceOp op, const RawView& in, int64_t rows, int64_t cols, const RawView& out,
-                 const RawView* indices);
-// Row-wise softmax / log_softmax over contiguous [rows, cols], computed in opmath.
-void softmax_rows(const RawView& in, const RawView& out, int64_t rows, int64_t cols, bool log);
-// gx from y (the forward output) and gy, all contiguous [rows, cols].
-void softmax_rows_backward(const RawView& y, const RawView& gy, const RawView& gx, int64_t rows, int64_t cols,
-                           bool log);
 
 // C[b] = op(A[b]) @ op(B[b]) for b < batch, row-major matrices with leading dims lda/ldb/ldc and batch strides
 // (elements). alpha/beta as in BLAS. A, B, C share a floating dtype; 16-bit inputs accumulate in float.
@@ -93,11 +74,52 @@ struct GemmArgs {
   DType dtype = kFloat32;
   Device device;
 };
-void gemm(const GemmArgs& args);
 
-// Random fill of a contiguous floating view from counter-based streams (Philox-like), identical on every
-// device for the same (seed, offset).
-void fill_uniform(const RawView& dst, uint64_t seed, uint64_t offset, double low, double high);
-void fill_normal(const RawView& dst, uint64_t seed, uint64_t offset, double mean, double std);
+// ---- The entry points, each once: X(name, (parameters), (arguments), (device)). This list declares them here
+// and in the cpu:: and cuda:: backends (kernels/backends.h), and kernels/dispatch.cpp defines each as a switch
+// on `device`, an expression over the parameters that also checks every operand is on that one device (see
+// kernels/dispatch.h). A new kernel is one line here, its CPU and its CUDA definition.
+//
+// unary:  y = op(x); x and y have y's shape (x already broadcast), the same dtype; a, b are the op's scalars
+//         where it has any (0 otherwise).
+// binary: out = op(x1, x2); operands broadcast to out's shape. x1, x2 share a dtype; out has it too, or bool
+//         for comparisons.
+// where:  out = cond ? x1 : x2 (cond is bool; all broadcast to out).
+// copy:   dst = src, converting dtype, any strides; both on the same device.
+// reduce_rows: in is contiguous [rows, cols]; out (and indices, int64, for Max/Min/ArgMax/ArgMin) are
+//         contiguous [rows]. Sum/Mean accumulate in opmath (float for 16-bit, double for float64, int64 for
+//         integers).
+// softmax_rows: row-wise softmax / log_softmax over contiguous [rows, cols], computed in opmath;
+//         softmax_rows_backward: gx from y (the forward output) and gy, all contiguous [rows, cols].
+// gemm:   see GemmArgs.
+// fill_uniform / fill_normal: a contiguous floating view from counter-based streams, identical on every device
+//         for the same (seed, offset).
+#define HT_CORE_KERNELS(X)                                                                                        \
+  X(unary, (UnaryOp op, const RawView& x, const RawView& y, double a, double b), (op, x, y, a, b),                 \
+    (common_device("unary", {&x, &y})))                                                                           \
+  X(binary, (BinaryOp op, const RawView& x1, const RawView& x2, const RawView& out, double a, double b),          \
+    (op, x1, x2, out, a, b), (common_device("binary", {&x1, &x2, &out})))                                         \
+  X(where, (const RawView& cond, const RawView& x1, const RawView& x2, const RawView& out), (cond, x1, x2, out),  \
+    (common_device("where", {&cond, &x1, &x2, &out})))                                                            \
+  X(copy, (const RawView& src, const RawView& dst), (src, dst), (common_device("copy", {&src, &dst})))            \
+  X(fill, (const RawView& dst, double value), (dst, value), (dst.device))                                         \
+  X(reduce_rows, (ReduceOp op, const RawView& in, int64_t rows, int64_t cols, const RawView& out,                 \
+                  const RawView* indices),                                                                        \
+    (op, in, rows, cols, out, indices), (common_device("reduce", {&in, &out, indices})))                          \
+  X(softmax_rows, (const RawView& in, const RawView& out, int64_t rows, int64_t cols, bool log),                  \
+    (in, out, rows, cols, log), (common_device("softmax", {&in, &out})))                                          \
+  X(softmax_rows_backward, (const RawView& y, const RawView& gy, const RawView& gx, int64_t rows, int64_t cols,   \
+                            bool log),                                                                            \
+    (y, gy, gx, rows, cols, log), (common_device("softmax_backward", {&y, &gy, &gx})))                            \
+  X(gemm, (const GemmArgs& args), (args), (args.device))                                                          \
+  X(fill_uniform, (const RawView& dst, uint64_t seed, uint64_t offset, double low, double high),                  \
+    (dst, seed, offset, low, high), (dst.device))                                                                 \
+  X(fill_normal, (const RawView& dst, uint64_t seed, uint64_t offset, double mean, double std),                   \
+    (dst, seed, offset, mean, std), (dst.device))
+
+// One declaration from an entry of a kernel list.
+#define HT_DECLARE_KERNEL(name, params, args, device) void name params;
+
+HT_CORE_KERNELS(HT_DECLARE_KERNEL)
 
 }  // namespace ht::kernels

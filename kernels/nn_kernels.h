@@ -15,12 +15,9 @@ struct Conv2dShape {
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1, groups = 1;
   int64_t out_h = 0, out_w = 0;
 };
-// y = conv(x, w) (+ bias [c_out] when given); 16-bit tensors accumulate in float.
-void conv2d_forward(const Conv2dShape& s, const RawView& x, const RawView& w, const RawView* bias, const RawView& y);
-// gx = conv_transpose(gy, w): the gradient of the input.
-void conv2d_backward_data(const Conv2dShape& s, const RawView& gy, const RawView& w, const RawView& gx);
-// gw = the gradient of the weight, from the input and gy.
-void conv2d_backward_weight(const Conv2dShape& s, const RawView& x, const RawView& gy, const RawView& gw);
+// conv2d_forward: y = conv(x, w) (+ bias [c_out] when given); 16-bit tensors accumulate in float.
+// conv2d_backward_data: gx = conv_transpose(gy, w), the gradient of the input.
+// conv2d_backward_weight: gw, the gradient of the weight, from the input and gy.
 
 // Batch norm over x viewed as [n, c, hw], or as [n, hw, c] in memory when channels_last (x, y, gy and gx
 // share the layout). weight, bias and the running stats are [c] (each may be absent), all of one dtype: x's,
@@ -30,19 +27,11 @@ struct BatchNormShape {
   int64_t n = 0, c = 0, hw = 0;
   bool channels_last = false;
 };
-// Training: normalises with the batch's biased variance, writes mean / invstd, and (when given) updates the
-// running stats with momentum and the unbiased variance, as PyTorch does.
-void batch_norm_forward_train(const BatchNormShape& s, const RawView& x, const RawView* weight, const RawView* bias,
-                              const RawView* running_mean, const RawView* running_var, double momentum, double eps,
-                              const RawView& y, const RawView& mean, const RawView& invstd);
-// y = (x - mean) * invstd * weight + bias with given per-channel mean / invstd (eval mode).
-void batch_norm_apply(const BatchNormShape& s, const RawView& x, const RawView& mean, const RawView& invstd,
-                      const RawView* weight, const RawView* bias, const RawView& y);
-// Gradients of either mode: `train` says whether mean / invstd came from the batch (and so depend on x).
-// Any of gx, gweight, gbias may be null.
-void batch_norm_backward(const BatchNormShape& s, const RawView& x, const RawView& gy, const RawView& mean,
-                         const RawView& invstd, const RawView* weight, bool train, const RawView* gx,
-                         const RawView* gweight, const RawView* gbias);
+// batch_norm_forward_train: normalises with the batch's biased variance, writes mean / invstd, and (when given)
+// updates the running stats with momentum and the unbiased variance, as PyTorch does.
+// batch_norm_apply: y = (x - mean) * invstd * weight + bias with given per-channel mean / invstd (eval mode).
+// batch_norm_backward: gradients of either mode; `train` says whether mean / invstd came from the batch (and so
+// depend on x). Any of gx, gweight, gbias may be null.
 
 // 2-d pooling over planes: input [n * c, h, w], output [n * c, out_h, out_w]; or, when channels_last, input
 // [n, h, w, c] and output [n, out_h, out_w, c] in memory (planes = n * c as before, channels = c).
@@ -53,12 +42,44 @@ struct Pool2dShape {
   int64_t channels = 1;
   bool channels_last = false;
 };
-// indices (int64, like y) hold the flat position of each maximum within its input plane, as PyTorch's do.
-void max_pool2d_forward(const Pool2dShape& s, const RawView& x, const RawView& y, const RawView& indices);
-void max_pool2d_backward(const Pool2dShape& s, const RawView& gy, const RawView& indices, const RawView& gx);
-// Adaptive average pooling: output cell (i, j) averages input rows [floor(i*h/oh), ceil((i+1)*h/oh)) and the
-// same for columns. Only planes, h, w, out_h, out_w of the shape are used.
-void adaptive_avg_pool2d_forward(const Pool2dShape& s, const RawView& x, const RawView& y);
-void adaptive_avg_pool2d_backward(const Pool2dShape& s, const RawView& gy, const RawView& gx);
+// max_pool2d: indices (int64, like y) hold the flat position of each maximum within its input plane, as
+// PyTorch's do.
+// adaptive_avg_pool2d: output cell (i, j) averages input rows [floor(i*h/oh), ceil((i+1)*h/oh)) and the same
+// for columns. Only planes, h, w, out_h, out_w of the shape are used.
+
+// The entry points, each once (X(name, (parameters), (arguments), (device)), as HT_CORE_KERNELS in
+// kernels/kernels.h): declared here and in the backends, switched on by kernels/dispatch.cpp.
+#define HT_NN_KERNELS(X)                                                                                          \
+  X(conv2d_forward, (const Conv2dShape& s, const RawView& x, const RawView& w, const RawView* bias,                \
+                     const RawView& y),                                                                           \
+    (s, x, w, bias, y), (common_device("conv2d", {&x, &w, bias, &y})))                                            \
+  X(conv2d_backward_data, (const Conv2dShape& s, const RawView& gy, const RawView& w, const RawView& gx),         \
+    (s, gy, w, gx), (common_device("conv2d_backward", {&gy, &w, &gx})))                                           \
+  X(conv2d_backward_weight, (const Conv2dShape& s, const RawView& x, const RawView& gy, const RawView& gw),       \
+    (s, x, gy, gw), (common_device("conv2d_backward", {&x, &gy, &gw})))                                           \
+  X(batch_norm_forward_train, (const BatchNormShape& s, const RawView& x, const RawView* weight,                  \
+                               const RawView* bias, const RawView* running_mean, const RawView* running_var,      \
+                               double momentum, double eps, const RawView& y, const RawView& mean,                \
+                               const RawView& invstd),                                                            \
+    (s, x, weight, bias, running_mean, running_var, momentum, eps, y, mean, invstd),                              \
+    (common_device("batch_norm", {&x, weight, bias, running_mean, running_var, &y, &mean, &invstd})))             \
+  X(batch_norm_apply, (const BatchNormShape& s, const RawView& x, const RawView& mean, const RawView& invstd,     \
+                       const RawView* weight, const RawView* bias, const RawView& y),                             \
+    (s, x, mean, invstd, weight, bias, y), (common_device("batch_norm", {&x, &mean, &invstd, weight, bias, &y})))  \
+  X(batch_norm_backward, (const BatchNormShape& s, const RawView& x, const RawView& gy, const RawView& mean,      \
+                          const RawView& invstd, const RawView* weight, bool train, const RawView* gx,            \
+                          const RawView* gweight, const RawView* gbias),                                          \
+    (s, x, gy, mean, invstd, weight, train, gx, gweight, gbias),                                                  \
+    (common_device("batch_norm_backward", {&x, &gy, &mean, &invstd, weight, gx, gweight, gbias})))                \
+  X(max_pool2d_forward, (const Pool2dShape& s, const RawView& x, const RawView& y, const RawView& indices),       \
+    (s, x, y, indices), (common_device("max_pool2d", {&x, &y, &indices})))                                        \
+  X(max_pool2d_backward, (const Pool2dShape& s, const RawView& gy, const RawView& indices, const RawView& gx),    \
+    (s, gy, indices, gx), (common_device("max_pool2d_backward", {&gy, &indices, &gx})))                           \
+  X(adaptive_avg_pool2d_forward, (const Pool2dShape& s, const RawView& x, const RawView& y), (s, x, y),           \
+    (common_device("adaptive_avg_pool2d", {&x, &y})))                                                             \
+  X(adaptive_avg_pool2d_backward, (const Pool2dShape& s, const RawView& gy, const RawView& gx), (s, gy, gx),      \
+    (common_device("adaptive_avg_pool2d_backward", {&gy, &gx})))
+
+HT_NN_KERNELS(HT_DECLARE_KERNEL)
 
 }  // namespace ht::kernels

@@ -137,6 +137,30 @@ struct SgdBody {
   HT_HD static bool flag_b(const SgdTensor& t) { return t.momentum_buffer != nullptr; }
 };
 
+// The instantiation switch both executors share: f(TypeTag<T>, std::bool_constant<kA>, std::bool_constant<kB>)
+// for an entry's parameter dtype T (float32, float16, bfloat16) and Body's two template flags, so that each
+// (dtype, flags) loop is compiled once and picked per entry at run time. Returns false (calling nothing) for
+// any other dtype: the caller reports it.
+template <class Body, class Entry, class F>
+HT_HD HT_BODY_INLINE bool visit_step(const Entry& e, F&& f) {
+  const bool a = Body::flag_a(e), b = Body::flag_b(e);
+  auto flags = [&](auto tag) {
+    if (a) {
+      if (b) f(tag, std::true_type{}, std::true_type{});
+      else f(tag, std::true_type{}, std::false_type{});
+    } else {
+      if (b) f(tag, std::false_type{}, std::true_type{});
+      else f(tag, std::false_type{}, std::false_type{});
+    }
+  };
+  switch (e.dtype) {
+    case DType::Float32: flags(TypeTag<float>{}); return true;
+    case DType::Float16: flags(TypeTag<Half>{}); return true;
+    case DType::BFloat16: flags(TypeTag<BFloat16>{}); return true;
+    default: return false;
+  }
+}
+
 // PyTorch's _amp_foreach_non_finite_check_and_unscale_ for one element: reports a non-finite value and
 // multiplies in opmath (written back only when inv_scale != 1). Returns true when the element is inf or NaN.
 struct UnscaleBody {

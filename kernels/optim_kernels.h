@@ -1,11 +1,10 @@
 // The optimizer seam: fused multi-tensor steps (Adam/AdamW, SGD) and the fused unscale + inf/NaN check that
 // GradScaler runs. Like kernels.h it works on raw pointers; one call covers every tensor of one device, so on
-// CUDA a whole optimizer step is one kernel launch. kernels/optim_dispatch.cpp picks the backend.
+// CUDA a whole optimizer step is one kernel launch. kernels/dispatch.cpp picks the backend.
 #pragma once
 #include <cstdint>
 
-#include "core/device.h"
-#include "core/dtype.h"
+#include "kernels/kernels.h"
 
 namespace ht::kernels {
 
@@ -53,16 +52,27 @@ struct GradTensor {
   DType dtype = kFloat32;
 };
 
-// Updates every tensor in one pass: the gradient is read in its dtype and multiplied by inv_scale in fp32
-// (1: not scaled). found_inf, when not null, is a one-float flag in `device` memory: if it is non-zero the
-// call changes nothing (the flag is read on the device, so no host sync is needed for the skip itself).
-void adam_step(Device device, const AdamTensor* tensors, int64_t count, float inv_scale, const float* found_inf);
-void sgd_step(Device device, const SgdTensor* tensors, int64_t count, float inv_scale, const float* found_inf);
+// adam_step / sgd_step update every tensor in one pass: the gradient is read in its dtype and multiplied by
+// inv_scale in fp32 (1: not scaled). found_inf, when not null, is a one-float flag in `device` memory: if it is
+// non-zero the call changes nothing (the flag is read on the device, so no host sync is needed for the skip
+// itself).
+// unscale_and_check: grad = grad * inv_scale in place (computed in fp32, not written when inv_scale == 1) and
+// sets *found_inf to 1 when any element is inf or NaN (it never clears it). found_inf is one float in `device`
+// memory. As in PyTorch's _amp_foreach_non_finite_check_and_unscale_, gradients are multiplied even when a
+// non-finite value is found.
 
-// grad = grad * inv_scale in place (computed in fp32, not written when inv_scale == 1) and sets *found_inf to 1
-// when any element is inf or NaN (it never clears it). found_inf is one float in `device` memory. As in
-// PyTorch's _amp_foreach_non_finite_check_and_unscale_, gradients are multiplied even when a non-finite value is
-// found.
-void unscale_and_check(Device device, const GradTensor* tensors, int64_t count, float inv_scale, float* found_inf);
+// The entry points, each once (X(name, (parameters), (arguments), (device)), as HT_CORE_KERNELS in
+// kernels/kernels.h): declared here and in the backends, switched on by kernels/dispatch.cpp. Every tensor of
+// one call lives on `device`.
+#define HT_OPTIM_KERNELS(X)                                                                                       \
+  X(adam_step, (Device device, const AdamTensor* tensors, int64_t count, float inv_scale, const float* found_inf), \
+    (device, tensors, count, inv_scale, found_inf), (device))                                                     \
+  X(sgd_step, (Device device, const SgdTensor* tensors, int64_t count, float inv_scale, const float* found_inf),   \
+    (device, tensors, count, inv_scale, found_inf), (device))                                                     \
+  X(unscale_and_check, (Device device, const GradTensor* tensors, int64_t count, float inv_scale,                 \
+                        float* found_inf),                                                                        \
+    (device, tensors, count, inv_scale, found_inf), (device))
+
+HT_OPTIM_KERNELS(HT_DECLARE_KERNEL)
 
 }  // namespace ht::kernels

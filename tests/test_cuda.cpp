@@ -1,11 +1,11 @@
 // The CUDA paths the other test files do not reach, each compared with the CPU path on the same inputs (ggml's
 // test-backend-ops shape): 16-bit conv / batch norm / pooling / softmax backward, channels_last convolution and
 // batch norm, sliced reductions, tensors beyond 2^31 elements, the allocator's out-of-memory retry, GradScaler
-// with a real inf, autocast, randn, concurrent optimizer steps, and NCCL's deadlines. Without a GPU each case
-// says so and passes (HT_REQUIRE_CUDA=1 turns that into a failure). A few cases check, on every device, logic
-// that the CUDA fixes changed on the CPU side too: exact log / cos, 32-bit fast division and dimension
-// collapsing, matmul folding, an optimizer step skipped by the found-inf flag, and GradScaler's clean and
-// skipped steps.
+// with a real inf, autocast, randn, concurrent optimizer steps, NCCL's deadlines and its teardown at exit.
+// Without a GPU each case says so and passes (HT_REQUIRE_CUDA=1 turns that into a failure). A few cases check,
+// on every device, logic that the CUDA fixes changed on the CPU side too: exact log / cos, 32-bit fast division
+// and dimension collapsing, matmul folding, an optimizer step skipped by the found-inf flag, GradScaler's
+// clean and skipped steps, and the device switch of kernels/dispatch.cpp.
 //
 // [cuda]: runs CUDA code (scripts/gpu-check runs these under compute-sanitizer memcheck); [race]: also under
 // racecheck (halftorch's block reductions: softmax, row reductions, batch-norm statistics, no cuDNN); [big]:
@@ -17,6 +17,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <thread>
@@ -28,6 +31,7 @@
 #include "kernels/nn_kernels.h"
 #include "kernels/optim_kernels.h"
 #include "nn/functional.h"
+#include "nn/resnet.h"
 #include "optim/adam.h"
 #include "optim/grad_scaler.h"
 #include "optim/sgd.h"
@@ -291,6 +295,41 @@ TEST_CASE("32-bit fast division is exact below 2^31 and the strided path collaps
       REQUIRE(a[1] == b[1]);
     }
   }
+}
+
+TEST_CASE("the device switch: operands on two devices are refused; CUDA work without a GPU says why",
+          "[dispatch]") {
+  auto view = [](Device dev, float* data) {
+    kernels::RawView v;
+    v.data = data;
+    v.device = dev;
+    v.ndim = 1;
+    v.sizes[0] = 4;
+    v.strides[0] = 1;
+    return v;
+  };
+  float a[4] = {1, 2, 3, 4}, b[4] = {};
+  kernels::RawView on_cpu = view(kCPU, a), out = view(kCPU, b);
+  kernels::binary(kernels::BinaryOp::Add, on_cpu, on_cpu, out, 1, 0);
+  CHECK(b[3] == 8.f);
+  // checked before any backend runs, so on every machine (the CUDA view's memory is never touched)
+  kernels::RawView on_cuda = view(kCUDA, nullptr);
+  REQUIRE_THROWS_WITH(kernels::binary(kernels::BinaryOp::Add, on_cpu, on_cuda, out, 1, 0),
+                      Catch::Contains("[binary] expected all tensors on one device, got cpu and cuda:0"));
+  kernels::Pool2dShape ps;
+  ps.planes = 1, ps.h = 2, ps.w = 2, ps.out_h = 1, ps.out_w = 1, ps.kh = 2, ps.kw = 2;
+  REQUIRE_THROWS_WITH(kernels::max_pool2d_forward(ps, on_cpu, out, on_cuda),
+                      Catch::Contains("[max_pool2d] expected all tensors on one device"));
+  if (cuda::is_available()) return;
+  // each family's CUDA branch, reached without a GPU: an error naming CUDA (built without it, or no device)
+  REQUIRE_THROWS_WITH(kernels::fill(on_cuda, 1.0), Catch::Contains("[cuda]"));
+  REQUIRE_THROWS_WITH(kernels::adaptive_avg_pool2d_forward(ps, on_cuda, on_cuda), Catch::Contains("[cuda]"));
+  kernels::GradTensor g;
+  g.grad = nullptr;
+  g.numel = 4;
+  float flag = 0;
+  REQUIRE_THROWS_WITH(kernels::unscale_and_check(kCUDA, &g, 1, 1.f, &flag), Catch::Contains("[cuda]"));
+  REQUIRE_THROWS_WITH(kernels::copy_bytes_across(a, kCPU, nullptr, kCUDA, 16), Catch::Contains("[cuda]"));
 }
 
 // ---- CUDA against the CPU
@@ -665,6 +704,48 @@ TEST_CASE("autocast on CUDA runs matmul and conv in 16-bit like autocast on the 
   }
 }
 
+TEST_CASE("PyTorch's AMP recipe on CUDA: fp32 ResNet-18 under autocast, batch norm keeps fp32 parameters",
+          "[cuda]") {
+  if (!cuda_or_skip("the AMP recipe on CUDA")) return;
+  Tensor x = sample({8, 1, 28, 28}, 1);
+  Tensor y = from_vector(std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7}, {8});
+  // the first-step loss bounds the CPU recipe meets against torch.autocast (tests/test_train.cpp, "--amp ...");
+  // both devices compute 16-bit convolutions with float accumulation, so the same bounds apply between them
+  for (auto [dt, bound] : {std::pair{kFloat16, 2e-3}, std::pair{kBFloat16, 5e-3}}) {
+    INFO(dtype_name(dt));
+    std::vector<double> losses;
+    for (Device dev : {kCPU, kCUDA}) {
+      manual_seed(0);  // the same initial weights on both devices
+      auto model = nn::resnet18({.num_classes = 10, .in_channels = 1});
+      model->to(dev);
+      model->train();
+      optim::Adam opt(model->parameters(), {.lr = 1e-3});
+      amp::GradScaler scaler({.enabled = dt == kFloat16});
+      Tensor loss;
+      {
+        amp::AutocastGuard g(dev.type, dt);
+        Tensor logits = (*model)(x.to(dev));
+        REQUIRE(logits.dtype() == dt);
+        loss = F::cross_entropy(logits, y.to(dev));
+      }
+      REQUIRE(loss.dtype() == kFloat32);
+      scaler.scale(loss).backward();
+      scaler.step(opt);
+      scaler.update();
+      for (const auto& [name, t] : model->named_parameters()) {
+        INFO(name);
+        REQUIRE(t.dtype() == kFloat32);
+        REQUIRE(t.grad().dtype() == kFloat32);
+      }
+      for (const auto& [name, t] : model->named_buffers())
+        if (t.is_floating_point()) REQUIRE(t.dtype() == kFloat32);  // running statistics
+      losses.push_back(loss.item_double());
+    }
+    INFO("loss on the CPU " << losses[0] << ", on CUDA " << losses[1]);
+    CHECK(std::fabs(losses[1] - losses[0]) <= bound * std::fabs(losses[0]));
+  }
+}
+
 TEST_CASE("NCCL: a communicator whose peer never comes fails at the deadline, not in a hang", "[cuda][distributed]") {
   if (!cuda_or_skip("the NCCL deadline")) return;
   dist::InitOptions o{.backend = "nccl", .rank = 0, .world_size = 2, .master_addr = "127.0.0.1",
@@ -705,4 +786,34 @@ TEST_CASE("NCCL: a collective a peer abandons aborts the communicator; later one
   g1->all_reduce_async(b);
   g0.reset();
   g1.reset();
+}
+
+// The child of the next case: a world of one on NCCL whose default group is still initialised when the program
+// ends (no destroy_process_group), with a collective dropped without wait() on the way out. Hidden ([.]): it
+// runs only when named.
+TEST_CASE("NCCL exit child: the default group outlives main", "[.][nccl-exit-child]") {
+  dist::init_process_group({.backend = "nccl", .rank = 0, .world_size = 1, .local_rank = 0,
+                            .master_addr = "127.0.0.1", .master_port = 0,
+                            .timeout = std::chrono::milliseconds(30000)});
+  Tensor t = full({1000}, 3.0, {.device = kCUDA});
+  dist::default_group().all_reduce(t);
+  CHECK(t.to(kCPU).to_vector<float>()[999] == 3.f);
+  dist::default_group().all_reduce_async(full({1 << 20}, 1.0, {.device = kCUDA}));
+}
+
+TEST_CASE("NCCL: a program that ends with its default group initialised exits cleanly", "[cuda][distributed]") {
+  if (!cuda_or_skip("NCCL teardown at exit")) return;
+  // the communicator is released by an exit handler before the CUDA runtime unloads; a group destroyed after
+  // that must neither throw from its destructor (std::terminate, exit 134) nor hang
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const std::string log = (std::filesystem::temp_directory_path() /
+                           ("ht_nccl_exit_" + std::to_string(::getpid()) + ".log")).string();
+  const int status = std::system(("timeout 120 '" + self + "' '[nccl-exit-child]' >'" + log + "' 2>&1").c_str());
+  std::ifstream in(log);
+  std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::filesystem::remove(log);
+  INFO("child output:\n" << output);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(output.find("All tests passed") != std::string::npos);
 }

@@ -241,6 +241,7 @@ TEST_CASE("io: an uncommitted AtomicFileWriter leaves the old file and no tempor
 
 TEST_CASE("io: CUDA tensors save from device memory, views still sharing one record", "[io][cuda]") {
   if (!ht::cuda::is_available()) {
+    if (ht::testing::require_cuda()) FAIL("HT_REQUIRE_CUDA=1 but no CUDA device is available");
     WARN("no CUDA device: CUDA save test skipped");
     return;
   }

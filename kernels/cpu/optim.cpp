@@ -78,15 +78,19 @@ void run_range_16bit(const Entry& entry, int64_t begin, int64_t end, float inv_s
 template <class Entry>
 using RangeFn = void (*)(const Entry&, int64_t, int64_t, float);
 
-template <class Body, class T, class Entry>
+// The loop for an entry's dtype and buffer layout (null for a dtype the optimizers do not take).
+template <class Body, class Entry>
 RangeFn<Entry> pick_range(const Entry& e) {
-  const bool a = Body::flag_a(e), b = Body::flag_b(e);
-  if constexpr (is_16bit_float_v<T>) {
-    return b ? run_range_16bit<Body, T, true, Entry> : run_range_16bit<Body, T, false, Entry>;
-  } else {
-    if (a) return b ? run_range<Body, T, true, true, Entry> : run_range<Body, T, true, false, Entry>;
-    return b ? run_range<Body, T, false, true, Entry> : run_range<Body, T, false, false, Entry>;
-  }
+  RangeFn<Entry> fn = nullptr;
+  visit_step<Body>(e, [&](auto tag, auto a, auto b) {
+    using T = typename decltype(tag)::type;
+    if constexpr (is_16bit_float_v<T>) {
+      fn = run_range_16bit<Body, T, decltype(b)::value, Entry>;
+    } else {
+      fn = run_range<Body, T, decltype(a)::value, decltype(b)::value, Entry>;
+    }
+  });
+  return fn;
 }
 
 // All tensors' chunks in one parallel loop: one fork/join per optimizer step, however many tensors.
@@ -101,10 +105,7 @@ void run_all(const char* op, const Entry* tensors, int64_t count, float inv_scal
   std::vector<Chunk> chunks;
   for (int64_t k = 0; k < count; ++k) {
     const Entry& e = tensors[k];
-    RangeFn<Entry> fn = e.dtype == kFloat32    ? pick_range<Body, float>(e)
-                        : e.dtype == kFloat16  ? pick_range<Body, Half>(e)
-                        : e.dtype == kBFloat16 ? pick_range<Body, BFloat16>(e)
-                                               : nullptr;
+    RangeFn<Entry> fn = pick_range<Body>(e);
     HT_CHECK(fn, "[", op, "] expected float32, float16 or bfloat16 parameters, got ", dtype_name(e.dtype));
     for (int64_t b = 0; b < e.numel; b += kParallelGrain)
       chunks.push_back({fn, &e, b, std::min(e.numel, b + kParallelGrain)});
@@ -119,15 +120,15 @@ void run_all(const char* op, const Entry* tensors, int64_t count, float inv_scal
 
 }  // namespace
 
-void adam_step(const AdamTensor* tensors, int64_t count, float inv_scale, const float* found_inf) {
+void adam_step(Device, const AdamTensor* tensors, int64_t count, float inv_scale, const float* found_inf) {
   run_all<AdamBody>("adam_step", tensors, count, inv_scale, found_inf);
 }
 
-void sgd_step(const SgdTensor* tensors, int64_t count, float inv_scale, const float* found_inf) {
+void sgd_step(Device, const SgdTensor* tensors, int64_t count, float inv_scale, const float* found_inf) {
   run_all<SgdBody>("sgd_step", tensors, count, inv_scale, found_inf);
 }
 
-void unscale_and_check(const GradTensor* tensors, int64_t count, float inv_scale, float* found_inf) {
+void unscale_and_check(Device, const GradTensor* tensors, int64_t count, float inv_scale, float* found_inf) {
   bool found = false;
   for (int64_t k = 0; k < count; ++k) {
     const GradTensor& e = tensors[k];

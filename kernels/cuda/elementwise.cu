@@ -1,29 +1,10 @@
-// CUDA backend, elementwise: the shared bodies (kernels/elementwise.h) run by a grid-stride executor, with
-// 16-byte vector loads on contiguous operands.
+// CUDA backend, elementwise: the shared bodies (kernels/elementwise.h) run by the grid-stride executor
+// (kernels/cuda/executor.cuh), with 16-byte vector loads on contiguous operands.
 #include "kernels/backends.h"
-#include "kernels/cuda/check.h"
+#include "kernels/cuda/executor.cuh"
 #include "kernels/elementwise.h"
 
 namespace ht::kernels::cuda {
-
-namespace {
-template <class Body>
-__global__ void grid_stride_kernel(int64_t n, Body body) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    body(i);
-}
-}  // namespace
-
-struct Executor {
-  static constexpr int kVecBytes = 16;
-  template <class Body>
-  static void run(int64_t n, const Body& body) {
-    if (n <= 0) return;
-    constexpr int kThreads = 256;
-    grid_stride_kernel<<<grid_for(n, kThreads), kThreads>>>(n, body);
-    HT_CUDA_CHECK(cudaGetLastError());
-  }
-};
 
 using Ew = Elementwise<Executor>;
 

@@ -7,7 +7,7 @@
 #include <initializer_list>
 
 #include "core/storage.h"
-#include "kernels/cuda/check.h"
+#include "kernels/cuda/executor.cuh"
 #include "kernels/cuda/layout.h"
 #include "kernels/elementwise.h"
 #include "kernels/nn_backends.h"
@@ -18,12 +18,6 @@ namespace ht::kernels::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-
-template <class Body>
-__global__ void nn_grid_stride(int64_t n, Body body) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    body(i);
-}
 
 // body.at(i, channel) over [n, c, hw] (or [n, hw, c] when channels_last) with 32-bit multiply-high divisions.
 template <class Body>
@@ -37,13 +31,7 @@ struct NarrowChannels {
   }
 };
 
-struct NnExecutor {
-  template <class Body>
-  static void run(int64_t n, const Body& body) {
-    if (n <= 0) return;
-    nn_grid_stride<<<grid_for(n, kThreads), kThreads>>>(n, body);
-    HT_CUDA_CHECK(cudaGetLastError());
-  }
+struct NnExecutor : Executor {
   template <class Body>
   static void run_channels(const BatchNormShape& s, const Body& body) {
     int64_t n = s.n * s.c * s.hw;

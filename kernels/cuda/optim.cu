@@ -29,21 +29,6 @@ __device__ void apply_range(const Body& body, const Entry& e, int64_t begin, int
   for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) body.template apply_as<T, kA, kB>(e, i, inv_scale);
 }
 
-// The buffer layout is uniform across a chunk, so the branch costs nothing per element.
-template <class T, class Body, class Entry>
-__device__ void apply_chunk(const Body& body, const Entry& e, int64_t begin, int64_t end, float inv_scale) {
-  const bool a = Body::flag_a(e), b = Body::flag_b(e);
-  if (a && b) {
-    apply_range<T, true, true>(body, e, begin, end, inv_scale);
-  } else if (a) {
-    apply_range<T, true, false>(body, e, begin, end, inv_scale);
-  } else if (b) {
-    apply_range<T, false, true>(body, e, begin, end, inv_scale);
-  } else {
-    apply_range<T, false, false>(body, e, begin, end, inv_scale);
-  }
-}
-
 template <class Body, class Entry>
 __global__ void multi_tensor_step(const Entry* entries, const ChunkRef* chunks, int64_t nchunks, float inv_scale,
                                   const float* found_inf) {
@@ -54,12 +39,11 @@ __global__ void multi_tensor_step(const Entry* entries, const ChunkRef* chunks, 
     const Entry e = entries[chunks[c].tensor];
     int64_t begin = int64_t(chunks[c].chunk) * kChunk;
     int64_t end = begin + kChunk < e.numel ? begin + kChunk : e.numel;
-    switch (e.dtype) {
-      case DType::Float32: apply_chunk<float>(body, e, begin, end, inv_scale); break;
-      case DType::Float16: apply_chunk<Half>(body, e, begin, end, inv_scale); break;
-      case DType::BFloat16: apply_chunk<BFloat16>(body, e, begin, end, inv_scale); break;
-      default: break;  // rejected on the host
-    }
+    // the dtype and buffer layout are uniform across a chunk, so the branch costs nothing per element
+    visit_step<Body>(e, [&](auto tag, auto a, auto b) {
+      apply_range<typename decltype(tag)::type, decltype(a)::value, decltype(b)::value>(body, e, begin, end,
+                                                                                       inv_scale);
+    });
   }
 }
 
@@ -153,21 +137,21 @@ void check_dtypes(const char* op, DType t) {
 
 }  // namespace
 
-void adam_step(int device, const AdamTensor* tensors, int64_t count, float inv_scale, const float* found_inf) {
+void adam_step(Device device, const AdamTensor* tensors, int64_t count, float inv_scale, const float* found_inf) {
   for (int64_t k = 0; k < count; ++k) check_dtypes("adam_step", tensors[k].dtype);
-  launch_step<AdamBody>(device, tensors, count, inv_scale, found_inf);
+  launch_step<AdamBody>(device.index, tensors, count, inv_scale, found_inf);
 }
 
-void sgd_step(int device, const SgdTensor* tensors, int64_t count, float inv_scale, const float* found_inf) {
+void sgd_step(Device device, const SgdTensor* tensors, int64_t count, float inv_scale, const float* found_inf) {
   for (int64_t k = 0; k < count; ++k) check_dtypes("sgd_step", tensors[k].dtype);
-  launch_step<SgdBody>(device, tensors, count, inv_scale, found_inf);
+  launch_step<SgdBody>(device.index, tensors, count, inv_scale, found_inf);
 }
 
-void unscale_and_check(int device, const GradTensor* tensors, int64_t count, float inv_scale, float* found_inf) {
+void unscale_and_check(Device device, const GradTensor* tensors, int64_t count, float inv_scale, float* found_inf) {
   for (int64_t k = 0; k < count; ++k)
     HT_CHECK(is_floating(tensors[k].dtype), "[unscale_and_check] expected floating-point gradients, got ",
              dtype_name(tensors[k].dtype));
-  with_table(device, tensors, count, [&](const GradTensor* entries, const ChunkRef* chunks, int64_t n) {
+  with_table(device.index, tensors, count, [&](const GradTensor* entries, const ChunkRef* chunks, int64_t n) {
     multi_tensor_unscale<<<grid_for(n * kThreads, kThreads), kThreads>>>(entries, chunks, n, inv_scale, found_inf);
   });
 }
