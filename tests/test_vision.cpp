@@ -1,0 +1,284 @@
+// ht::vision against torchvision + PIL (the PyPI venv): ImageFolder's classes and order, decoding as PIL's
+// convert("RGB"), Resize + CenterCrop pixels, RandomResizedCrop's boxes, flips, and errors on bad files. The
+// images are Fashion-MNIST pictures written by tests/py/image_folder_make.py at test time.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "data/dataloader.h"
+#include "io/npy.h"
+#include "tests/helpers.h"
+#include "vision/image_folder.h"
+#include "vision/transforms.h"
+
+using namespace ht;
+using namespace ht::vision;
+namespace fs = std::filesystem;
+
+namespace {
+
+Tensor npy(const fs::path& p) { return io::load_npy(io::MappedFile::open(p.string())).to_tensor(); }
+
+// The fixture tree and torchvision's answers for it, made once per test binary run.
+struct Fixture {
+  fs::path dir, root;
+  nlohmann::json folder;
+  bool ok = false;
+};
+
+const Fixture& fixture() {
+  static Fixture f = [] {
+    Fixture f;
+    std::string py = testing::torch2_python();
+    if (py.empty()) return f;
+    f.dir = testing::temp_dir("vision");
+    f.root = f.dir / "root";
+    fs::remove_all(f.root);
+    std::string src = HT_SOURCE_DIR;
+    testing::run_python("import runpy, sys\nsys.argv = ['', '" + f.root.string() + "']\nrunpy.run_path('" + src +
+                            "/tests/py/image_folder_make.py', run_name='__main__')\n",
+                        f.dir, py);
+    testing::run_python("import runpy, sys\nsys.argv = ['', '" + f.root.string() + "', '" + f.dir.string() +
+                            "', '256,224', '36,32', '300,299']\nrunpy.run_path('" + src +
+                            "/tests/py/image_folder_check.py', run_name='__main__')\n",
+                        f.dir, py);
+    std::ifstream(f.dir / "folder.json") >> f.folder;
+    f.ok = true;
+    return f;
+  }();
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("ImageFolder: classes, indices and sample order equal torchvision's", "[vision]") {
+  const Fixture& f = fixture();
+  if (!f.ok) return;
+  ImageFolder ds(f.root.string());
+  REQUIRE(ds.classes() == f.folder["classes"].get<std::vector<std::string>>());
+  REQUIRE(ds.classes() == std::vector<std::string>{"Dog", "bird", "cat"});
+  REQUIRE(ds.size() == int64_t(f.folder["samples"].size()));
+  for (size_t i = 0; i < ds.samples().size(); ++i) {
+    INFO("sample " << i);
+    REQUIRE(ds.samples()[i].first == f.folder["samples"][i][0].get<std::string>());
+    REQUIRE(ds.samples()[i].second == f.folder["samples"][i][1].get<int64_t>());
+  }
+  for (const auto& [path, c] : ds.samples()) REQUIRE(path.find(".txt") == std::string::npos);
+}
+
+TEST_CASE("decode_image equals PIL's Image.open(path).convert('RGB')", "[vision]") {
+  const Fixture& f = fixture();
+  if (!f.ok) return;
+  ImageFolder ds(f.root.string());
+  int64_t jpeg_off_by_one = 0, jpeg_values = 0;
+  for (size_t i = 0; i < ds.samples().size(); ++i) {
+    const std::string& path = ds.samples()[i].first;
+    INFO(path);
+    Image img = decode_image(path);
+    Tensor want = npy(f.dir / ("rgb" + std::to_string(i) + ".npy"));
+    REQUIRE(want.sizes() == Shape{img.height, img.width, 3});
+    const uint8_t* w = want.data_ptr<uint8_t>();
+    bool jpeg = path.find(".png") == std::string::npos && path.find(".PNG") == std::string::npos;
+    int worst = 0;
+    for (size_t k = 0; k < img.pixels.size(); ++k) {
+      int d = std::abs(int(img.pixels[k]) - int(w[k]));
+      worst = std::max(worst, d);
+      jpeg_off_by_one += jpeg && d > 0;
+    }
+    if (jpeg) jpeg_values += int64_t(img.pixels.size());
+    // PNG: exact. JPEG: the same IDCT and upsampling as PIL's libjpeg-turbo.
+    REQUIRE(worst == 0);
+  }
+  REQUIRE(jpeg_values > 0);
+}
+
+TEST_CASE("Resize + CenterCrop + ToTensor are within 1/255 of torchvision's PIL pipeline", "[vision]") {
+  const Fixture& f = fixture();
+  if (!f.ok) return;
+  for (auto [r, s] : {std::pair{256, 224}, {36, 32}, {300, 299}}) {
+    ImageFolder ds(f.root.string(), {.transform = Compose({Resize(r), CenterCrop(s), ToTensor()})});
+    Tensor want = npy(f.dir / ("eval_" + std::to_string(r) + "_" + std::to_string(s) + ".npy"));
+    REQUIRE(want.size(0) == ds.size());
+    double worst = 0;
+    int64_t differing = 0, total = 0;
+    for (int64_t i = 0; i < ds.size(); ++i) {
+      Tensor got = ds.get(i).data;
+      REQUIRE(got.sizes() == Shape{3, s, s});
+      std::vector<float> g = got.to_vector<float>();
+      std::vector<float> w = want.select(0, i).contiguous().to_vector<float>();
+      for (size_t k = 0; k < g.size(); ++k) {
+        double d = std::fabs(double(g[k]) - double(w[k]));
+        worst = std::max(worst, d);
+        differing += d > 0;
+      }
+      total += int64_t(g.size());
+    }
+    INFO("Resize(" << r << ") + CenterCrop(" << s << "): worst " << worst * 255 << "/255, " << differing << " of "
+                   << total << " values differ");
+    REQUIRE(worst <= 1.0 / 255 + 1e-6);
+    CHECK(differing == 0);  // the same fixed-point arithmetic as PIL's Resample.c: expected bit-exact
+  }
+}
+
+TEST_CASE("CenterCrop rounds as torchvision and pads a small image with black", "[vision]") {
+  Image img(5, 4);
+  for (size_t k = 0; k < img.pixels.size(); ++k) img.pixels[k] = uint8_t(k + 1);
+  // (5 - 2) / 2 = 1.5 -> 2 (half to even), (4 - 1) / 2 = 1.5 -> 2
+  Image c = center_crop(img, 2, 1);
+  REQUIRE(c.pixels[0] == img.row(2)[2 * 3]);
+  // (5 - 4) / 2 = 0.5 -> 0
+  REQUIRE(center_crop(img, 4, 4).pixels[0] == img.pixels[0]);
+  Image big = center_crop(img, 8, 6);  // pads (8 - 5) // 2 = 1 left, (6 - 4) // 2 = 1 top
+  REQUIRE(big.pixels[0] == 0);
+  REQUIRE(big.row(1)[3] == img.pixels[0]);
+}
+
+TEST_CASE("RandomResizedCrop's boxes follow torchvision's get_params", "[vision]") {
+  std::string py = testing::torch2_python();
+  if (py.empty()) return;
+  auto dir = testing::temp_dir("rrc");
+  // torchvision's statistics of the box (area fraction, log aspect ratio) over many draws, and its central fallback
+  // (forced by a scale range above 1) for sizes that take each of its three branches.
+  std::string out = testing::run_python(R"(
+import math, torch
+from torchvision import transforms
+torch.manual_seed(0)
+img = torch.zeros(3, 375, 500)
+a, r = [], []
+for _ in range(20000):
+    i, j, h, w = transforms.RandomResizedCrop.get_params(img, (0.08, 1.0), (3/4, 4/3))
+    a.append(h * w / (375 * 500)); r.append(math.log(w / h))
+print(sum(a) / len(a), sum(r) / len(r), sum(x * x for x in r) / len(r))
+for H, W in [(100, 1000), (1000, 100), (300, 350), (37, 29)]:
+    print(*transforms.RandomResizedCrop.get_params(torch.zeros(3, H, W), (2.0, 3.0), (3/4, 4/3)))
+)",
+                                        dir, py);
+  std::istringstream in(out);
+  double area_mean, ratio_mean, ratio_sq;
+  in >> area_mean >> ratio_mean >> ratio_sq;
+  Rng rng(1);
+  double a = 0, r = 0, r2 = 0;
+  const int n = 20000;
+  for (int k = 0; k < n; ++k) {
+    Box b = random_resized_crop_box(500, 375, rng);
+    REQUIRE(b.top >= 0);
+    REQUIRE(b.left >= 0);
+    REQUIRE(b.top + b.height <= 375);
+    REQUIRE(b.left + b.width <= 500);
+    REQUIRE(b.width > 0);
+    REQUIRE(b.height > 0);
+    double frac = double(b.width * b.height) / (375.0 * 500.0);
+    REQUIRE(frac >= 0.07);  // 0.08 less the rounding of w and h to integers
+    double lr = std::log(double(b.width) / double(b.height));
+    REQUIRE(std::fabs(lr) <= std::log(4.0 / 3.0) + 0.05);
+    a += frac;
+    r += lr;
+    r2 += lr * lr;
+  }
+  // Means of 20000 draws: standard errors about 0.002 (area) and 0.0012 (log ratio); 5 of them allowed.
+  CHECK(std::fabs(a / n - area_mean) < 0.01);
+  CHECK(std::fabs(r / n - ratio_mean) < 0.006);
+  CHECK(std::fabs(r2 / n - ratio_sq) < 0.003);
+  for (auto [h, w] : {std::pair<int64_t, int64_t>{100, 1000}, {1000, 100}, {300, 350}, {37, 29}}) {
+    int64_t ti, tj, th, tw;
+    in >> ti >> tj >> th >> tw;
+    Box b = random_resized_crop_box(w, h, rng, {2.0, 3.0});
+    INFO(w << "x" << h);
+    REQUIRE(b.top == ti);
+    REQUIRE(b.left == tj);
+    REQUIRE(b.height == th);
+    REQUIRE(b.width == tw);
+  }
+}
+
+TEST_CASE("RandomHorizontalFlip flips half of the time, and only flips", "[vision]") {
+  Image img(3, 2);
+  for (size_t k = 0; k < img.pixels.size(); ++k) img.pixels[k] = uint8_t(k);
+  Image flipped = hflip(img);
+  REQUIRE(std::equal(flipped.row(1), flipped.row(1) + 3, img.row(1) + 6));
+  Transform t = RandomHorizontalFlip();
+  Rng rng(4);
+  int flips = 0;
+  const int n = 10000;
+  for (int k = 0; k < n; ++k) {
+    Image out = std::get<Image>(t(img, rng));
+    if (out.pixels == flipped.pixels) ++flips;
+    else REQUIRE(out.pixels == img.pixels);
+  }
+  CHECK(std::fabs(double(flips) / n - 0.5) < 0.02);  // 4 standard errors
+}
+
+TEST_CASE("ImageFolder's random transforms depend on (seed, epoch, index), not on workers", "[vision]") {
+  const Fixture& f = fixture();
+  if (!f.ok) return;
+  auto make = [&] {
+    return std::make_shared<ImageFolder>(
+        f.root.string(), ImageFolderOptions{.transform = Compose({RandomResizedCrop(24), RandomHorizontalFlip(),
+                                                                  ToTensor(), Normalize(kImageNetMean, kImageNetStd)}),
+                                            .seed = 11});
+  };
+  auto epoch_sums = [&](int workers, int64_t epoch) {
+    data::DataLoader loader(make(), {.batch_size = 7, .shuffle = true, .seed = 2, .num_workers = workers});
+    loader.set_epoch(epoch);
+    std::vector<float> all;
+    for (data::Batch& b : loader) {
+      std::vector<float> v = b.data.to_vector<float>();
+      all.insert(all.end(), v.begin(), v.end());
+    }
+    return all;
+  };
+  std::vector<float> serial = epoch_sums(0, 1);
+  REQUIRE(serial == epoch_sums(3, 1));
+  REQUIRE(serial != epoch_sums(0, 2));
+}
+
+TEST_CASE("Bad image files stop with an error naming the file", "[vision]") {
+  const Fixture& f = fixture();
+  if (!f.ok) return;
+  fs::path bad = f.dir / "bad";
+  fs::remove_all(bad);
+  fs::create_directories(bad / "only");
+  std::vector<uint8_t> jpeg, png;
+  {
+    std::ifstream a(f.root / "cat" / "q4_50.jpg", std::ios::binary);
+    jpeg.assign(std::istreambuf_iterator<char>(a), {});
+    std::ifstream b(f.root / "Dog" / "rgb4.png", std::ios::binary);
+    png.assign(std::istreambuf_iterator<char>(b), {});
+  }
+  auto write = [&](const std::string& name, const std::vector<uint8_t>& bytes) {
+    std::ofstream o(bad / "only" / name, std::ios::binary);
+    o.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    return (bad / "only" / name).string();
+  };
+  std::vector<uint8_t> truncated(jpeg.begin(), jpeg.begin() + std::ptrdiff_t(jpeg.size() / 2));
+  std::vector<uint8_t> broken_crc = png;
+  broken_crc[8 + 8 + 13] ^= 0x01;  // the IHDR chunk's CRC (signature, length + type, 13 data bytes)
+  std::vector<uint8_t> broken_idat = png;
+  broken_idat[png.size() - 12 - 4 - 1] ^= 0x40;  // the last byte of the last IDAT before IEND: its CRC
+  std::string text = "this is a text file, not a JPEG\n";
+  std::vector<std::pair<std::string, std::string>> cases{
+      {write("truncated.jpg", truncated), "truncated"},
+      {write("crc.png", broken_crc), "CRC"},
+      {write("idat.png", broken_idat), "CRC"},
+      {write("empty.jpg", {}), "empty"},
+      {write("text.jpg", std::vector<uint8_t>(text.begin(), text.end())), "neither a JPEG nor a PNG"},
+      {write("cut.png", std::vector<uint8_t>(png.begin(), png.begin() + 100)), "truncated"},
+  };
+  for (const auto& [path, why] : cases) {
+    INFO(path);
+    REQUIRE_THROWS_WITH(decode_image(path), Catch::Contains(path) && Catch::Contains(why, Catch::CaseSensitive::No));
+  }
+  // Through the loader: the error names the sample index and the file.
+  auto ds = std::make_shared<ImageFolder>(bad.string());
+  data::DataLoader loader(ds, {.batch_size = 2, .num_workers = 2});
+  REQUIRE_THROWS_WITH([&] { for (data::Batch& b : loader) (void)b; }(),
+                      Catch::Contains("sample 0") && Catch::Contains(ds->samples()[0].first));
+  // An empty class folder, a missing root.
+  fs::create_directories(bad / "empty_class");
+  REQUIRE_THROWS_WITH(ImageFolder(bad.string()), Catch::Contains("no valid file") && Catch::Contains("empty_class"));
+  REQUIRE_THROWS_WITH(ImageFolder((bad / "missing").string()), Catch::Contains("missing") && Catch::Contains("not a folder"));
+}
