@@ -258,7 +258,7 @@ TEST_CASE("Bad image files stop with an error naming the file", "[vision]") {
   std::vector<uint8_t> broken_crc = png;
   broken_crc[8 + 8 + 13] ^= 0x01;  // the IHDR chunk's CRC (signature, length + type, 13 data bytes)
   std::vector<uint8_t> broken_idat = png;
-  broken_idat[png.size() - 12 - 4 - 1] ^= 0x40;  // the last byte of the last IDAT before IEND: its CRC
+  broken_idat[png.size() - 12 - 1] ^= 0x40;  // the last byte of the CRC of the IDAT before the 12-byte IEND
   std::string text = "this is a text file, not a JPEG\n";
   std::vector<std::pair<std::string, std::string>> cases{
       {write("truncated.jpg", truncated), "truncated"},
@@ -281,4 +281,58 @@ TEST_CASE("Bad image files stop with an error naming the file", "[vision]") {
   fs::create_directories(bad / "empty_class");
   REQUIRE_THROWS_WITH(ImageFolder(bad.string()), Catch::Contains("no valid file") && Catch::Contains("empty_class"));
   REQUIRE_THROWS_WITH(ImageFolder((bad / "missing").string()), Catch::Contains("missing") && Catch::Contains("not a folder"));
+}
+
+TEST_CASE("eval_resnet18 --data folder: logits equal torchvision's ImageFolder + transforms + model", "[vision][programs]") {
+  const Fixture& f = fixture();
+  if (!f.ok) return;
+  fs::path data = f.dir / "data";
+  fs::remove_all(data);
+  fs::create_directories(data);
+  fs::create_directory_symlink(f.root, data / "val");
+  // A randomly initialised torchvision ResNet-18 with 3 classes, and its fp32 logits on the folder through
+  // torchvision's ImageFolder with Resize(36) + CenterCrop(32) + ToTensor + ImageNet Normalize.
+  testing::run_python(R"(
+import numpy as np, torch, torchvision
+from torchvision import datasets, transforms
+torch.manual_seed(0)
+m = torchvision.models.resnet18(num_classes=3)
+with torch.no_grad():
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.1, 0.1); mod.running_var.uniform_(0.5, 2.0)
+torch.save(m.state_dict(), ")" + (f.dir / "w.pth").string() + R"(")
+m.eval()
+t = transforms.Compose([transforms.Resize(36), transforms.CenterCrop(32), transforms.ToTensor(),
+                        transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+ds = datasets.ImageFolder(")" + (data / "val").string() + R"(", transform=t)
+x = torch.stack([ds[i][0] for i in range(len(ds))])
+with torch.no_grad():
+    np.save(")" + (f.dir / "want_logits.npy").string() + R"(", m(x).numpy())
+)",
+                      f.dir, testing::torch2_python());
+  std::string out_npy = (f.dir / "got_logits.npy").string();
+  auto r = testing::run_command(testing::bin("eval_resnet18") + " --weights " + (f.dir / "w.pth").string() +
+                                " --data folder --data-dir " + data.string() +
+                                " --image-size 32 --resize 36 --device cpu --batch-size 16 --workers 2 --logits " +
+                                out_npy);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.output.find("test accuracy: ") != std::string::npos);
+  Tensor got = npy(out_npy), want = npy(f.dir / "want_logits.npy");
+  REQUIRE(got.sizes() == want.sizes());
+  std::vector<float> g = got.to_vector<float>(), w = want.to_vector<float>();
+  double worst = 0, scale = 0;
+  for (size_t k = 0; k < g.size(); ++k) {
+    worst = std::max(worst, std::fabs(double(g[k]) - double(w[k])));
+    scale = std::max(scale, std::fabs(double(w[k])));
+  }
+  INFO("worst logit difference " << worst << " (largest logit " << scale << ")");
+  // The same input pixels (bit-exact above) through fp32 convolutions summed in another order.
+  REQUIRE(worst <= 1e-4 * std::max(1.0, scale));
+  // A missing split names the path.
+  auto missing = testing::run_command(testing::bin("eval_resnet18") + " --weights " + (f.dir / "w.pth").string() +
+                                      " --data folder --data-dir " + data.string() + " --split train --device cpu");
+  REQUIRE(missing.exit_code != 0);
+  REQUIRE(missing.output.find((data / "train").string()) != std::string::npos);
 }
