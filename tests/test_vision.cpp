@@ -330,6 +330,31 @@ with torch.no_grad():
   INFO("worst logit difference " << worst << " (largest logit " << scale << ")");
   // The same input pixels (bit-exact above) through fp32 convolutions summed in another order.
   REQUIRE(worst <= 1e-4 * std::max(1.0, scale));
+  // predict_resnet18 on two of the images: top-3 = all classes, probabilities = softmax of torchvision's logits.
+  ImageFolder ds((data / "val").string());
+  for (size_t i : {size_t(0), size_t(13)}) {
+    const std::string& image = ds.samples()[i].first;
+    auto p = testing::run_command(testing::bin("predict_resnet18") + " --weights " + (f.dir / "w.pth").string() +
+                                  " --classes " + (data / "val").string() +
+                                  " --image-size 32 --resize 36 --top 3 --device cpu --json " + image);
+    INFO(p.output);
+    REQUIRE(p.exit_code == 0);
+    nlohmann::json j = nlohmann::json::parse(p.output);
+    REQUIRE(j.size() == 1);
+    REQUIRE(j[0]["image"] == image);
+    REQUIRE(j[0]["top"].size() == 3);
+    std::vector<double> e(3);
+    double m = std::max({double(w[3 * i]), double(w[3 * i + 1]), double(w[3 * i + 2])}), z = 0;
+    for (size_t c = 0; c < 3; ++c) z += e[c] = std::exp(double(w[3 * i + c]) - m);
+    double last = 2;
+    for (const auto& t : j[0]["top"]) {
+      int64_t c = t["index"].get<int64_t>();
+      REQUIRE(t["class"] == ds.classes()[size_t(c)]);
+      REQUIRE(t["prob"].get<double>() <= last);
+      last = t["prob"].get<double>();
+      REQUIRE(std::fabs(last - e[size_t(c)] / z) < 1e-4);
+    }
+  }
   // A missing split names the path.
   auto missing = testing::run_command(testing::bin("eval_resnet18") + " --weights " + (f.dir / "w.pth").string() +
                                       " --data folder --data-dir " + data.string() + " --split train --device cpu");
