@@ -63,9 +63,10 @@ inline void load_pretrained(ht::nn::Module& model, const std::string& path, int6
   ht::StateDict sd = ht::load_state_dict_file(path);
   const ht::Tensor* fc = sd.find("fc.weight");
   HT_CHECK(fc != nullptr && fc->dim() == 2, "--pretrained ", path, ": no 2-d fc.weight; expected a ResNet-18 state_dict");
-  if (fc->size(0) != num_classes) {
+  const int64_t outputs = fc->size(0);
+  if (outputs != num_classes) {
     std::erase_if(sd.tensors, [](const auto& kv) { return kv.first == "fc.weight" || kv.first == "fc.bias"; });
-    std::cerr << "--pretrained " << path << ": fc has " << fc->size(0) << " outputs, the data " << num_classes
+    std::cerr << "--pretrained " << path << ": fc has " << outputs << " outputs, the data " << num_classes
               << " classes: fc replaced by a freshly initialised layer\n";
     model.load_state_dict(sd, /*strict=*/false);
   } else {

@@ -361,3 +361,59 @@ with torch.no_grad():
   REQUIRE(missing.exit_code != 0);
   REQUIRE(missing.output.find((data / "train").string()) != std::string::npos);
 }
+
+TEST_CASE("train_resnet18 --data folder --pretrained fine-tunes a torchvision file; PyTorch gets the printed accuracy",
+          "[vision][programs]") {
+  const Fixture& f = fixture();
+  if (!f.ok) return;
+  fs::path data = f.dir / "train_data";
+  fs::remove_all(data);
+  fs::create_directories(data);
+  fs::create_directory_symlink(f.root, data / "train");
+  fs::create_directory_symlink(f.root, data / "val");
+  std::string pre = (f.dir / "imagenet_layout.pth").string(), out = (f.dir / "model_fp16.pth").string();
+  std::string py = testing::torch2_python();
+  testing::run_python("import torch, torchvision\ntorch.manual_seed(1)\ntorch.save(torchvision.models.resnet18()"
+                      ".state_dict(), '" + pre + "')\n",
+                      f.dir, py);
+  auto r = testing::run_command(testing::bin("train_resnet18") + " --data folder --data-dir " + data.string() +
+                                " --image-size 32 --epochs 1 --batch-size 16 --device cpu --workers 2 --pretrained " +
+                                pre + " --out " + out);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.output.find("fc has 1000 outputs, the data 3 classes: fc replaced") != std::string::npos);
+  auto at = r.output.rfind("test accuracy: ");
+  REQUIRE(at != std::string::npos);
+  double printed = std::stod(r.output.substr(at + 15));
+  // PyTorch: torchvision's resnet18(num_classes=3).half() loads the file strictly; its fp32 evaluation through
+  // torchvision's ImageFolder pipeline (Resize(37) = round(32 * 256 / 224), CenterCrop(32), ImageNet Normalize).
+  // The layers other than fc moved from the pretrained values by training, not from a fresh initialisation.
+  std::string got = testing::run_python(R"(
+import torch, torchvision
+from torchvision import datasets, transforms
+m = torchvision.models.resnet18(num_classes=3).half()
+sd = torch.load(")" + out + R"(", weights_only=True)
+m.load_state_dict(sd)
+pre = torch.load(")" + pre + R"(", weights_only=True)
+moved = (sd['conv1.weight'].float() - pre['conv1.weight']).abs().max().item()
+assert 0 < moved < 0.05, moved
+t = transforms.Compose([transforms.Resize(37), transforms.CenterCrop(32), transforms.ToTensor(),
+                        transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+ds = datasets.ImageFolder(")" + (data / "val").string() + R"(", transform=t)
+x = torch.stack([ds[i][0] for i in range(len(ds))]); y = torch.tensor([s[1] for s in ds.samples])
+m = m.float().eval()
+with torch.no_grad():
+    print(len(ds), (m(x).argmax(1) == y).float().mean().item())
+)",
+                                        f.dir, py);
+  std::istringstream in(got);
+  double n, torch_acc;
+  in >> n >> torch_acc;
+  auto ev = testing::run_command(testing::bin("eval_resnet18") + " --weights " + out + " --data folder --data-dir " +
+                                 data.string() + " --image-size 32 --device cpu --precision fp32");
+  INFO(ev.output);
+  REQUIRE(ev.exit_code == 0);
+  REQUIRE(std::stod(ev.output.substr(ev.output.rfind("test accuracy: ") + 15)) == Approx(torch_acc).margin(5e-5));
+  // The trainer evaluated in fp16: within one image of the fp32 evaluation.
+  REQUIRE(std::fabs(printed - torch_acc) <= 1.0 / n + 1e-4);
+}
