@@ -20,11 +20,20 @@ if(NOT HT_DNNL_INCLUDE OR NOT HT_DNNL_LIB)
 endif()
 message(STATUS "halftorch: oneDNN ${HT_DNNL_LIB} (headers ${HT_DNNL_INCLUDE})")
 
+# libjpeg-turbo (Debian libturbojpeg0-dev) and libpng (libpng-dev): ht::vision's image decoding.
+find_path(HT_TURBOJPEG_INCLUDE turbojpeg.h)
+find_library(HT_TURBOJPEG_LIB turbojpeg)
+if(NOT HT_TURBOJPEG_INCLUDE OR NOT HT_TURBOJPEG_LIB)
+  message(FATAL_ERROR "halftorch: libjpeg-turbo not found (install Debian's libturbojpeg0-dev, or run scripts/setup)")
+endif()
+find_package(PNG REQUIRED)
+
 # A private interface target: consumers of the installed library see none of these.
 add_library(ht_deps_private INTERFACE)
 target_link_libraries(ht_deps_private INTERFACE OpenMP::OpenMP_CXX ${HT_DNNL_LIB}
-                                                nlohmann_json::nlohmann_json ZLIB::ZLIB ${HT_GLOO_LIB})
-target_include_directories(ht_deps_private INTERFACE ${HT_GLOO_INCLUDE} ${HT_DNNL_INCLUDE})
+                                                nlohmann_json::nlohmann_json ZLIB::ZLIB ${HT_GLOO_LIB}
+                                                ${HT_TURBOJPEG_LIB} PNG::PNG)
+target_include_directories(ht_deps_private INTERFACE ${HT_GLOO_INCLUDE} ${HT_DNNL_INCLUDE} ${HT_TURBOJPEG_INCLUDE})
 if(HT_DEFLATE_LIB AND HT_DEFLATE_INCLUDE)
   target_link_libraries(ht_deps_private INTERFACE ${HT_DEFLATE_LIB})
   target_include_directories(ht_deps_private INTERFACE ${HT_DEFLATE_INCLUDE})

@@ -2,7 +2,7 @@
 include(CMakePackageConfigHelpers)
 install(TARGETS halftorch EXPORT halftorchTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
-foreach(dir core kernels nn optim io distributed)
+foreach(dir core kernels nn optim io distributed data vision)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/halftorch/${dir}
           FILES_MATCHING PATTERN "*.h")
 endforeach()

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "examples/common.h"
+#include "examples/folder_data.h"
 
 namespace {
 
@@ -27,6 +28,8 @@ struct Args {
   double lr = 1e-3, weight_decay = 0;
   bool shuffle = true, augment = false, channels_last = false;
   std::string init, out = "model_fp16.pth", checkpoint, resume, log, reduce_dtype = "grad";
+  int64_t image_size = 224, resize = 0, workers = 2;  // --data folder (examples/folder_data.h)
+  std::string pretrained;
 };
 
 const char* kUsage =
@@ -36,6 +39,8 @@ const char* kUsage =
     "                      [--channels-last] [--init W.pth]\n"
     "                      [--out model_fp16.pth] [--checkpoint CK.pth] [--resume CK.pth] [--log LOG.jsonl]\n"
     "                      [--reduce-dtype grad|fp32]\n"
+    "       --data folder --data-dir DIR (DIR/train/<class>/*, DIR/val/<class>/*) [--image-size S] [--resize R]\n"
+    "                      [--workers N] [--pretrained RESNET18.pth]\n"
     "Under scripts/launch -n N (or RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT) it trains on N processes;\n"
     "--batch-size is then per process.\n";
 
@@ -88,6 +93,10 @@ Args parse(int argc, char** argv) {
     else if (k == "--resume") a.resume = value();
     else if (k == "--log") a.log = value();
     else if (k == "--reduce-dtype") a.reduce_dtype = value();
+    else if (k == "--image-size") number(a.image_size);
+    else if (k == "--resize") number(a.resize);
+    else if (k == "--workers") number(a.workers);
+    else if (k == "--pretrained") a.pretrained = value();
     else throw UsageError("unknown argument '" + k + "'");
   }
   if (a.precision != "fp16" && a.precision != "bf16" && a.precision != "fp32")
@@ -185,7 +194,12 @@ int run(const Args& a) {
   }
   const int world = pg ? pg->size() : 1;
   const bool lead = g_rank == 0;  // rank 0 alone prints, logs and writes files
-  examples::DataSpec spec = examples::data_spec(a.data);
+  const bool folder = a.data == "folder";
+  HT_CHECK(!folder || !a.data_dir.empty(), "--data folder needs --data-dir DIR");
+  HT_CHECK(!folder || !a.augment, "--augment with --data folder (RandomResizedCrop + RandomHorizontalFlip) is not ",
+           "implemented in train_resnet18 yet; train without it (Resize + CenterCrop)");
+  examples::DataSpec spec = folder ? examples::DataSpec{"folder", {0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}, 3}
+                                   : examples::data_spec(a.data);
   std::string dir = a.data_dir.empty() ? examples::default_data_dir(spec) : a.data_dir;
   ht::Device device = examples::pick_device(a.device);
   if (pg && device.is_cuda() && a.device.find(':') == std::string::npos) device = pg->cuda_device();
@@ -197,8 +211,13 @@ int run(const Args& a) {
   const bool scaled = dtype == ht::kFloat16 || feed.autocast == ht::kFloat16;
   const std::string recipe = a.amp.empty() ? a.precision : "fp32 + autocast " + a.amp;
 
-  examples::Split train = examples::load_split(spec, dir, true, a.limit);
-  examples::Split test = examples::load_split(spec, dir, false, a.limit);
+  std::vector<std::string> classes;
+  int64_t resize = a.resize ? a.resize : examples::default_resize(a.image_size);
+  examples::Split train = folder ? examples::load_folder_split(dir, "train", a.image_size, resize, int(a.workers), a.limit, &classes)
+                                 : examples::load_split(spec, dir, true, a.limit);
+  examples::Split test = folder ? examples::load_folder_split(dir, "val", a.image_size, resize, int(a.workers), a.limit)
+                                : examples::load_split(spec, dir, false, a.limit);
+  const int64_t num_classes = folder ? int64_t(classes.size()) : 10;
 
   uint64_t seed = a.seed;
   int64_t start_epoch = 0, global_step = -1;  // -1: the checkpoint has none; derived from the epoch below
@@ -215,7 +234,8 @@ int run(const Args& a) {
   }
 
   ht::manual_seed(seed);
-  auto model = ht::nn::resnet18({.num_classes = 10, .in_channels = spec.channels});
+  auto model = ht::nn::resnet18({.num_classes = num_classes, .in_channels = spec.channels});
+  if (!a.pretrained.empty()) examples::load_pretrained(*model, a.pretrained, num_classes);
   if (!a.init.empty()) {
     try {
       model->load_state_dict(ht::load_state_dict_file(a.init));

@@ -1,0 +1,419 @@
+// ht::vision against torchvision + PIL (the PyPI venv): ImageFolder's classes and order, decoding as PIL's
+// convert("RGB"), Resize + CenterCrop pixels, RandomResizedCrop's boxes, flips, and errors on bad files. The
+// images are Fashion-MNIST pictures written by tests/py/image_folder_make.py at test time.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "data/dataloader.h"
+#include "io/npy.h"
+#include "tests/helpers.h"
+#include "vision/image_folder.h"
+#include "vision/transforms.h"
+
+using namespace ht;
+using namespace ht::vision;
+namespace fs = std::filesystem;
+
+namespace {
+
+Tensor npy(const fs::path& p) { return io::load_npy(io::MappedFile::open(p.string())).to_tensor(); }
+
+// The fixture tree and torchvision's answers for it, made once per test binary run.
+struct Fixture {
+  fs::path dir, root;
+  nlohmann::json folder;
+  bool ok = false;
+};
+
+const Fixture& fixture() {
+  static Fixture f = [] {
+    Fixture f;
+    std::string py = testing::torch2_python();
+    if (py.empty()) return f;
+    f.dir = testing::temp_dir("vision");
+    f.root = f.dir / "root";
+    fs::remove_all(f.root);
+    std::string src = HT_SOURCE_DIR;
+    testing::run_python("import runpy, sys\nsys.argv = ['', '" + f.root.string() + "']\nrunpy.run_path('" + src +
+                            "/tests/py/image_folder_make.py', run_name='__main__')\n",
+                        f.dir, py);
+    testing::run_python("import runpy, sys\nsys.argv = ['', '" + f.root.string() + "', '" + f.dir.string() +
+                            "', '256,224', '36,32', '300,299']\nrunpy.run_path('" + src +
+                            "/tests/py/image_folder_check.py', run_name='__main__')\n",
+                        f.dir, py);
+    std::ifstream(f.dir / "folder.json") >> f.folder;
+    f.ok = true;
+    return f;
+  }();
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("ImageFolder: classes, indices and sample order equal torchvision's", "[vision]") {
+  const Fixture& f = fixture();
+  if (!f.ok) return;
+  ImageFolder ds(f.root.string());
+  REQUIRE(ds.classes() == f.folder["classes"].get<std::vector<std::string>>());
+  REQUIRE(ds.classes() == std::vector<std::string>{"Dog", "bird", "cat"});
+  REQUIRE(ds.size() == int64_t(f.folder["samples"].size()));
+  for (size_t i = 0; i < ds.samples().size(); ++i) {
+    INFO("sample " << i);
+    REQUIRE(ds.samples()[i].first == f.folder["samples"][i][0].get<std::string>());
+    REQUIRE(ds.samples()[i].second == f.folder["samples"][i][1].get<int64_t>());
+  }
+  for (const auto& [path, c] : ds.samples()) REQUIRE(path.find(".txt") == std::string::npos);
+}
+
+TEST_CASE("decode_image equals PIL's Image.open(path).convert('RGB')", "[vision]") {
+  const Fixture& f = fixture();
+  if (!f.ok) return;
+  ImageFolder ds(f.root.string());
+  int64_t jpeg_off_by_one = 0, jpeg_values = 0;
+  for (size_t i = 0; i < ds.samples().size(); ++i) {
+    const std::string& path = ds.samples()[i].first;
+    INFO(path);
+    Image img = decode_image(path);
+    Tensor want = npy(f.dir / ("rgb" + std::to_string(i) + ".npy"));
+    REQUIRE(want.sizes() == Shape{img.height, img.width, 3});
+    const uint8_t* w = want.data_ptr<uint8_t>();
+    bool jpeg = path.find(".png") == std::string::npos && path.find(".PNG") == std::string::npos;
+    int worst = 0;
+    for (size_t k = 0; k < img.pixels.size(); ++k) {
+      int d = std::abs(int(img.pixels[k]) - int(w[k]));
+      worst = std::max(worst, d);
+      jpeg_off_by_one += jpeg && d > 0;
+    }
+    if (jpeg) jpeg_values += int64_t(img.pixels.size());
+    // PNG: exact. JPEG: the same IDCT and upsampling as PIL's libjpeg-turbo.
+    REQUIRE(worst == 0);
+  }
+  REQUIRE(jpeg_values > 0);
+}
+
+TEST_CASE("Resize + CenterCrop + ToTensor are within 1/255 of torchvision's PIL pipeline", "[vision]") {
+  const Fixture& f = fixture();
+  if (!f.ok) return;
+  for (auto [r, s] : {std::pair{256, 224}, {36, 32}, {300, 299}}) {
+    ImageFolder ds(f.root.string(), {.transform = Compose({Resize(r), CenterCrop(s), ToTensor()})});
+    Tensor want = npy(f.dir / ("eval_" + std::to_string(r) + "_" + std::to_string(s) + ".npy"));
+    REQUIRE(want.size(0) == ds.size());
+    double worst = 0;
+    int64_t differing = 0, total = 0;
+    for (int64_t i = 0; i < ds.size(); ++i) {
+      Tensor got = ds.get(i).data;
+      REQUIRE(got.sizes() == Shape{3, s, s});
+      std::vector<float> g = got.to_vector<float>();
+      std::vector<float> w = want.select(0, i).contiguous().to_vector<float>();
+      for (size_t k = 0; k < g.size(); ++k) {
+        double d = std::fabs(double(g[k]) - double(w[k]));
+        worst = std::max(worst, d);
+        differing += d > 0;
+      }
+      total += int64_t(g.size());
+    }
+    INFO("Resize(" << r << ") + CenterCrop(" << s << "): worst " << worst * 255 << "/255, " << differing << " of "
+                   << total << " values differ");
+    REQUIRE(worst <= 1.0 / 255 + 1e-6);
+    CHECK(differing == 0);  // the same fixed-point arithmetic as PIL's Resample.c: expected bit-exact
+  }
+}
+
+TEST_CASE("CenterCrop rounds as torchvision and pads a small image with black", "[vision]") {
+  Image img(5, 4);
+  for (size_t k = 0; k < img.pixels.size(); ++k) img.pixels[k] = uint8_t(k + 1);
+  // (5 - 2) / 2 = 1.5 -> 2 (half to even), (4 - 1) / 2 = 1.5 -> 2
+  Image c = center_crop(img, 2, 1);
+  REQUIRE(c.pixels[0] == img.row(2)[2 * 3]);
+  // (5 - 4) / 2 = 0.5 -> 0
+  REQUIRE(center_crop(img, 4, 4).pixels[0] == img.pixels[0]);
+  Image big = center_crop(img, 8, 6);  // pads (8 - 5) // 2 = 1 left, (6 - 4) // 2 = 1 top
+  REQUIRE(big.pixels[0] == 0);
+  REQUIRE(big.row(1)[3] == img.pixels[0]);
+}
+
+TEST_CASE("RandomResizedCrop's boxes follow torchvision's get_params", "[vision]") {
+  std::string py = testing::torch2_python();
+  if (py.empty()) return;
+  auto dir = testing::temp_dir("rrc");
+  // torchvision's statistics of the box (area fraction, log aspect ratio) over many draws, and its central fallback
+  // (forced by a scale range above 1) for sizes that take each of its three branches.
+  std::string out = testing::run_python(R"(
+import math, torch
+from torchvision import transforms
+torch.manual_seed(0)
+img = torch.zeros(3, 375, 500)
+a, r = [], []
+for _ in range(20000):
+    i, j, h, w = transforms.RandomResizedCrop.get_params(img, (0.08, 1.0), (3/4, 4/3))
+    a.append(h * w / (375 * 500)); r.append(math.log(w / h))
+print(sum(a) / len(a), sum(r) / len(r), sum(x * x for x in r) / len(r))
+for H, W in [(100, 1000), (1000, 100), (300, 350), (37, 29)]:
+    print(*transforms.RandomResizedCrop.get_params(torch.zeros(3, H, W), (2.0, 3.0), (3/4, 4/3)))
+)",
+                                        dir, py);
+  std::istringstream in(out);
+  double area_mean, ratio_mean, ratio_sq;
+  in >> area_mean >> ratio_mean >> ratio_sq;
+  Rng rng(1);
+  double a = 0, r = 0, r2 = 0;
+  const int n = 20000;
+  for (int k = 0; k < n; ++k) {
+    Box b = random_resized_crop_box(500, 375, rng);
+    REQUIRE(b.top >= 0);
+    REQUIRE(b.left >= 0);
+    REQUIRE(b.top + b.height <= 375);
+    REQUIRE(b.left + b.width <= 500);
+    REQUIRE(b.width > 0);
+    REQUIRE(b.height > 0);
+    double frac = double(b.width * b.height) / (375.0 * 500.0);
+    REQUIRE(frac >= 0.07);  // 0.08 less the rounding of w and h to integers
+    double lr = std::log(double(b.width) / double(b.height));
+    REQUIRE(std::fabs(lr) <= std::log(4.0 / 3.0) + 0.05);
+    a += frac;
+    r += lr;
+    r2 += lr * lr;
+  }
+  // Means of 20000 draws: standard errors about 0.002 (area) and 0.0012 (log ratio); 5 of them allowed.
+  CHECK(std::fabs(a / n - area_mean) < 0.01);
+  CHECK(std::fabs(r / n - ratio_mean) < 0.006);
+  CHECK(std::fabs(r2 / n - ratio_sq) < 0.003);
+  for (auto [h, w] : {std::pair<int64_t, int64_t>{100, 1000}, {1000, 100}, {300, 350}, {37, 29}}) {
+    int64_t ti, tj, th, tw;
+    in >> ti >> tj >> th >> tw;
+    Box b = random_resized_crop_box(w, h, rng, {2.0, 3.0});
+    INFO(w << "x" << h);
+    REQUIRE(b.top == ti);
+    REQUIRE(b.left == tj);
+    REQUIRE(b.height == th);
+    REQUIRE(b.width == tw);
+  }
+}
+
+TEST_CASE("RandomHorizontalFlip flips half of the time, and only flips", "[vision]") {
+  Image img(3, 2);
+  for (size_t k = 0; k < img.pixels.size(); ++k) img.pixels[k] = uint8_t(k);
+  Image flipped = hflip(img);
+  REQUIRE(std::equal(flipped.row(1), flipped.row(1) + 3, img.row(1) + 6));
+  Transform t = RandomHorizontalFlip();
+  Rng rng(4);
+  int flips = 0;
+  const int n = 10000;
+  for (int k = 0; k < n; ++k) {
+    Image out = std::get<Image>(t(img, rng));
+    if (out.pixels == flipped.pixels) ++flips;
+    else REQUIRE(out.pixels == img.pixels);
+  }
+  CHECK(std::fabs(double(flips) / n - 0.5) < 0.02);  // 4 standard errors
+}
+
+TEST_CASE("ImageFolder's random transforms depend on (seed, epoch, index), not on workers", "[vision]") {
+  const Fixture& f = fixture();
+  if (!f.ok) return;
+  auto make = [&] {
+    return std::make_shared<ImageFolder>(
+        f.root.string(), ImageFolderOptions{.transform = Compose({RandomResizedCrop(24), RandomHorizontalFlip(),
+                                                                  ToTensor(), Normalize(kImageNetMean, kImageNetStd)}),
+                                            .seed = 11});
+  };
+  auto epoch_sums = [&](int workers, int64_t epoch) {
+    data::DataLoader loader(make(), {.batch_size = 7, .shuffle = true, .seed = 2, .num_workers = workers});
+    loader.set_epoch(epoch);
+    std::vector<float> all;
+    for (data::Batch& b : loader) {
+      std::vector<float> v = b.data.to_vector<float>();
+      all.insert(all.end(), v.begin(), v.end());
+    }
+    return all;
+  };
+  std::vector<float> serial = epoch_sums(0, 1);
+  REQUIRE(serial == epoch_sums(3, 1));
+  REQUIRE(serial != epoch_sums(0, 2));
+}
+
+TEST_CASE("Bad image files stop with an error naming the file", "[vision]") {
+  const Fixture& f = fixture();
+  if (!f.ok) return;
+  fs::path bad = f.dir / "bad";
+  fs::remove_all(bad);
+  fs::create_directories(bad / "only");
+  std::vector<uint8_t> jpeg, png;
+  {
+    std::ifstream a(f.root / "cat" / "q4_50.jpg", std::ios::binary);
+    jpeg.assign(std::istreambuf_iterator<char>(a), {});
+    std::ifstream b(f.root / "Dog" / "rgb4.png", std::ios::binary);
+    png.assign(std::istreambuf_iterator<char>(b), {});
+  }
+  auto write = [&](const std::string& name, const std::vector<uint8_t>& bytes) {
+    std::ofstream o(bad / "only" / name, std::ios::binary);
+    o.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    return (bad / "only" / name).string();
+  };
+  std::vector<uint8_t> truncated(jpeg.begin(), jpeg.begin() + std::ptrdiff_t(jpeg.size() / 2));
+  std::vector<uint8_t> broken_crc = png;
+  broken_crc[8 + 8 + 13] ^= 0x01;  // the IHDR chunk's CRC (signature, length + type, 13 data bytes)
+  std::vector<uint8_t> broken_idat = png;
+  broken_idat[png.size() - 12 - 1] ^= 0x40;  // the last byte of the CRC of the IDAT before the 12-byte IEND
+  std::string text = "this is a text file, not a JPEG\n";
+  std::vector<std::pair<std::string, std::string>> cases{
+      {write("truncated.jpg", truncated), "truncated"},
+      {write("crc.png", broken_crc), "CRC"},
+      {write("idat.png", broken_idat), "CRC"},
+      {write("empty.jpg", {}), "empty"},
+      {write("text.jpg", std::vector<uint8_t>(text.begin(), text.end())), "neither a JPEG nor a PNG"},
+      {write("cut.png", std::vector<uint8_t>(png.begin(), png.begin() + 100)), "truncated"},
+  };
+  for (const auto& [path, why] : cases) {
+    INFO(path);
+    REQUIRE_THROWS_WITH(decode_image(path), Catch::Contains(path) && Catch::Contains(why, Catch::CaseSensitive::No));
+  }
+  // Through the loader: the error names the sample index and the file.
+  auto ds = std::make_shared<ImageFolder>(bad.string());
+  data::DataLoader loader(ds, {.batch_size = 2, .num_workers = 2});
+  REQUIRE_THROWS_WITH([&] { for (data::Batch& b : loader) (void)b; }(),
+                      Catch::Contains("sample 0") && Catch::Contains(ds->samples()[0].first));
+  // An empty class folder, a missing root.
+  fs::create_directories(bad / "empty_class");
+  REQUIRE_THROWS_WITH(ImageFolder(bad.string()), Catch::Contains("no valid file") && Catch::Contains("empty_class"));
+  REQUIRE_THROWS_WITH(ImageFolder((bad / "missing").string()), Catch::Contains("missing") && Catch::Contains("not a folder"));
+}
+
+TEST_CASE("eval_resnet18 --data folder: logits equal torchvision's ImageFolder + transforms + model", "[vision][programs]") {
+  const Fixture& f = fixture();
+  if (!f.ok) return;
+  fs::path data = f.dir / "data";
+  fs::remove_all(data);
+  fs::create_directories(data);
+  fs::create_directory_symlink(f.root, data / "val");
+  // A randomly initialised torchvision ResNet-18 with 3 classes, and its fp32 logits on the folder through
+  // torchvision's ImageFolder with Resize(36) + CenterCrop(32) + ToTensor + ImageNet Normalize.
+  testing::run_python(R"(
+import numpy as np, torch, torchvision
+from torchvision import datasets, transforms
+torch.manual_seed(0)
+m = torchvision.models.resnet18(num_classes=3)
+with torch.no_grad():
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.1, 0.1); mod.running_var.uniform_(0.5, 2.0)
+torch.save(m.state_dict(), ")" + (f.dir / "w.pth").string() + R"(")
+m.eval()
+t = transforms.Compose([transforms.Resize(36), transforms.CenterCrop(32), transforms.ToTensor(),
+                        transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+ds = datasets.ImageFolder(")" + (data / "val").string() + R"(", transform=t)
+x = torch.stack([ds[i][0] for i in range(len(ds))])
+with torch.no_grad():
+    np.save(")" + (f.dir / "want_logits.npy").string() + R"(", m(x).numpy())
+)",
+                      f.dir, testing::torch2_python());
+  std::string out_npy = (f.dir / "got_logits.npy").string();
+  auto r = testing::run_command(testing::bin("eval_resnet18") + " --weights " + (f.dir / "w.pth").string() +
+                                " --data folder --data-dir " + data.string() +
+                                " --image-size 32 --resize 36 --device cpu --batch-size 16 --workers 2 --logits " +
+                                out_npy);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.output.find("test accuracy: ") != std::string::npos);
+  Tensor got = npy(out_npy), want = npy(f.dir / "want_logits.npy");
+  REQUIRE(got.sizes() == want.sizes());
+  std::vector<float> g = got.to_vector<float>(), w = want.to_vector<float>();
+  double worst = 0, scale = 0;
+  for (size_t k = 0; k < g.size(); ++k) {
+    worst = std::max(worst, std::fabs(double(g[k]) - double(w[k])));
+    scale = std::max(scale, std::fabs(double(w[k])));
+  }
+  INFO("worst logit difference " << worst << " (largest logit " << scale << ")");
+  // The same input pixels (bit-exact above) through fp32 convolutions summed in another order.
+  REQUIRE(worst <= 1e-4 * std::max(1.0, scale));
+  // predict_resnet18 on two of the images: top-3 = all classes, probabilities = softmax of torchvision's logits.
+  ImageFolder ds((data / "val").string());
+  for (size_t i : {size_t(0), size_t(13)}) {
+    const std::string& image = ds.samples()[i].first;
+    auto p = testing::run_command(testing::bin("predict_resnet18") + " --weights " + (f.dir / "w.pth").string() +
+                                  " --classes " + (data / "val").string() +
+                                  " --image-size 32 --resize 36 --top 3 --device cpu --json " + image);
+    INFO(p.output);
+    REQUIRE(p.exit_code == 0);
+    nlohmann::json j = nlohmann::json::parse(p.output);
+    REQUIRE(j.size() == 1);
+    REQUIRE(j[0]["image"] == image);
+    REQUIRE(j[0]["top"].size() == 3);
+    std::vector<double> e(3);
+    double m = std::max({double(w[3 * i]), double(w[3 * i + 1]), double(w[3 * i + 2])}), z = 0;
+    for (size_t c = 0; c < 3; ++c) z += e[c] = std::exp(double(w[3 * i + c]) - m);
+    double last = 2;
+    for (const auto& t : j[0]["top"]) {
+      int64_t c = t["index"].get<int64_t>();
+      REQUIRE(t["class"] == ds.classes()[size_t(c)]);
+      REQUIRE(t["prob"].get<double>() <= last);
+      last = t["prob"].get<double>();
+      REQUIRE(std::fabs(last - e[size_t(c)] / z) < 1e-4);
+    }
+  }
+  // A missing split names the path.
+  auto missing = testing::run_command(testing::bin("eval_resnet18") + " --weights " + (f.dir / "w.pth").string() +
+                                      " --data folder --data-dir " + data.string() + " --split train --device cpu");
+  REQUIRE(missing.exit_code != 0);
+  REQUIRE(missing.output.find((data / "train").string()) != std::string::npos);
+}
+
+TEST_CASE("train_resnet18 --data folder --pretrained fine-tunes a torchvision file; PyTorch gets the printed accuracy",
+          "[vision][programs]") {
+  const Fixture& f = fixture();
+  if (!f.ok) return;
+  fs::path data = f.dir / "train_data";
+  fs::remove_all(data);
+  fs::create_directories(data);
+  fs::create_directory_symlink(f.root, data / "train");
+  fs::create_directory_symlink(f.root, data / "val");
+  std::string pre = (f.dir / "imagenet_layout.pth").string(), out = (f.dir / "model_fp16.pth").string();
+  std::string py = testing::torch2_python();
+  testing::run_python("import torch, torchvision\ntorch.manual_seed(1)\ntorch.save(torchvision.models.resnet18()"
+                      ".state_dict(), '" + pre + "')\n",
+                      f.dir, py);
+  auto r = testing::run_command(testing::bin("train_resnet18") + " --data folder --data-dir " + data.string() +
+                                " --image-size 32 --epochs 1 --batch-size 16 --device cpu --workers 2 --pretrained " +
+                                pre + " --out " + out);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.output.find("fc has 1000 outputs, the data 3 classes: fc replaced") != std::string::npos);
+  auto at = r.output.rfind("test accuracy: ");
+  REQUIRE(at != std::string::npos);
+  double printed = std::stod(r.output.substr(at + 15));
+  // PyTorch: torchvision's resnet18(num_classes=3).half() loads the file strictly; its fp32 evaluation through
+  // torchvision's ImageFolder pipeline (Resize(37) = round(32 * 256 / 224), CenterCrop(32), ImageNet Normalize).
+  // The layers other than fc moved from the pretrained values by training, not from a fresh initialisation.
+  std::string got = testing::run_python(R"(
+import torch, torchvision
+from torchvision import datasets, transforms
+m = torchvision.models.resnet18(num_classes=3).half()
+sd = torch.load(")" + out + R"(", weights_only=True)
+m.load_state_dict(sd)
+pre = torch.load(")" + pre + R"(", weights_only=True)
+moved = (sd['conv1.weight'].float() - pre['conv1.weight']).abs().max().item()
+assert 0 < moved < 0.05, moved
+t = transforms.Compose([transforms.Resize(37), transforms.CenterCrop(32), transforms.ToTensor(),
+                        transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+ds = datasets.ImageFolder(")" + (data / "val").string() + R"(", transform=t)
+x = torch.stack([ds[i][0] for i in range(len(ds))]); y = torch.tensor([s[1] for s in ds.samples])
+m = m.float().eval()
+with torch.no_grad():
+    print(len(ds), (m(x).argmax(1) == y).float().mean().item())
+)",
+                                        f.dir, py);
+  std::istringstream in(got);
+  double n, torch_acc;
+  in >> n >> torch_acc;
+  auto ev = testing::run_command(testing::bin("eval_resnet18") + " --weights " + out + " --data folder --data-dir " +
+                                 data.string() + " --image-size 32 --device cpu --precision fp32");
+  INFO(ev.output);
+  REQUIRE(ev.exit_code == 0);
+  REQUIRE(std::stod(ev.output.substr(ev.output.rfind("test accuracy: ") + 15)) == Approx(torch_acc).margin(5e-5));
+  // The trainer evaluated in fp16: within one image of the fp32 evaluation.
+  REQUIRE(std::fabs(printed - torch_acc) <= 1.0 / n + 1e-4);
+}

@@ -1,0 +1,31 @@
+// ht::vision::Image: an 8-bit RGB image in memory, rows of interleaved R, G, B (PIL's mode "RGB", which the
+// transforms before ToTensor work on, as torchvision's do on PIL images).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ht::vision {
+
+struct Image {
+  int64_t width = 0, height = 0;
+  std::vector<uint8_t> pixels;  // height * width * 3, row-major, RGB
+
+  Image() = default;
+  Image(int64_t w, int64_t h) : width(w), height(h), pixels(size_t(w * h * 3)) {}
+  uint8_t* row(int64_t y) { return pixels.data() + size_t(y * width * 3); }
+  const uint8_t* row(int64_t y) const { return pixels.data() + size_t(y * width * 3); }
+};
+
+// Decodes a JPEG or PNG file (told apart by its first bytes, not its name) into RGB as PIL's
+// Image.open(path).convert("RGB") does: grayscale replicated, palettes expanded, alpha dropped (not composited),
+// 16-bit samples cut to their high byte. A file that is empty, truncated, corrupt or neither format is an error
+// naming the file. `min_width`/`min_height` > 0 allow a JPEG to be decoded at 1/2, 1/4 or 1/8 scale in the DCT
+// domain (libjpeg-turbo's scaled decode, PIL's draft mode) as long as the result stays at least that large; the
+// pixels then differ from PIL's full decode, so only the augmenting training pipeline asks for it.
+Image decode_image(const std::string& path, int64_t min_width = 0, int64_t min_height = 0);
+Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& path, int64_t min_width = 0,
+                  int64_t min_height = 0);
+Image decode_png(const std::vector<uint8_t>& bytes, const std::string& path);
+
+}  // namespace ht::vision

@@ -1,0 +1,160 @@
+#include "vision/transforms.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "vision/resample.h"
+
+namespace ht::vision {
+
+namespace {
+
+const Image& as_image(const Sample& s, const char* op) {
+  HT_CHECK(std::holds_alternative<Image>(s), "[", op, "] expected an image (put it before ToTensor), got a tensor");
+  return std::get<Image>(s);
+}
+
+// Python's round(): half to even (std::nearbyint in the default rounding mode).
+int64_t py_round(double v) { return int64_t(std::nearbyint(v)); }
+
+double uniform(Rng& rng, double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); }
+
+}  // namespace
+
+std::pair<int64_t, int64_t> resize_output_size(int64_t width, int64_t height, int64_t size) {
+  HT_CHECK(size > 0, "[Resize] expected a positive size, got ", size);
+  if (width <= height) return {size, int64_t(double(size) * double(height) / double(width))};
+  return {int64_t(double(size) * double(width) / double(height)), size};
+}
+
+Image resize_shorter(const Image& img, int64_t size) {
+  auto [w, h] = resize_output_size(img.width, img.height, size);
+  return resize_bilinear(img, w, h);
+}
+
+Image crop(const Image& img, const Box& box) {
+  HT_CHECK(box.width > 0 && box.height > 0, "[crop] expected a positive crop size, got ", box.width, "x", box.height);
+  Image out(box.width, box.height);  // zero-filled: black where the box leaves the image
+  int64_t x0 = std::max<int64_t>(box.left, 0), x1 = std::min(box.left + box.width, img.width);
+  for (int64_t y = std::max<int64_t>(box.top, 0); y < std::min(box.top + box.height, img.height); ++y) {
+    if (x1 > x0) std::memcpy(out.row(y - box.top) + (x0 - box.left) * 3, img.row(y) + x0 * 3, size_t(x1 - x0) * 3);
+  }
+  return out;
+}
+
+Image center_crop(const Image& img, int64_t width, int64_t height) {
+  // torchvision pads a too-small image by ((size - dim) // 2) before and the rest after, then crops at
+  // round((dim - size) / 2.0) of the padded image, which lands on the same pixels as this negative offset.
+  int64_t top = img.height < height ? -((height - img.height) / 2) : py_round(double(img.height - height) / 2.0);
+  int64_t left = img.width < width ? -((width - img.width) / 2) : py_round(double(img.width - width) / 2.0);
+  return crop(img, {top, left, height, width});
+}
+
+Image hflip(const Image& img) {
+  Image out(img.width, img.height);
+  for (int64_t y = 0; y < img.height; ++y) {
+    const uint8_t* s = img.row(y);
+    uint8_t* d = out.row(y);
+    for (int64_t x = 0; x < img.width; ++x) std::memcpy(d + 3 * x, s + 3 * (img.width - 1 - x), 3);
+  }
+  return out;
+}
+
+Box random_resized_crop_box(int64_t width, int64_t height, Rng& rng, std::pair<double, double> scale,
+                            std::pair<double, double> ratio) {
+  double area = double(height) * double(width);
+  double log_lo = std::log(ratio.first), log_hi = std::log(ratio.second);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    double target_area = area * uniform(rng, scale.first, scale.second);
+    double aspect = std::exp(uniform(rng, log_lo, log_hi));
+    int64_t w = py_round(std::sqrt(target_area * aspect));
+    int64_t h = py_round(std::sqrt(target_area / aspect));
+    if (0 < w && w <= width && 0 < h && h <= height) {
+      int64_t top = std::uniform_int_distribution<int64_t>(0, height - h)(rng);
+      int64_t left = std::uniform_int_distribution<int64_t>(0, width - w)(rng);
+      return {top, left, h, w};
+    }
+  }
+  double in_ratio = double(width) / double(height);
+  int64_t w = width, h = height;
+  if (in_ratio < std::min(ratio.first, ratio.second)) {
+    h = py_round(double(w) / std::min(ratio.first, ratio.second));
+  } else if (in_ratio > std::max(ratio.first, ratio.second)) {
+    w = py_round(double(h) * std::max(ratio.first, ratio.second));
+  }
+  return {(height - h) / 2, (width - w) / 2, h, w};
+}
+
+Tensor to_tensor(const Image& img) {
+  Tensor out = empty({3, img.height, img.width}, {.dtype = kFloat32});
+  float* dst = out.data_ptr<float>();
+  int64_t plane = img.height * img.width;
+  const uint8_t* src = img.pixels.data();
+  for (int64_t i = 0; i < plane; ++i) {
+    dst[i] = float(src[3 * i]) / 255.0f;
+    dst[plane + i] = float(src[3 * i + 1]) / 255.0f;
+    dst[2 * plane + i] = float(src[3 * i + 2]) / 255.0f;
+  }
+  return out;
+}
+
+Transform Resize(int64_t size) {
+  HT_CHECK(size > 0, "[Resize] expected a positive size, got ", size);
+  return [size](Sample s, Rng&) -> Sample { return resize_shorter(as_image(s, "Resize"), size); };
+}
+
+Transform CenterCrop(int64_t size) {
+  HT_CHECK(size > 0, "[CenterCrop] expected a positive size, got ", size);
+  return [size](Sample s, Rng&) -> Sample { return center_crop(as_image(s, "CenterCrop"), size, size); };
+}
+
+Transform RandomResizedCrop(int64_t size, std::pair<double, double> scale, std::pair<double, double> ratio) {
+  HT_CHECK(size > 0, "[RandomResizedCrop] expected a positive size, got ", size);
+  return [=](Sample s, Rng& rng) -> Sample {
+    const Image& img = as_image(s, "RandomResizedCrop");
+    Box box = random_resized_crop_box(img.width, img.height, rng, scale, ratio);
+    return resize_bilinear(crop(img, box), size, size);
+  };
+}
+
+Transform RandomHorizontalFlip(double p) {
+  return [p](Sample s, Rng& rng) -> Sample {
+    const Image& img = as_image(s, "RandomHorizontalFlip");
+    if (uniform(rng, 0.0, 1.0) < p) return hflip(img);
+    return s;
+  };
+}
+
+Transform ToTensor() {
+  return [](Sample s, Rng&) -> Sample { return to_tensor(as_image(s, "ToTensor")); };
+}
+
+Transform Normalize(std::vector<float> mean, std::vector<float> std) {
+  HT_CHECK(mean.size() == std.size() && !mean.empty(), "[Normalize] expected mean and std of one length, got ",
+           mean.size(), " and ", std.size());
+  return [mean, std](Sample s, Rng&) -> Sample {
+    HT_CHECK(std::holds_alternative<Tensor>(s), "[Normalize] expected a tensor (put it after ToTensor), got an image");
+    Tensor t = std::get<Tensor>(s).to(kFloat32).contiguous();
+    HT_CHECK(t.dim() == 3 && t.size(0) == int64_t(mean.size()), "[Normalize] expected a [", mean.size(),
+             ", H, W] tensor, got ", shape_str(t.sizes()));
+    Tensor out = empty(t.sizes(), {.dtype = kFloat32});
+    int64_t plane = t.size(1) * t.size(2);
+    const float* src = t.data_ptr<float>();
+    float* dst = out.data_ptr<float>();
+    for (size_t c = 0; c < mean.size(); ++c)
+      for (int64_t i = 0; i < plane; ++i)
+        dst[int64_t(c) * plane + i] = (src[int64_t(c) * plane + i] - mean[c]) / std[c];
+    return out;
+  };
+}
+
+Transform Compose(std::vector<Transform> steps) {
+  return [steps = std::move(steps)](Sample s, Rng& rng) -> Sample {
+    for (const Transform& t : steps) s = t(std::move(s), rng);
+    return s;
+  };
+}
+
+}  // namespace ht::vision

@@ -1,0 +1,57 @@
+// ht::vision transforms with torchvision.transforms' semantics and defaults, on PIL-like RGB images up to
+// ToTensor and on float32 [C, H, W] tensors after it. Compose chains them; a random transform draws from the
+// Rng it is handed (ImageFolder seeds one per (seed, epoch, sample)).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "core/tensor.h"
+#include "vision/image.h"
+
+namespace ht::vision {
+
+using Rng = std::mt19937_64;
+using Sample = std::variant<Image, Tensor>;  // an image before ToTensor, a float32 [C, H, W] tensor after
+using Transform = std::function<Sample(Sample, Rng&)>;
+
+// The crop box torchvision's transforms use: top row, left column, height, width.
+struct Box {
+  int64_t top = 0, left = 0, height = 0, width = 0;
+};
+
+// torchvision's Resize(size) for an int: the shorter side becomes `size`, the longer int(size * long / short);
+// PIL bilinear with antialias.
+std::pair<int64_t, int64_t> resize_output_size(int64_t width, int64_t height, int64_t size);  // (width, height)
+Image resize_shorter(const Image& img, int64_t size);
+// Rows top..top+height, columns left..left+width; parts outside the image are black (PIL's crop).
+Image crop(const Image& img, const Box& box);
+// torchvision's CenterCrop(size): offsets int(round((dim - size) / 2.0)), rounding half to even as Python does;
+// an image smaller than size is padded with black first, as torchvision pads.
+Image center_crop(const Image& img, int64_t width, int64_t height);
+Image hflip(const Image& img);
+// torchvision's RandomResizedCrop.get_params(img, scale, ratio): 10 tries of an area fraction uniform in
+// `scale` and a log-uniform aspect ratio in `ratio`, then the central fallback.
+Box random_resized_crop_box(int64_t width, int64_t height, Rng& rng, std::pair<double, double> scale = {0.08, 1.0},
+                            std::pair<double, double> ratio = {3.0 / 4.0, 4.0 / 3.0});
+// float32 [3, H, W] in [0, 1]: pixel / 255 (torchvision's ToTensor).
+Tensor to_tensor(const Image& img);
+
+// Transforms as Compose's steps.
+Transform Resize(int64_t size);
+Transform CenterCrop(int64_t size);
+Transform RandomResizedCrop(int64_t size, std::pair<double, double> scale = {0.08, 1.0},
+                            std::pair<double, double> ratio = {3.0 / 4.0, 4.0 / 3.0});
+Transform RandomHorizontalFlip(double p = 0.5);
+Transform ToTensor();
+Transform Normalize(std::vector<float> mean, std::vector<float> std);
+Transform Compose(std::vector<Transform> steps);
+
+// ImageNet's mean and std (torchvision's reference recipes).
+inline const std::vector<float> kImageNetMean{0.485f, 0.456f, 0.406f};
+inline const std::vector<float> kImageNetStd{0.229f, 0.224f, 0.225f};
+
+}  // namespace ht::vision
