@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 #include <utility>
 
 #include "kernels/cpu/conv_reference.h"
@@ -82,8 +83,37 @@ RawView live_weight(const RawView& w, const LiveTaps& t) {
   return v;
 }
 
-// Activations go to oneDNN in the layout it picks for the problem (blocked, on this CPU), whatever the caller's:
-// oneDNN 2.6 has no AVX2 kernels for channels_last and would run its reference loops on it.
+// Activations in channels_last go to oneDNN as they lie (NHWC, as PyTorch's mkldnn convolution passes them):
+// on AVX-512 oneDNN 2.6 has jit kernels for NHWC, and a reorder to its blocked layout and back costs a third of a
+// bf16 forward. NCHW activations, and any problem whose NHWC primitive would be oneDNN's reference loops (an
+// AVX2 CPU), go in the layout oneDNN picks (blocked). Weights always go in oneDNN's layout.
+bool channels_last(const RawView& v) {
+  return v.ndim == 4 && v.strides[1] == 1 && v.strides[3] == v.sizes[1] && v.strides[2] == v.sizes[3] * v.sizes[1] &&
+         v.strides[0] == v.sizes[2] * v.sizes[3] * v.sizes[1];
+}
+bool nhwc_kernels() {
+  auto need = int(dnnl::cpu_isa::avx512_core);
+  static const bool avx512 = (int(dnnl::get_effective_cpu_isa()) & need) == need;
+  return avx512;
+}
+memory::desc layout(const memory::desc& own, bool keep_own) { return keep_own ? own : onednn::any_like(own); }
+// Whether a problem over these activations runs them in their own layout: all channels_last, on AVX-512.
+bool own_layout(std::initializer_list<const RawView*> activations) {
+  if (!nhwc_kernels()) return false;
+  for (const RawView* v : activations)
+    if (!channels_last(*v)) return false;
+  return true;
+}
+// A primitive desc made with the activations' own layout, or with `any` when oneDNN would run that one on its
+// reference loops.
+template <class Make>
+auto with_layout(bool keep_own, Make&& make) {
+  if (keep_own) {
+    auto pd = make(true);
+    if (std::string(pd.impl_info_str()).rfind("ref", 0) != 0) return pd;
+  }
+  return make(false);
+}
 
 onednn::Key conv_key(const char* op, const Conv2dShape& s, std::initializer_list<const RawView*> views) {
   onednn::Key k(op);
@@ -141,15 +171,19 @@ void narrow_into(const RawView& f, const RawView& v) {
   if (f.data != v.data) convert_dense(f, v);
 }
 
-// A backward primitive (data or weights) over the user's source, weights and destination descriptors, in the
-// layouts oneDNN picks, with the forward primitive desc oneDNN takes as a hint.
+// A backward primitive (data or weights) over the user's source, weights and destination descriptors (the
+// activations in their own layout when keep_own, else in the layouts oneDNN picks), with the forward primitive
+// desc oneDNN takes as a hint.
 template <class Cached, class OpDesc>
 Cached backward_primitive(const Conv2dShape& s, const memory::desc& src, const memory::desc& weights,
-                          const memory::desc& dst) {
-  memory::desc src_any = onednn::any_like(src), weights_any = onednn::any_like(weights), dst_any = onednn::any_like(dst);
-  Geometry g = geometry(s);
-  OpDesc d(dnnl::algorithm::convolution_direct, src_any, weights_any, dst_any, g.strides, g.dilates, g.pad_l, g.pad_r);
-  return Cached({d, onednn::default_attr(), onednn::engine(), forward_desc(s, src_any, weights_any, nullptr, dst_any)});
+                          const memory::desc& dst, bool keep_own) {
+  return Cached(with_layout(keep_own, [&](bool own) {
+    memory::desc src_l = layout(src, own), weights_any = onednn::any_like(weights), dst_l = layout(dst, own);
+    Geometry g = geometry(s);
+    OpDesc d(dnnl::algorithm::convolution_direct, src_l, weights_any, dst_l, g.strides, g.dilates, g.pad_l, g.pad_r);
+    return decltype(Cached::pd)(d, onednn::default_attr(), onednn::engine(),
+                                                forward_desc(s, src_l, weights_any, nullptr, dst_l));
+  }));
 }
 
 void forward_onednn(const Conv2dShape& full, const RawView& x, const RawView& full_w, const RawView* bias,
@@ -160,7 +194,9 @@ void forward_onednn(const Conv2dShape& full, const RawView& x, const RawView& fu
   memory::desc xd = onednn::desc_of(x), wd = onednn::grouped_weight_desc(w, s.groups), yd = onednn::desc_of(y);
   memory::desc bd = bias ? onednn::desc_of(*bias) : memory::desc();
   auto fwd = onednn::cached<Forward>(conv_key("conv_fwd", s, {&x, &w, bias, &y}), [&] {
-    return Forward(forward_desc(s, onednn::any_like(xd), onednn::any_like(wd), bias ? &bd : nullptr, onednn::any_like(yd)));
+    return Forward(with_layout(own_layout({&x, &y}), [&](bool own) {
+      return forward_desc(s, layout(xd, own), onednn::any_like(wd), bias ? &bd : nullptr, layout(yd, own));
+    }));
   });
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, onednn::reordered(onednn::wrap(xd, x.data), fwd->pd.src_desc(), Buffer::Source)},
@@ -178,7 +214,8 @@ void backward_data_onednn(const Conv2dShape& full, const RawView& gy, const RawV
   RawView w = live_weight(full_w, taps);
   memory::desc gyd = onednn::desc_of(gy), wd = onednn::grouped_weight_desc(w, s.groups), gxd = onednn::desc_of(gx);
   auto bwd = onednn::cached<BackwardData>(conv_key("conv_bwd_data", s, {&gy, &w, &gx}), [&] {
-    return backward_primitive<BackwardData, dnnl::convolution_backward_data::desc>(s, gxd, wd, gyd);
+    return backward_primitive<BackwardData, dnnl::convolution_backward_data::desc>(s, gxd, wd, gyd,
+                                                                                   own_layout({&gx, &gy}));
   });
   onednn::Output out = onednn::output_in(onednn::wrap(gxd, gx.data), bwd->pd.diff_src_desc(), Buffer::Source);
   onednn::execute(
@@ -197,7 +234,8 @@ void backward_weights_onednn(const Conv2dShape& full, const RawView& x, const Ra
   if (taps.cropped()) std::memset(full_gw.data, 0, size_t(full_gw.numel()) * element_size(full_gw.dtype));
   memory::desc xd = onednn::desc_of(x), gyd = onednn::desc_of(gy), gwd = onednn::grouped_weight_desc(gw, s.groups);
   auto bwd = onednn::cached<BackwardWeights>(conv_key("conv_bwd_weights", s, {&x, &gy, &gw}), [&] {
-    return backward_primitive<BackwardWeights, dnnl::convolution_backward_weights::desc>(s, xd, gwd, gyd);
+    return backward_primitive<BackwardWeights, dnnl::convolution_backward_weights::desc>(s, xd, gwd, gyd,
+                                                                                         own_layout({&x, &gy}));
   });
   onednn::Output out =
       onednn::output_in(onednn::wrap(gwd, gw.data), bwd->pd.diff_weights_desc(), Buffer::Weights);
