@@ -4,12 +4,13 @@
 // widened to float32 inside the call; float64, which oneDNN lacks, runs the direct loop of conv_reference.h.
 // Kernel taps that every output position skips (they would multiply only padding: a 3x3 kernel on a 1x1 map
 // uses its centre alone) are cut from the kernel first, so small maps cost what they compute.
-// Activations may be NCHW or channels_last (NHWC strides); both, and the weights, are reordered into the
-// layouts oneDNN prefers for the problem.
+// Activations run NHWC (channels_last tensors as they lie) or blocked, as runs_nhwc() says; weights in oneDNN's
+// layout.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 #include <utility>
 
 #include "kernels/cpu/conv_reference.h"
@@ -82,11 +83,42 @@ RawView live_weight(const RawView& w, const LiveTaps& t) {
   return v;
 }
 
-// Activations go to oneDNN in the layout it picks for the problem (blocked, on this CPU), whatever the caller's:
-// oneDNN 2.6 has no AVX2 kernels for channels_last and would run its reference loops on it.
+// The activations' layout inside oneDNN. oneDNN 2.6 has jit kernels for NHWC on AVX-512, so there a
+// channels_last float32 tensor goes as it lies (PyTorch's mkldnn convolution passes channels_last so): a reorder
+// to the blocked layout and back cost a third of a forward. NCHW float32 and the 16-bit types keep the blocked
+// layout oneDNN picks (PyTorch's NCHW path): the AMP recipes, whose 16-bit convolutions must give the same run
+// in both memory formats, then stay within the tolerances measured against PyTorch (bfloat16 on NHWC kernels
+// moves autocast's third loss just past its bound). Where the NHWC primitive would be oneDNN's reference loops
+// (an AVX2 CPU), activations go in the layout oneDNN picks. Weights always go in oneDNN's layout.
+bool channels_last(const RawView& v) {
+  return v.ndim == 4 && v.strides[1] == 1 && v.strides[3] == v.sizes[1] && v.strides[2] == v.sizes[3] * v.sizes[1] &&
+         v.strides[0] == v.sizes[2] * v.sizes[3] * v.sizes[1];
+}
+bool runs_nhwc(DType t, std::initializer_list<const RawView*> activations) {
+  auto need = int(dnnl::cpu_isa::avx512_core);
+  static const bool avx512 = (int(dnnl::get_effective_cpu_isa()) & need) == need;
+  if (!avx512 || t != kFloat32) return false;
+  for (const RawView* v : activations)
+    if (!channels_last(*v)) return false;
+  return true;
+}
+memory::desc layout(const memory::desc& own, bool nhwc) {
+  return nhwc ? memory::desc(own.dims(), own.data_type(), memory::format_tag::nhwc) : onednn::any_like(own);
+}
+// A primitive desc made with NHWC activations when `nhwc`, or with `any` (also when oneDNN would run the NHWC
+// one on its reference loops).
+template <class Make>
+auto with_layout(bool nhwc, Make&& make) {
+  if (nhwc) {
+    auto pd = make(true);
+    if (std::string(pd.impl_info_str()).rfind("ref", 0) != 0) return pd;
+  }
+  return make(false);
+}
 
-onednn::Key conv_key(const char* op, const Conv2dShape& s, std::initializer_list<const RawView*> views) {
+onednn::Key conv_key(const char* op, const Conv2dShape& s, bool nhwc, std::initializer_list<const RawView*> views) {
   onednn::Key k(op);
+  k.add(nhwc ? "nhwc" : "any");
   k.add(s.groups).add(s.stride_h).add(s.stride_w).add(s.pad_h).add(s.pad_w).add(s.dil_h).add(s.dil_w);
   for (const RawView* v : views) v ? k.add(*v) : k.add("none");
   return k;
@@ -141,26 +173,31 @@ void narrow_into(const RawView& f, const RawView& v) {
   if (f.data != v.data) convert_dense(f, v);
 }
 
-// A backward primitive (data or weights) over the user's source, weights and destination descriptors, in the
-// layouts oneDNN picks, with the forward primitive desc oneDNN takes as a hint.
+// A backward primitive (data or weights) over the user's source, weights and destination descriptors (the
+// activations NHWC, or in the layouts oneDNN picks), with the forward primitive desc oneDNN takes as a hint.
 template <class Cached, class OpDesc>
 Cached backward_primitive(const Conv2dShape& s, const memory::desc& src, const memory::desc& weights,
-                          const memory::desc& dst) {
-  memory::desc src_any = onednn::any_like(src), weights_any = onednn::any_like(weights), dst_any = onednn::any_like(dst);
-  Geometry g = geometry(s);
-  OpDesc d(dnnl::algorithm::convolution_direct, src_any, weights_any, dst_any, g.strides, g.dilates, g.pad_l, g.pad_r);
-  return Cached({d, onednn::default_attr(), onednn::engine(), forward_desc(s, src_any, weights_any, nullptr, dst_any)});
+                          const memory::desc& dst, bool nhwc) {
+  return Cached(with_layout(nhwc, [&](bool as_nhwc) {
+    memory::desc src_l = layout(src, as_nhwc), weights_any = onednn::any_like(weights), dst_l = layout(dst, as_nhwc);
+    Geometry g = geometry(s);
+    OpDesc d(dnnl::algorithm::convolution_direct, src_l, weights_any, dst_l, g.strides, g.dilates, g.pad_l, g.pad_r);
+    return decltype(Cached::pd)(d, onednn::default_attr(), onednn::engine(),
+                                forward_desc(s, src_l, weights_any, nullptr, dst_l));
+  }));
 }
 
 void forward_onednn(const Conv2dShape& full, const RawView& x, const RawView& full_w, const RawView* bias,
-                    const RawView& y) {
+                    const RawView& y, bool nhwc) {
   LiveTaps taps = live_taps(full);
   const Conv2dShape& s = taps.s;
   RawView w = live_weight(full_w, taps);
   memory::desc xd = onednn::desc_of(x), wd = onednn::grouped_weight_desc(w, s.groups), yd = onednn::desc_of(y);
   memory::desc bd = bias ? onednn::desc_of(*bias) : memory::desc();
-  auto fwd = onednn::cached<Forward>(conv_key("conv_fwd", s, {&x, &w, bias, &y}), [&] {
-    return Forward(forward_desc(s, onednn::any_like(xd), onednn::any_like(wd), bias ? &bd : nullptr, onednn::any_like(yd)));
+  auto fwd = onednn::cached<Forward>(conv_key("conv_fwd", s, nhwc, {&x, &w, bias, &y}), [&] {
+    return Forward(with_layout(nhwc, [&](bool as_nhwc) {
+      return forward_desc(s, layout(xd, as_nhwc), onednn::any_like(wd), bias ? &bd : nullptr, layout(yd, as_nhwc));
+    }));
   });
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, onednn::reordered(onednn::wrap(xd, x.data), fwd->pd.src_desc(), Buffer::Source)},
@@ -172,13 +209,14 @@ void forward_onednn(const Conv2dShape& full, const RawView& x, const RawView& fu
   out.copy_back();
 }
 
-void backward_data_onednn(const Conv2dShape& full, const RawView& gy, const RawView& full_w, const RawView& gx) {
+void backward_data_onednn(const Conv2dShape& full, const RawView& gy, const RawView& full_w, const RawView& gx,
+                          bool nhwc) {
   LiveTaps taps = live_taps(full);
   const Conv2dShape& s = taps.s;
   RawView w = live_weight(full_w, taps);
   memory::desc gyd = onednn::desc_of(gy), wd = onednn::grouped_weight_desc(w, s.groups), gxd = onednn::desc_of(gx);
-  auto bwd = onednn::cached<BackwardData>(conv_key("conv_bwd_data", s, {&gy, &w, &gx}), [&] {
-    return backward_primitive<BackwardData, dnnl::convolution_backward_data::desc>(s, gxd, wd, gyd);
+  auto bwd = onednn::cached<BackwardData>(conv_key("conv_bwd_data", s, nhwc, {&gy, &w, &gx}), [&] {
+    return backward_primitive<BackwardData, dnnl::convolution_backward_data::desc>(s, gxd, wd, gyd, nhwc);
   });
   onednn::Output out = onednn::output_in(onednn::wrap(gxd, gx.data), bwd->pd.diff_src_desc(), Buffer::Source);
   onednn::execute(
@@ -189,15 +227,16 @@ void backward_data_onednn(const Conv2dShape& full, const RawView& gy, const RawV
   out.copy_back();
 }
 
-void backward_weights_onednn(const Conv2dShape& full, const RawView& x, const RawView& gy, const RawView& full_gw) {
+void backward_weights_onednn(const Conv2dShape& full, const RawView& x, const RawView& gy, const RawView& full_gw,
+                             bool nhwc) {
   LiveTaps taps = live_taps(full);
   const Conv2dShape& s = taps.s;
   RawView gw = live_weight(full_gw, taps);
   // the cut taps' gradient is zero (full_gw lies densely: the caller's layout or a float32 stand-in)
   if (taps.cropped()) std::memset(full_gw.data, 0, size_t(full_gw.numel()) * element_size(full_gw.dtype));
   memory::desc xd = onednn::desc_of(x), gyd = onednn::desc_of(gy), gwd = onednn::grouped_weight_desc(gw, s.groups);
-  auto bwd = onednn::cached<BackwardWeights>(conv_key("conv_bwd_weights", s, {&x, &gy, &gw}), [&] {
-    return backward_primitive<BackwardWeights, dnnl::convolution_backward_weights::desc>(s, xd, gwd, gyd);
+  auto bwd = onednn::cached<BackwardWeights>(conv_key("conv_bwd_weights", s, nhwc, {&x, &gy, &gw}), [&] {
+    return backward_primitive<BackwardWeights, dnnl::convolution_backward_weights::desc>(s, xd, gwd, gyd, nhwc);
   });
   onednn::Output out =
       onednn::output_in(onednn::wrap(gwd, gw.data), bwd->pd.diff_weights_desc(), Buffer::Weights);
@@ -215,21 +254,24 @@ void conv2d_forward(const Conv2dShape& s, const RawView& x, const RawView& w, co
   if (x.dtype == kFloat64) return reference::conv2d_forward(s, x, w, bias, y);
   RawView bias32 = bias ? as_float32(*bias, Buffer::Bias32) : RawView{};
   RawView y32 = float32_stand_in(y, Buffer::Destination32);
-  forward_onednn(s, as_float32(x, Buffer::Source32), as_float32(w, Buffer::Weights32), bias ? &bias32 : nullptr, y32);
+  forward_onednn(s, as_float32(x, Buffer::Source32), as_float32(w, Buffer::Weights32), bias ? &bias32 : nullptr, y32,
+                 runs_nhwc(x.dtype, {&x, &y}));
   narrow_into(y32, y);
 }
 
 void conv2d_backward_data(const Conv2dShape& s, const RawView& gy, const RawView& w, const RawView& gx) {
   if (gy.dtype == kFloat64) return reference::conv2d_backward_data(s, gy, w, gx);
   RawView gx32 = float32_stand_in(gx, Buffer::Source32);
-  backward_data_onednn(s, as_float32(gy, Buffer::Destination32), as_float32(w, Buffer::Weights32), gx32);
+  backward_data_onednn(s, as_float32(gy, Buffer::Destination32), as_float32(w, Buffer::Weights32), gx32,
+                       runs_nhwc(gy.dtype, {&gy, &gx}));
   narrow_into(gx32, gx);
 }
 
 void conv2d_backward_weight(const Conv2dShape& s, const RawView& x, const RawView& gy, const RawView& gw) {
   if (x.dtype == kFloat64) return reference::conv2d_backward_weight(s, x, gy, gw);
   RawView gw32 = float32_stand_in(gw, Buffer::Weights32);
-  backward_weights_onednn(s, as_float32(x, Buffer::Source32), as_float32(gy, Buffer::Destination32), gw32);
+  backward_weights_onednn(s, as_float32(x, Buffer::Source32), as_float32(gy, Buffer::Destination32), gw32,
+                          runs_nhwc(x.dtype, {&x, &gy}));
   narrow_into(gw32, gw);
 }
 
