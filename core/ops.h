@@ -24,6 +24,7 @@ Tensor div(const Tensor& a, const Tensor& b);
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& a, Scalar s);
+Tensor sub(const Tensor& a, Scalar s);
 Tensor mul(const Tensor& a, Scalar s);
 Tensor div(const Tensor& a, Scalar s);
 Tensor rsub(const Tensor& a, Scalar s);  // s - a

@@ -59,7 +59,7 @@ Tensor& Tensor::add_(Scalar other) {
   return in_place(*this, "add_", false, [&](const Tensor& s) { return add(s, other); });
 }
 Tensor& Tensor::sub_(Scalar other) {
-  return in_place(*this, "sub_", false, [&](const Tensor& s) { return add(s, -other); });
+  return in_place(*this, "sub_", false, [&](const Tensor& s) { return sub(s, other); });
 }
 Tensor& Tensor::mul_(Scalar other) {
   return in_place(*this, "mul_", false, [&](const Tensor& s) { return mul(s, other); });

@@ -368,7 +368,7 @@ void copy_values(const Tensor& self, const Tensor& src) {
 }
 
 // fill_ and zero_: recorded (as PyTorch's FillBackward2 / ZeroBackward0) when the tensor had a history, which
-// the fill cuts: no gradient flows to the old value.
+// the fill cuts: the old value's gradient is zero, as derivatives.yaml says.
 Tensor& fill_values(Tensor& self, double value, const char* op) {
   check_in_place(self, op);
   autograd::check_in_place_allowed(self, op);
@@ -377,7 +377,7 @@ Tensor& fill_values(Tensor& self, double value, const char* op) {
   if (self.numel() > 0)
     kernels::fill(detail::raw(detail::in_order(self, detail::kernel_order(self)), op), value);
   if (track)
-    autograd::record(op, self, {old}, [](const Inputs&, const Tensor&, const Tensor&) { return Grads{Tensor()}; });
+    autograd::record(op, self, {old}, [](const Inputs&, const Tensor&, const Tensor& g) { return Grads{zeros_like(g)}; });
   return self;
 }
 }  // namespace
@@ -390,10 +390,11 @@ Tensor& Tensor::copy_(const Tensor& src) {
   if (src.requires_grad()) autograd::check_not_partial_view(*this, "copy_");
   Tensor old = track ? autograd::history_of(*this) : Tensor();
   copy_values(*this, src);
-  // PyTorch's CopyBackwards: the old value gets no gradient, src gets it summed to its shape, dtype and device
+  // PyTorch's CopyBackwards: the old value gets a zero gradient, src gets it summed to its shape, dtype and device
   if (track)
     autograd::record("copy_", *this, {old, src}, [](const Inputs& in, const Tensor&, const Tensor& g) {
-      return Grads{Tensor(), sum_to(g, in[1].sizes()).to(in[1].device(), in[1].dtype())};
+      return Grads{in[0].requires_grad() ? zeros_like(g) : Tensor(),
+                   sum_to(g, in[1].sizes()).to(in[1].device(), in[1].dtype())};
     });
   return *this;
 }

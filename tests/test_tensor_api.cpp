@@ -257,6 +257,7 @@ TEST_CASE("tensor methods, operators and in-place ops match torch 2.x, values an
   for (const char* dt : {"float32", "float64"}) {
     for (size_t i = 0; i < cases().size(); ++i) {
       script += "run(case" + std::to_string(i) + ", torch." + dt + ")\n";
+      INFO("running case " << i << " in " << dt << ": " << cases()[i].python);
       got.push_back(cpp_row(cases()[i], std::string(dt) == "float32" ? kFloat32 : kFloat64));
     }
   }
@@ -303,7 +304,7 @@ TEST_CASE("grad_fn names are PyTorch's") {
   std::string script = "import torch\nx = torch.randn(2, 3, requires_grad=True)\ny = torch.randn(2, 3, requires_grad=True)\n";
   std::string got;
   for (auto& [expr, t] : made) {
-    script += "print(" + std::string(expr) + ".grad_fn.name())\n";
+    script += "print((" + std::string(expr) + ").grad_fn.name())\n";
     got += t.grad_fn_name() + "\n";
   }
   REQUIRE(got == run_python(script, testing::temp_dir("grad-fn-names"), py));
@@ -369,10 +370,50 @@ TEST_CASE("in-place ops: version counters, leaves, views and dtypes as PyTorch c
     i.add_(3);
     i *= 2;
     REQUIRE(i.to_vector<int64_t>() == std::vector<int64_t>{8, 10});
-    REQUIRE_THROWS_WITH(i.add_(ones({3})), Catch::Contains("doesn't match the broadcast shape"));
+    REQUIRE_THROWS_WITH(i.add_(ones({3, 2}, {.dtype = kInt64})),
+                        Catch::Contains("output with shape [2] doesn't match the broadcast shape [3, 2]"));
     Tensor h = tensor<Half>({Half(1.0f), Half(2.0f)});
     h += tensor<float>({0.5f, 0.5f});  // float32 result cast back to float16
     REQUIRE(h.dtype() == kFloat16);
     REQUIRE(h.to_vector<float>() == std::vector<float>{1.5f, 2.5f});
   }
+}
+
+TEST_CASE("random factories draw in range, from_blob calls its deleter, allclose") {
+  manual_seed(3);
+  Tensor r = randint(-2, 5, {1000});
+  REQUIRE(r.dtype() == kInt64);
+  REQUIRE(min(r).item<int64_t>() == -2);
+  REQUIRE(max(r).item<int64_t>() == 4);
+  REQUIRE(randint(3, {2, 2}, {.dtype = kInt32}).dtype() == kInt32);
+  REQUIRE_THROWS_WITH(randint(5, 5, {2}), Catch::Contains("expects 'from' to be less than 'to'"));
+  std::vector<int64_t> p = randperm(50).to_vector<int64_t>();
+  std::vector<int64_t> sorted = p;
+  std::sort(sorted.begin(), sorted.end());
+  for (int64_t i = 0; i < 50; ++i) REQUIRE(sorted[size_t(i)] == i);
+  REQUIRE(p != sorted);  // a permutation of 50 that is the identity has probability 1/50!
+  Tensor like = rand_like(ones({3, 2}, {.dtype = kFloat64}));
+  REQUIRE(like.dtype() == kFloat64);
+  REQUIRE(like.sizes() == Shape{3, 2});
+  REQUIRE(randn_like(ones({4})).sizes() == Shape{4});
+
+  int released = 0;
+  {
+    auto* data = new float[4]{1, 2, 3, 4};
+    Tensor b = from_blob(data, {2, 2}, [&released](void* q) {
+      delete[] static_cast<float*>(q);
+      ++released;
+    });
+    Tensor view = b.t();
+    b = Tensor();
+    REQUIRE(released == 0);  // the view still holds the storage
+    REQUIRE(view.to_vector<float>() == std::vector<float>{1, 3, 2, 4});
+  }
+  REQUIRE(released == 1);
+
+  Tensor a = tensor<float>({1, 2, INFINITY, NAN});
+  REQUIRE(allclose(a.slice(0, 0, 3), tensor<float>({1, 2.000001f, INFINITY})));
+  REQUIRE_FALSE(allclose(a, a));
+  REQUIRE(allclose(a, a, 1e-5, 1e-8, true));
+  REQUIRE_FALSE(allclose(tensor<float>({1}), tensor<float>({1.1f})));
 }
