@@ -84,7 +84,10 @@ Tensor& Tensor::index_put_(const std::vector<indexing::TensorIndex>& indices, co
   Tensor flat_pos = positions.reshape({-1});
   Tensor vals = values.expand(positions.sizes()).reshape({-1});
   return in_place(*this, "index_put_", false,
-                  [&](const Tensor& s) { return scatter(s.reshape({-1}), 0, flat_pos, vals).reshape(s.sizes()); });
+                  [&](const Tensor& s) {
+                    // cloned so that the tensor's new history is not a view node (which in-place ops refuse)
+                    return scatter(s.reshape({-1}), 0, flat_pos, vals).reshape(s.sizes()).clone();
+                  });
 }
 Tensor& Tensor::index_put_(const std::vector<indexing::TensorIndex>& indices, Scalar value) {
   return index_put_(indices, scalar_tensor(value.to_double(), {.dtype = dtype(), .device = device()}));
