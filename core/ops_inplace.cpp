@@ -23,7 +23,8 @@ Tensor& in_place(Tensor& self, const char* op, bool saves_self, const std::funct
   autograd::check_in_place_allowed(self, op);
   bool track = autograd::grad_enabled();
   Tensor src = self;
-  if (track) src = saves_self ? self.clone() : autograd::history_of(self);
+  // the clone's input is the old history too, never `self`, whose history is about to change
+  if (track) src = saves_self ? autograd::history_of(self).clone() : autograd::history_of(self);
   Tensor result = compute(src);
   HT_CHECK(result.sizes() == self.sizes(), "[", op, "] output with shape ", shape_str(self.sizes()),
            " doesn't match the broadcast shape ", shape_str(result.sizes()));
@@ -39,21 +40,27 @@ Tensor& in_place(Tensor& self, const char* op, bool saves_self, const std::funct
   return self;
 }
 
+// The other operand of x.op_(x): its current history, so that the op's node does not list the tensor whose
+// history it becomes (a cycle).
+Tensor operand(const Tensor& other, const Tensor& self) {
+  return other.defined() && other.same(self) ? autograd::history_of(self) : other;
+}
+
 bool needs_grad(const Tensor& t) { return t.defined() && t.requires_grad() && autograd::grad_enabled(); }
 }  // namespace
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
-  return in_place(*this, "add_", false, [&](const Tensor& s) { return add(s, other, alpha); });
+  return in_place(*this, "add_", false, [&](const Tensor& s) { return add(s, operand(other, *this), alpha); });
 }
 Tensor& Tensor::sub_(const Tensor& other, double alpha) {
-  return in_place(*this, "sub_", false, [&](const Tensor& s) { return sub(s, other, alpha); });
+  return in_place(*this, "sub_", false, [&](const Tensor& s) { return sub(s, operand(other, *this), alpha); });
 }
 Tensor& Tensor::mul_(const Tensor& other) {
   // mul's node saves both operands (each one's gradient reads the other)
-  return in_place(*this, "mul_", needs_grad(*this) || needs_grad(other), [&](const Tensor& s) { return mul(s, other); });
+  return in_place(*this, "mul_", needs_grad(*this) || needs_grad(other), [&](const Tensor& s) { return mul(s, operand(other, *this)); });
 }
 Tensor& Tensor::div_(const Tensor& other) {
-  return in_place(*this, "div_", false, [&](const Tensor& s) { return div(s, other); });
+  return in_place(*this, "div_", false, [&](const Tensor& s) { return div(s, operand(other, *this)); });
 }
 Tensor& Tensor::add_(Scalar other) {
   return in_place(*this, "add_", false, [&](const Tensor& s) { return add(s, other); });

@@ -351,6 +351,15 @@ TEST_CASE("in-place ops: version counters, leaves, views and dtypes as PyTorch c
     sum(l + h * 3).backward();
     REQUIRE(w.grad().to_vector<float>() == std::vector<float>{8, 8});
   }
+  SECTION("a tensor updated with itself keeps an acyclic graph") {
+    Tensor z = w * 3;
+    z.add_(z);
+    z.clamp_(0, 100);
+    z.mul_(2);
+    sum(z).backward();
+    REQUIRE(z.to_vector<float>() == std::vector<float>{12, 24});
+    REQUIRE(w.grad().to_vector<float>() == std::vector<float>{12, 12});
+  }
   SECTION("leaves and views of tensors that require grad are refused in grad mode") {
     REQUIRE_THROWS_WITH(w.add_(1), Catch::Contains("a leaf Variable that requires grad"));
     REQUIRE_THROWS_WITH(w *= 2, Catch::Contains("a leaf Variable that requires grad"));
