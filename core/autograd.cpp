@@ -215,5 +215,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
 }  // namespace ht::autograd
 
 namespace ht {
-std::string Tensor::grad_fn_name() const { return grad_fn() ? grad_fn()->name : std::string(); }
+std::string Tensor::grad_fn_name() const {
+  return grad_fn() ? autograd::pytorch_node_name(grad_fn()->name) : std::string();
+}
 }  // namespace ht

@@ -38,6 +38,21 @@ void set_grad_enabled(bool on);
 // Records `out` as made by `name` from `inputs` when grad mode is on and any input requires grad; returns out.
 Tensor record(const char* name, Tensor out, Inputs inputs, BackwardFn backward, Saves saves = {});
 
+// --- in-place ops (core/autograd_inplace.cpp)
+// Fails, naming `op`, when an in-place write to `t` cannot be recorded in grad mode: a leaf that requires grad,
+// or a view of a tensor that requires grad (PyTorch rebases the base's history, CopySlices; halftorch refuses).
+void check_in_place_allowed(const Tensor& t, const char* op);
+// Fails when a write that gives `t` a history (its source requires grad) goes into part of a larger storage:
+// the tensor it views would not see the history.
+void check_not_partial_view(const Tensor& t, const char* op);
+// A handle on t's current history (grad_fn, requires_grad) sharing its storage: the input an in-place op
+// records before t takes the op's history, so that t's node never lists t itself.
+Tensor history_of(const Tensor& t);
+// After an in-place op wrote `result`'s values into t: t takes result's history.
+void take_history(const Tensor& t, const Tensor& result);
+// PyTorch's name of the node that recorded `name` (mul -> MulBackward0), as grad_fn.name() gives it.
+std::string pytorch_node_name(const std::string& name);
+
 // Backpropagates `grad` (same shape as root) through the graph, accumulating into leaves' .grad.
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph = false);
 

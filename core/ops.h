@@ -1,6 +1,8 @@
 // Core differentiable ops. Each is one function: checks, the kernel call, and its backward rule beside it.
 #pragma once
+#include <tuple>
 #include <utility>
+#include <vector>
 
 #include "core/scalar.h"
 #include "core/tensor.h"
@@ -22,6 +24,7 @@ Tensor div(const Tensor& a, const Tensor& b);
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& a, Scalar s);
+Tensor sub(const Tensor& a, Scalar s);
 Tensor mul(const Tensor& a, Scalar s);
 Tensor div(const Tensor& a, Scalar s);
 Tensor rsub(const Tensor& a, Scalar s);  // s - a
@@ -45,6 +48,13 @@ Tensor lt(const Tensor& a, const Tensor& b);
 Tensor le(const Tensor& a, const Tensor& b);
 Tensor gt(const Tensor& a, const Tensor& b);
 Tensor ge(const Tensor& a, const Tensor& b);
+// against a number, compared in result_type(a, s) as PyTorch does (x < 0.5 on an int tensor compares as float)
+Tensor eq(const Tensor& a, Scalar s);
+Tensor ne(const Tensor& a, Scalar s);
+Tensor lt(const Tensor& a, Scalar s);
+Tensor le(const Tensor& a, Scalar s);
+Tensor gt(const Tensor& a, Scalar s);
+Tensor ge(const Tensor& a, Scalar s);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 
 Tensor operator+(const Tensor& a, const Tensor& b);
@@ -59,6 +69,25 @@ Tensor operator+(Scalar s, const Tensor& a);
 Tensor operator-(Scalar s, const Tensor& a);
 Tensor operator*(Scalar s, const Tensor& a);
 Tensor operator/(Scalar s, const Tensor& a);
+// comparison operators give bool tensors, as in libtorch (core/tensor_methods.cpp)
+Tensor operator==(const Tensor& a, const Tensor& b);
+Tensor operator!=(const Tensor& a, const Tensor& b);
+Tensor operator<(const Tensor& a, const Tensor& b);
+Tensor operator<=(const Tensor& a, const Tensor& b);
+Tensor operator>(const Tensor& a, const Tensor& b);
+Tensor operator>=(const Tensor& a, const Tensor& b);
+Tensor operator==(const Tensor& a, Scalar s);
+Tensor operator!=(const Tensor& a, Scalar s);
+Tensor operator<(const Tensor& a, Scalar s);
+Tensor operator<=(const Tensor& a, Scalar s);
+Tensor operator>(const Tensor& a, Scalar s);
+Tensor operator>=(const Tensor& a, Scalar s);
+Tensor operator==(Scalar s, const Tensor& a);
+Tensor operator!=(Scalar s, const Tensor& a);
+Tensor operator<(Scalar s, const Tensor& a);
+Tensor operator<=(Scalar s, const Tensor& a);
+Tensor operator>(Scalar s, const Tensor& a);
+Tensor operator>=(Scalar s, const Tensor& a);
 
 // --- reductions (fp16/bf16 accumulate in float; the result keeps the input dtype, as in PyTorch)
 Tensor sum(const Tensor& x);
@@ -84,6 +113,46 @@ Tensor log_softmax(const Tensor& x, int64_t dim);
 
 // --- joining
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim = 0);
+
+// --- joining and splitting (core/ops_more.cpp); chunk and split return views
+Tensor stack(const std::vector<Tensor>& xs, int64_t dim = 0);
+std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
+std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0);
+std::vector<Tensor> split(const Tensor& x, Shape split_sizes, int64_t dim = 0);
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
+
+// --- by index along a dim (core/ops_index.cpp; computed on the host, results on the input's device)
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, Scalar value);
+std::tuple<Tensor, Tensor> sort(const Tensor& x, int64_t dim = -1, bool descending = false);  // stable
+Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false);
+std::tuple<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true, bool sorted = true);
+Tensor cumsum(const Tensor& x, int64_t dim);
+
+// --- masks, tests and statistics (core/ops_more.cpp)
+Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value);
+Tensor where(const Tensor& cond, const Tensor& a, Scalar b);
+Tensor where(const Tensor& cond, Scalar a, const Tensor& b);
+Tensor where(const Tensor& cond, Scalar a, Scalar b);
+Tensor clamp(const Tensor& x, const Tensor& min, const Tensor& max);
+Tensor isnan(const Tensor& x);
+Tensor isinf(const Tensor& x);
+Tensor isfinite(const Tensor& x);
+bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8, bool equal_nan = false);
+// unbiased (Bessel's correction) by default, as torch.var/std
+Tensor var(const Tensor& x, bool unbiased = true);
+Tensor var(const Tensor& x, Shape dims, bool unbiased = true, bool keepdim = false);
+Tensor std(const Tensor& x, bool unbiased = true);
+Tensor std(const Tensor& x, Shape dims, bool unbiased = true, bool keepdim = false);
+// the p-norm of all elements, or over dims (p = INFINITY: the largest magnitude)
+Tensor norm(const Tensor& x, double p = 2);
+Tensor norm(const Tensor& x, double p, Shape dims, bool keepdim = false);
+// matmul's fixed-rank forms, which check their operands' ranks
+Tensor mm(const Tensor& a, const Tensor& b);
+Tensor bmm(const Tensor& a, const Tensor& b);
+Tensor mv(const Tensor& a, const Tensor& v);
 
 // Broadcast shape of two shapes, or an "[op] ..." error naming both.
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);

@@ -207,6 +207,12 @@ Tensor add(const Tensor& a, Scalar scalar) {
   return scalar_record("add", UnaryOp::AddScalar, scalar_operand(a, scalar, "add"),
                       [](const Inputs& in, const Tensor&, const Tensor& g) { return Grads{g.to(in[0].dtype())}; }, s);
 }
+Tensor sub(const Tensor& a, Scalar scalar) {
+  // x - s is x + (-s), recorded under sub's name (PyTorch's SubBackward0)
+  double s = scalar.to_double();
+  return scalar_record("sub", UnaryOp::AddScalar, scalar_operand(a, scalar, "sub"),
+                      [](const Inputs& in, const Tensor&, const Tensor& g) { return Grads{g.to(in[0].dtype())}; }, -s);
+}
 Tensor mul(const Tensor& a, Scalar scalar) {
   double s = scalar.to_double();
   return scalar_record("mul", UnaryOp::MulScalar, scalar_operand(a, scalar, "mul"),
@@ -341,7 +347,7 @@ Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
 Tensor operator+(const Tensor& a, Scalar s) { return add(a, s); }
-Tensor operator-(const Tensor& a, Scalar s) { return add(a, -s); }
+Tensor operator-(const Tensor& a, Scalar s) { return sub(a, s); }
 Tensor operator*(const Tensor& a, Scalar s) { return mul(a, s); }
 Tensor operator/(const Tensor& a, Scalar s) { return div(a, s); }
 Tensor operator+(Scalar s, const Tensor& a) { return add(a, s); }

@@ -71,7 +71,8 @@ DType sum_dtype(DType t) { return is_floating(t) ? t : kInt64; }
 Tensor sum(const Tensor& x, Shape dims, bool keepdim) {
   Plan p = plan_reduce(x, dims, keepdim, "sum");
   Shape kept = p.kept_shape;
-  return autograd::record("sum", run_reduce(ReduceOp::Sum, p, sum_dtype(x.dtype()), nullptr, "sum"), {x},
+  // sum over every dim and sum over listed dims are different nodes in PyTorch (SumBackward0/1)
+  return autograd::record(dims.empty() ? "sum" : "sum_dim", run_reduce(ReduceOp::Sum, p, sum_dtype(x.dtype()), nullptr, "sum"), {x},
                           [kept](const Inputs& in, const Tensor&, const Tensor& g) {
                             return Grads{g.reshape(kept).expand(in[0].sizes()).contiguous()};
                           });
@@ -83,7 +84,7 @@ Tensor mean(const Tensor& x, Shape dims, bool keepdim) {
   Plan p = plan_reduce(x, dims, keepdim, "mean");
   Shape kept = p.kept_shape;
   double count = double(p.inner);
-  return autograd::record("mean", run_reduce(ReduceOp::Mean, p, x.dtype(), nullptr, "mean"), {x},
+  return autograd::record(dims.empty() ? "mean" : "mean_dim", run_reduce(ReduceOp::Mean, p, x.dtype(), nullptr, "mean"), {x},
                           [kept, count](const Inputs& in, const Tensor&, const Tensor& g) {
                             return Grads{div(g.reshape(kept), count).expand(in[0].sizes()).contiguous()};
                           });
@@ -99,7 +100,7 @@ std::pair<Tensor, Tensor> extreme_dim(const Tensor& x, int64_t dim, bool keepdim
   Tensor vals = run_reduce(is_max ? ReduceOp::Max : ReduceOp::Min, p, x.dtype(), &idx, name);
   Shape kept = p.kept_shape;
   Tensor saved_idx = idx.reshape(kept);
-  vals = autograd::record(name, vals, {x}, [kept, d, saved_idx](const Inputs& in, const Tensor&, const Tensor& g) {
+  vals = autograd::record(is_max ? "max_dim" : "min_dim", vals, {x}, [kept, d, saved_idx](const Inputs& in, const Tensor&, const Tensor& g) {
     // route g to the chosen index along dim: compare an iota along dim with the saved indices
     int64_t n = in[0].dim() ? in[0].size(d) : 1;
     Shape iota_shape(size_t(std::max<int64_t>(in[0].dim(), 1)), 1);

@@ -12,13 +12,15 @@ struct Printer {
   std::vector<double> v;
   Shape sizes;
   bool floating, summarize;
+  bool boolean = false;  // printed True/False, as Python's bools
   int width = 1;
   bool all_int = true;  // every float is integral: print "1." like PyTorch
   bool sci = false;
 
   std::string fmt(double x) const {
     char buf[64];
-    if (!floating) std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(x));
+    if (boolean) std::snprintf(buf, sizeof buf, "%s", x != 0 ? "True" : "False");
+    else if (!floating) std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(x));
     else if (std::isnan(x)) std::snprintf(buf, sizeof buf, "nan");
     else if (std::isinf(x)) std::snprintf(buf, sizeof buf, "%sinf", x < 0 ? "-" : "");
     else if (sci) std::snprintf(buf, sizeof buf, "%.4e", x);
@@ -59,6 +61,7 @@ std::string Tensor::str() const {
   p.v = to_vector<double>();
   p.sizes = sizes();
   p.floating = is_floating_point();
+  p.boolean = dtype() == kBool;
   p.summarize = numel() > 1000;
   double amax = 0;
   for (double x : p.v) {

@@ -88,12 +88,12 @@ Tensor Tensor::detach() const {
   return Tensor(i);
 }
 
-void Tensor::backward() const {
+void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
+  if (gradient.defined()) return autograd::run_backward(*this, gradient, retain_graph);
   HT_CHECK(numel() == 1, "[backward] grad can be implicitly created only for scalar outputs, got shape ",
            shape_str(sizes()));
-  autograd::run_backward(*this, ones(sizes(), {.dtype = dtype(), .device = device()}));
+  autograd::run_backward(*this, ones(sizes(), {.dtype = dtype(), .device = device()}), retain_graph);
 }
-void Tensor::backward(const Tensor& gradient) const { autograd::run_backward(*this, gradient); }
 
 // ---------------------------------------------------------------- views
 // Every view shares storage and records a backward rule that maps the gradient back to the input's shape.
@@ -347,31 +347,60 @@ void check_in_place(const Tensor& t, const char* op) {
 }
 }  // namespace
 
-Tensor& Tensor::copy_(const Tensor& src) {
-  check_in_place(*this, "copy_");
-  if (numel() == 0) return *this;
-  Tensor s = src.dim() == dim() && src.sizes() == sizes() ? src.detach() : src.detach().expand(sizes());
-  if (s.device() == device()) {
-    Shape order = detail::kernel_order(*this);
-    kernels::copy(detail::raw(detail::in_order(s, order), "copy_"), detail::raw(detail::in_order(*this, order), "copy_"));
-    return *this;
+namespace {
+// The write itself, not recorded.
+void copy_values(const Tensor& self, const Tensor& src) {
+  if (self.numel() == 0) return;
+  Tensor s = src.dim() == self.dim() && src.sizes() == self.sizes() ? src.detach() : src.detach().expand(self.sizes());
+  if (s.device() == self.device()) {
+    Shape order = detail::kernel_order(self);
+    kernels::copy(detail::raw(detail::in_order(s, order), "copy_"), detail::raw(detail::in_order(self, order), "copy_"));
+    return;
   }
   // Across devices: make a contiguous image in the destination's dtype on the source side, move the bytes,
   // then place them (a strided destination gets one more on-device copy).
-  Tensor staged = s.dtype() == dtype() && s.is_contiguous() ? s : s.to(dtype()).contiguous();
-  if (staged.dtype() != dtype()) staged = staged.to(dtype());
+  Tensor staged = s.dtype() == self.dtype() && s.is_contiguous() ? s : s.to(self.dtype()).contiguous();
+  if (staged.dtype() != self.dtype()) staged = staged.to(self.dtype());
   staged = staged.contiguous();
-  Tensor target = is_contiguous() ? *this : empty(sizes(), {.dtype = dtype(), .device = device()});
-  kernels::copy_bytes_across(staged.raw_data(), staged.device(), target.raw_data(), target.device(), nbytes());
-  if (!target.same(*this)) kernels::copy(detail::raw(target, "copy_"), detail::raw(*this, "copy_"));
+  Tensor target = self.is_contiguous() ? self : empty(self.sizes(), {.dtype = self.dtype(), .device = self.device()});
+  kernels::copy_bytes_across(staged.raw_data(), staged.device(), target.raw_data(), target.device(), self.nbytes());
+  if (!target.same(self)) kernels::copy(detail::raw(target, "copy_"), detail::raw(self, "copy_"));
+}
+
+// fill_ and zero_: recorded (as PyTorch's FillBackward2 / ZeroBackward0) when the tensor had a history, which
+// the fill cuts: the old value's gradient is zero, as derivatives.yaml says.
+Tensor& fill_values(Tensor& self, double value, const char* op) {
+  check_in_place(self, op);
+  autograd::check_in_place_allowed(self, op);
+  bool track = autograd::grad_enabled() && self.requires_grad();
+  Tensor old = track ? autograd::history_of(self) : Tensor();
+  if (self.numel() > 0)
+    kernels::fill(detail::raw(detail::in_order(self, detail::kernel_order(self)), op), value);
+  if (track)
+    autograd::record(op, self, {old}, [](const Inputs&, const Tensor&, const Tensor& g) { return Grads{zeros_like(g)}; });
+  return self;
+}
+}  // namespace
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  check_in_place(*this, "copy_");
+  HT_CHECK(src.defined(), "[copy_] expected a defined source tensor, got an undefined one");
+  autograd::check_in_place_allowed(*this, "copy_");
+  bool track = autograd::grad_enabled() && (requires_grad() || src.requires_grad());
+  if (src.requires_grad()) autograd::check_not_partial_view(*this, "copy_");
+  Tensor old = track ? autograd::history_of(*this) : Tensor();
+  copy_values(*this, src);
+  // PyTorch's CopyBackwards: the old value gets a zero gradient, src gets it summed to its shape, dtype and device
+  if (track)
+    autograd::record("copy_", *this, {old, src}, [](const Inputs& in, const Tensor&, const Tensor& g) {
+      return Grads{in[0].requires_grad() ? zeros_like(g) : Tensor(),
+                   sum_to(g, in[1].sizes()).to(in[1].device(), in[1].dtype())};
+    });
   return *this;
 }
 
-Tensor& Tensor::fill_(double value) {
-  check_in_place(*this, "fill_");
-  if (numel() > 0) kernels::fill(detail::raw(detail::in_order(*this, detail::kernel_order(*this)), "fill_"), value);
-  return *this;
-}
+Tensor& Tensor::fill_(double value) { return fill_values(*this, value, "fill_"); }
+Tensor& Tensor::zero_() { return fill_values(*this, 0.0, "zero_"); }
 
 double Tensor::item_double() const {
   HT_CHECK(numel() == 1, "[item] a Tensor with ", numel(), " elements cannot be converted to a scalar");
@@ -393,7 +422,6 @@ std::vector<T> Tensor::to_vector() const {
   return std::vector<T>(p, p + c.numel());
 }
 
-Tensor Tensor::operator-() const { return neg(*this); }
 
 namespace detail {
 Shape kernel_order(const Tensor& t) { return t.is_contiguous() ? Shape{} : stride_order(t.strides()); }

@@ -6,6 +6,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/dtype.h"
@@ -16,6 +17,7 @@
 namespace ht {
 
 namespace autograd { struct Node; }
+namespace indexing { class TensorIndex; }
 class Tensor;
 namespace detail {
 [[noreturn]] void fail_undefined_tensor();
@@ -126,12 +128,13 @@ class Tensor {
   Tensor cuda() const { return to(kCUDA); }
   Tensor half() const { return to(kFloat16); }
   Tensor float_() const { return to(kFloat32); }
-  // In-place writes (not recorded by autograd) bump version(); on a leaf that requires grad they need NoGradGuard.
+  // In-place writes bump version(); on a leaf that requires grad they need NoGradGuard. Recorded by autograd when
+  // grad mode is on and a tensor involved requires grad (copy_: the gradient goes to src; fill_: none).
   Tensor& copy_(const Tensor& src);  // broadcasts src, converts dtype and device
   Tensor& fill_(double value);
   // How many in-place writes this tensor's storage has seen (x._version in PyTorch).
   uint64_t version() const { return storage()->version(); }
-  Tensor& zero_() { return fill_(0.0); }
+  Tensor& zero_();
 
   // --- autograd
   bool requires_grad() const { return impl()->requires_grad; }
@@ -143,13 +146,111 @@ class Tensor {
   bool is_leaf() const { return impl()->grad_fn == nullptr; }
   std::string grad_fn_name() const;  // the recording op's name, empty for leaves
   Tensor detach() const;  // shares storage, no history
-  void backward() const;
-  void backward(const Tensor& gradient) const;
+  // Without a gradient the tensor must have one element (its gradient is 1); retain_graph keeps the graph for
+  // another backward, as in PyTorch.
+  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
 
   std::string str() const;  // printed like PyTorch's repr
 
-  // --- arithmetic sugar over the ops in core/ops.h
+  // --- libtorch's method spellings of the ops in core/ops.h (core/tensor_methods.cpp). Where a list of dims is
+  // taken a single dim is too (x.sum(1)), as libtorch's IntArrayRef allows.
+  Tensor sum() const;
+  Tensor sum(Shape dims, bool keepdim = false) const;
+  Tensor sum(int64_t dim, bool keepdim = false) const;
+  Tensor mean() const;
+  Tensor mean(Shape dims, bool keepdim = false) const;
+  Tensor mean(int64_t dim, bool keepdim = false) const;
+  Tensor max() const;
+  std::tuple<Tensor, Tensor> max(int64_t dim, bool keepdim = false) const;  // values, int64 indices
+  Tensor min() const;
+  std::tuple<Tensor, Tensor> min(int64_t dim, bool keepdim = false) const;
+  Tensor argmax() const;  // index into the flattened tensor
+  Tensor argmax(int64_t dim, bool keepdim = false) const;
+  Tensor argmin() const;
+  Tensor argmin(int64_t dim, bool keepdim = false) const;
+  Tensor abs() const;
+  Tensor neg() const;
+  Tensor exp() const;
+  Tensor log() const;
+  Tensor sqrt() const;
+  Tensor rsqrt() const;
+  Tensor square() const;
+  Tensor pow(double exponent) const;
+  Tensor relu() const;
+  Tensor sigmoid() const;
+  Tensor tanh() const;
+  Tensor clamp(double min, double max) const;
+  Tensor matmul(const Tensor& other) const;
+  Tensor softmax(int64_t dim) const;
+  Tensor log_softmax(int64_t dim) const;
+  Tensor eq(const Tensor& other) const;
+  Tensor ne(const Tensor& other) const;
+  Tensor lt(const Tensor& other) const;
+  Tensor le(const Tensor& other) const;
+  Tensor gt(const Tensor& other) const;
+  Tensor ge(const Tensor& other) const;
+  Tensor eq(Scalar other) const;
+  Tensor ne(Scalar other) const;
+  Tensor lt(Scalar other) const;
+  Tensor le(Scalar other) const;
+  Tensor gt(Scalar other) const;
+  Tensor ge(Scalar other) const;
   Tensor operator-() const;
+  Tensor var(bool unbiased = true) const;
+  Tensor var(Shape dims, bool unbiased = true, bool keepdim = false) const;
+  Tensor var(int64_t dim, bool unbiased = true, bool keepdim = false) const;
+  // a literal x.var(1) is a dim, not `unbiased` (an int converts to bool and int64_t alike)
+  Tensor var(int dim, bool unbiased = true, bool keepdim = false) const { return var(int64_t(dim), unbiased, keepdim); }
+  Tensor std(bool unbiased = true) const;
+  Tensor std(Shape dims, bool unbiased = true, bool keepdim = false) const;
+  Tensor std(int64_t dim, bool unbiased = true, bool keepdim = false) const;
+  Tensor std(int dim, bool unbiased = true, bool keepdim = false) const { return std(int64_t(dim), unbiased, keepdim); }
+  Tensor norm(double p = 2) const;
+  Tensor cumsum(int64_t dim) const;
+  Tensor masked_fill(const Tensor& mask, Scalar value) const;
+  Tensor index_select(int64_t dim, const Tensor& index) const;
+  Tensor gather(int64_t dim, const Tensor& index) const;
+  std::tuple<Tensor, Tensor> sort(int64_t dim = -1, bool descending = false) const;
+  Tensor argsort(int64_t dim = -1, bool descending = false) const;
+  std::tuple<Tensor, Tensor> topk(int64_t k, int64_t dim = -1, bool largest = true, bool sorted = true) const;
+  std::vector<Tensor> chunk(int64_t chunks, int64_t dim = 0) const;
+  std::vector<Tensor> split(int64_t split_size, int64_t dim = 0) const;
+  Tensor isnan() const;
+  Tensor isinf() const;
+  Tensor isfinite() const;
+  Tensor mm(const Tensor& other) const;
+  Tensor bmm(const Tensor& other) const;
+  Tensor mv(const Tensor& vec) const;
+
+  // --- in-place arithmetic (core/ops_inplace.cpp), recorded by autograd like PyTorch's: the tensor takes the
+  // op's history (grad_fn AddBackward0 ...), its version() moves on, and a backward that saved its old value
+  // fails. A leaf that requires grad, or a view of a tensor that requires grad, is refused outside NoGradGuard.
+  // The result is cast to this tensor's dtype; a float result into an integral tensor is refused, as in PyTorch.
+  Tensor& add_(const Tensor& other, double alpha = 1);
+  Tensor& sub_(const Tensor& other, double alpha = 1);
+  Tensor& mul_(const Tensor& other);
+  Tensor& div_(const Tensor& other);
+  Tensor& add_(Scalar other);
+  Tensor& sub_(Scalar other);
+  Tensor& mul_(Scalar other);
+  Tensor& div_(Scalar other);
+  Tensor& clamp_(double min, double max);
+  // x.index({Slice(0, 2), 1, None, Ellipsis}) and its write; see core/indexing.h
+  Tensor index(std::initializer_list<indexing::TensorIndex> indices) const;
+  Tensor index(const std::vector<indexing::TensorIndex>& indices) const;
+  Tensor& index_put_(const std::vector<indexing::TensorIndex>& indices, const Tensor& values);
+  Tensor& index_put_(const std::vector<indexing::TensorIndex>& indices, Scalar value);
+  Tensor& scatter_(int64_t dim, const Tensor& index, const Tensor& src);
+  Tensor& scatter_(int64_t dim, const Tensor& index, Scalar value);
+  Tensor& masked_fill_(const Tensor& mask, Scalar value);
+  Tensor& operator+=(const Tensor& other) { return add_(other); }
+  Tensor& operator-=(const Tensor& other) { return sub_(other); }
+  Tensor& operator*=(const Tensor& other) { return mul_(other); }
+  Tensor& operator/=(const Tensor& other) { return div_(other); }
+  Tensor& operator+=(Scalar other) { return add_(other); }
+  Tensor& operator-=(Scalar other) { return sub_(other); }
+  Tensor& operator*=(Scalar other) { return mul_(other); }
+  Tensor& operator/=(Scalar other) { return div_(other); }
 
  private:
   std::shared_ptr<TensorImpl> impl_;
@@ -183,10 +284,54 @@ Tensor arange(Scalar start, Scalar end, Scalar step, TensorOptions opt);
 Tensor scalar_tensor(double value, TensorOptions opt = {});
 // Borrows `data`; nothing is copied and nothing freed.
 Tensor from_blob(void* data, Shape sizes, DType dtype, Device device = kCPU);
+// Borrows `data` and calls deleter(data) when the last tensor on it goes (libtorch's from_blob with a deleter).
+Tensor from_blob(void* data, Shape sizes, std::function<void(void*)> deleter, TensorOptions opt = {});
+Tensor from_blob(void* data, Shape sizes, TensorOptions opt);
+// --- more factories (core/factory_more.cpp), with torch's defaults
+Tensor eye(int64_t n, TensorOptions opt = {});
+Tensor eye(int64_t n, int64_t m, TensorOptions opt = {});
+Tensor linspace(double start, double end, int64_t steps, TensorOptions opt = {});
+// Uniform integers in [low, high); int64 unless opt says otherwise (torch.randint's default).
+Tensor randint(int64_t high, Shape sizes, TensorOptions opt = {.dtype = kInt64});
+Tensor randint(int64_t low, int64_t high, Shape sizes, TensorOptions opt = {.dtype = kInt64});
+Tensor randperm(int64_t n, TensorOptions opt = {.dtype = kInt64});
+Tensor rand_like(const Tensor& t);
+Tensor randn_like(const Tensor& t);
 // Copies `values` into a new CPU tensor of T's dtype, then moves it to opt.device (opt.dtype is ignored).
 template <class T> Tensor from_vector(const std::vector<T>& values, Shape sizes, Device device = kCPU);
 template <class T> Tensor tensor(std::initializer_list<T> values) {
   return from_vector(std::vector<T>(values), {int64_t(values.size())});
+}
+// Nested lists, as torch::tensor({{1, 2}, {3, 4}}): rows of equal length; like libtorch, integers give int64 and
+// floating values float32 (the default dtype); the TensorOptions overload takes opt.dtype.
+namespace detail {
+DType nested_default_dtype(bool floating, bool boolean);
+Tensor stack_planes(const std::vector<Tensor>& planes);  // cat along a new dim 0
+}
+template <class T> Tensor tensor(std::initializer_list<std::initializer_list<T>> rows, TensorOptions opt) {
+  std::vector<T> flat;
+  int64_t width = rows.size() ? int64_t(rows.begin()->size()) : 0;
+  for (const auto& r : rows) {
+    HT_CHECK(int64_t(r.size()) == width, "[tensor] expected rows of length ", width, ", got one of length ", r.size());
+    flat.insert(flat.end(), r.begin(), r.end());
+  }
+  return from_vector(flat, {int64_t(rows.size()), width}).to(opt.device, opt.dtype);
+}
+template <class T> Tensor tensor(std::initializer_list<std::initializer_list<T>> rows) {
+  return tensor(rows, {.dtype = detail::nested_default_dtype(std::is_floating_point_v<T>, std::is_same_v<T, bool>)});
+}
+template <class T>
+Tensor tensor(std::initializer_list<std::initializer_list<std::initializer_list<T>>> planes, TensorOptions opt) {
+  std::vector<Tensor> parts;
+  for (const auto& p : planes) parts.push_back(tensor(p, opt).unsqueeze(0));
+  HT_CHECK(!parts.empty(), "[tensor] expected at least one plane");
+  Shape s = parts[0].sizes();
+  for (const auto& t : parts)
+    HT_CHECK(t.sizes() == s, "[tensor] expected planes of shape ", shape_str(s), ", got ", shape_str(t.sizes()));
+  return detail::stack_planes(parts);
+}
+template <class T> Tensor tensor(std::initializer_list<std::initializer_list<std::initializer_list<T>>> planes) {
+  return tensor(planes, {.dtype = detail::nested_default_dtype(std::is_floating_point_v<T>, std::is_same_v<T, bool>)});
 }
 
 namespace detail {

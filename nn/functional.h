@@ -55,5 +55,32 @@ struct CrossEntropyOptions {
 // float32; the loss has the logits' dtype.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, CrossEntropyOptions options = {});
 
+// --- more losses and activations (nn/functional_more.cpp), composed from core ops. The reduction is an enum
+// argument, where libtorch passes an options object (F::MSELossFuncOptions().reduction(torch::kSum)).
+enum class Reduction { None, Mean, Sum };
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
+                      double beta = 1.0);
+// log-probabilities [N, C] against int64 classes [N]; entries equal to ignore_index count for nothing
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, Reduction reduction = Reduction::Mean,
+                int64_t ignore_index = -100);
+// probabilities in [0, 1]; log terms are clamped at -100 as PyTorch does
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+// the numerically stable form on logits: max(x, 0) - x * t + log(1 + exp(-|x|))
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
+                                        Reduction reduction = Reduction::Mean);
+Tensor silu(const Tensor& x);
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor layer_norm(const Tensor& x, Shape normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
+                  double eps = 1e-5);
+Tensor embedding(const Tensor& indices, const Tensor& weight);
+// padding counts in the average (count_include_pad=True, PyTorch's default); ceil_mode is not supported
+Tensor avg_pool2d(const Tensor& x, Size2 kernel_size, Size2 stride = 0, Size2 padding = 0);
+// zeroes whole channels of [N, C, ...] with probability p, scaling the rest by 1 / (1 - p)
+Tensor dropout2d(const Tensor& x, double p = 0.5, bool training = true);
+
 }  // namespace functional
 }  // namespace ht::nn

@@ -1,0 +1,106 @@
+// In-place arithmetic (add_, mul_, clamp_, +=, ...): the functional op on the tensor's old history, its result
+// written back into the tensor, which then takes the op's history, as PyTorch's in-place ops do.
+#include <functional>
+
+#include "core/autograd.h"
+#include "core/indexing.h"
+#include "core/ops.h"
+
+namespace ht {
+
+namespace {
+// PyTorch's canCast (c10/core/ScalarType.h): no floating result into an integral tensor, nothing but bool into
+// a bool one.
+bool can_cast(DType from, DType to) {
+  if (is_floating(from) && !is_floating(to)) return false;
+  if (from != kBool && to == kBool) return false;
+  return true;
+}
+
+// `compute` maps the tensor's value to the op's result. `saves_self`: its backward reads the tensor's old value,
+// which the write destroys, so it computes on a recorded clone instead.
+Tensor& in_place(Tensor& self, const char* op, bool saves_self, const std::function<Tensor(const Tensor&)>& compute) {
+  autograd::check_in_place_allowed(self, op);
+  bool track = autograd::grad_enabled();
+  Tensor src = self;
+  // the clone's input is the old history too, never `self`, whose history is about to change
+  if (track) src = saves_self ? autograd::history_of(self).clone() : autograd::history_of(self);
+  Tensor result = compute(src);
+  HT_CHECK(result.sizes() == self.sizes(), "[", op, "] output with shape ", shape_str(self.sizes()),
+           " doesn't match the broadcast shape ", shape_str(result.sizes()));
+  HT_CHECK(can_cast(result.dtype(), self.dtype()), "[", op, "] result type ", dtype_name(result.dtype()),
+           " can't be cast to the desired output type ", dtype_name(self.dtype()));
+  if (result.requires_grad()) autograd::check_not_partial_view(self, op);
+  if (result.dtype() != self.dtype()) result = result.to(self.dtype());
+  {
+    NoGradGuard no_grad;
+    self.copy_(result);
+  }
+  if (track) autograd::take_history(self, result);
+  return self;
+}
+
+// The other operand of x.op_(x): its current history, so that the op's node does not list the tensor whose
+// history it becomes (a cycle).
+Tensor operand(const Tensor& other, const Tensor& self) {
+  return other.defined() && other.same(self) ? autograd::history_of(self) : other;
+}
+
+bool needs_grad(const Tensor& t) { return t.defined() && t.requires_grad() && autograd::grad_enabled(); }
+}  // namespace
+
+Tensor& Tensor::add_(const Tensor& other, double alpha) {
+  return in_place(*this, "add_", false, [&](const Tensor& s) { return add(s, operand(other, *this), alpha); });
+}
+Tensor& Tensor::sub_(const Tensor& other, double alpha) {
+  return in_place(*this, "sub_", false, [&](const Tensor& s) { return sub(s, operand(other, *this), alpha); });
+}
+Tensor& Tensor::mul_(const Tensor& other) {
+  // mul's node saves both operands (each one's gradient reads the other)
+  return in_place(*this, "mul_", needs_grad(*this) || needs_grad(other), [&](const Tensor& s) { return mul(s, operand(other, *this)); });
+}
+Tensor& Tensor::div_(const Tensor& other) {
+  return in_place(*this, "div_", false, [&](const Tensor& s) { return div(s, operand(other, *this)); });
+}
+Tensor& Tensor::add_(Scalar other) {
+  return in_place(*this, "add_", false, [&](const Tensor& s) { return add(s, other); });
+}
+Tensor& Tensor::sub_(Scalar other) {
+  return in_place(*this, "sub_", false, [&](const Tensor& s) { return sub(s, other); });
+}
+Tensor& Tensor::mul_(Scalar other) {
+  return in_place(*this, "mul_", false, [&](const Tensor& s) { return mul(s, other); });
+}
+Tensor& Tensor::div_(Scalar other) {
+  return in_place(*this, "div_", false, [&](const Tensor& s) { return div(s, other); });
+}
+Tensor& Tensor::clamp_(double min, double max) {
+  // the gradient is masked by the old value's range
+  return in_place(*this, "clamp_", needs_grad(*this), [&](const Tensor& s) { return ht::clamp(s, min, max); });
+}
+
+Tensor& Tensor::scatter_(int64_t dim, const Tensor& index, const Tensor& src) {
+  return in_place(*this, "scatter_", false, [&](const Tensor& s) { return ht::scatter(s, dim, index, src); });
+}
+Tensor& Tensor::scatter_(int64_t dim, const Tensor& index, Scalar value) {
+  return in_place(*this, "scatter_", false, [&](const Tensor& s) { return ht::scatter(s, dim, index, value); });
+}
+Tensor& Tensor::index_put_(const std::vector<indexing::TensorIndex>& indices, const Tensor& values) {
+  // a scatter into the flat positions that the same indices pick
+  Tensor positions = detail::index_positions(*this, indices);
+  Tensor flat_pos = positions.reshape({-1});
+  Tensor vals = values.expand(positions.sizes()).reshape({-1});
+  return in_place(*this, "index_put_", false,
+                  [&](const Tensor& s) {
+                    // cloned so that the tensor's new history is not a view node (which in-place ops refuse)
+                    return scatter(s.reshape({-1}), 0, flat_pos, vals).reshape(s.sizes()).clone();
+                  });
+}
+Tensor& Tensor::index_put_(const std::vector<indexing::TensorIndex>& indices, Scalar value) {
+  return index_put_(indices, scalar_tensor(value.to_double(), {.dtype = dtype(), .device = device()}));
+}
+Tensor& Tensor::masked_fill_(const Tensor& mask, Scalar value) {
+  return in_place(*this, "masked_fill_", false, [&](const Tensor& s) { return ht::masked_fill(s, mask, value); });
+}
+
+}  // namespace ht
