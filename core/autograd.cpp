@@ -103,7 +103,8 @@ void queue_callback(std::function<void()> fn) {
 }
 
 Tensor record(const char* name, Tensor out, Inputs inputs, BackwardFn backward, Saves saves) {
-  if (!g_grad_enabled) return out;
+  // only floating-point tensors can require gradients, as in PyTorch: x.to(kInt32) or a cumsum of it has none
+  if (!g_grad_enabled || !is_floating(out.dtype())) return out;
   bool any = false;
   for (const auto& t : inputs) any = any || (t.defined() && t.requires_grad());
   if (!any) return out;
