@@ -20,4 +20,5 @@
 #include "nn/layers.h"
 #include "nn/module.h"
 #include "nn/resnet.h"
+#include "nn/utils.h"
 #include "optim/optim.h"
