@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace testing {
+namespace ht::testing {
 
 inline std::vector<nlohmann::json> read_log(const std::filesystem::path& p) {
   std::vector<nlohmann::json> rows;
@@ -17,4 +17,4 @@ inline std::vector<nlohmann::json> read_log(const std::filesystem::path& p) {
   return rows;
 }
 
-}  // namespace testing
+}  // namespace ht::testing
