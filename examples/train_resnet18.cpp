@@ -18,6 +18,8 @@
 
 #include "examples/checkpoint_files.h"
 #include "examples/common.h"
+#include "examples/eval_metrics.h"
+#include "examples/model_ema.h"
 #include "examples/train_schedule.h"
 
 namespace {
@@ -27,7 +29,7 @@ struct Args {
   int64_t epochs = 1, batch_size = 128, limit = 0;
   uint64_t seed = 0;
   examples::OptimFlags optim;  // --opt, --lr, --momentum, --nesterov, --weight-decay, --sched and its knobs
-  double clip_grad = 0, label_smoothing = 0;
+  double clip_grad = 0, label_smoothing = 0, model_ema = 0;
   int64_t accum_steps = 1, save_every = 0, keep = 0;
   bool shuffle = true, augment = false, channels_last = false;
   std::string init, out = "model_fp16.pth", checkpoint, resume, log, reduce_dtype = "grad";
@@ -38,7 +40,7 @@ const char* kUsage =
     "                      [--opt adam|adamw|sgd] [--lr X] [--momentum M] [--nesterov] [--weight-decay X]\n"
     "                      [--sched none|step|cosine|onecycle] [--warmup-epochs N] [--warmup-decay F]\n"
     "                      [--lr-step-size N] [--lr-gamma G] [--lr-min X]\n"
-    "                      [--clip-grad NORM] [--accum-steps K] [--label-smoothing E] [--limit N] [--no-shuffle] [--seed S] [--augment]\n"
+    "                      [--clip-grad NORM] [--accum-steps K] [--label-smoothing E] [--model-ema DECAY] [--limit N] [--no-shuffle] [--seed S] [--augment]\n"
     "                      [--device auto|cpu|cuda] [--precision fp16|bf16|fp32] [--amp float16|bfloat16]\n"
     "                      [--channels-last] [--init W.pth]\n"
     "                      [--out model_fp16.pth] [--checkpoint CK.pth] [--save-every N] [--keep K]\n"
@@ -92,6 +94,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--clip-grad") number(a.clip_grad);
     else if (k == "--accum-steps") number(a.accum_steps);
     else if (k == "--label-smoothing") number(a.label_smoothing);
+    else if (k == "--model-ema") number(a.model_ema);
     else if (k == "--limit") number(a.limit);
     else if (k == "--seed") number(a.seed);
     else if (k == "--no-shuffle") a.shuffle = false;
@@ -135,6 +138,7 @@ Args parse(int argc, char** argv) {
   if (a.save_every < 0 || a.keep < 0) throw UsageError("--save-every and --keep must be 0 or more");
   if ((a.save_every > 0 || a.keep > 0 || a.resume == "auto") && a.checkpoint.empty())
     throw UsageError("--save-every, --keep and --resume auto need --checkpoint FILE");
+  if (a.model_ema < 0 || a.model_ema >= 1) throw UsageError("--model-ema must be a decay in [0, 1), e.g. 0.9998");
   if (a.accum_steps <= 0) throw UsageError("--accum-steps must be positive");
   if (a.label_smoothing < 0 || a.label_smoothing > 1) throw UsageError("--label-smoothing must be between 0 and 1");
   if (a.epochs < 0 || a.batch_size <= 0 || a.limit < 0) throw UsageError("--epochs, --batch-size and --limit must be positive");
@@ -319,16 +323,33 @@ int run(const Args& a) {
     if (pg) std::printf(", %d processes (%s), batch per process", world, device.is_cuda() ? "nccl" : "gloo");
     std::printf("\n");
   }
-  // Test accuracy of rank 0's model (the one saved): its buffers go to every rank, each counts a slice.
-  auto test_accuracy = [&]() {
-    if (!pg) return examples::evaluate(*model, test, feed, 256);
-    ddp->sync_buffers();
+  // --model-ema: the average starts at the (resumed) weights; a checkpoint's 'model_ema' continues it
+  std::optional<examples::ModelEma> ema;
+  ht::nn::ModulePtr ema_model;  // the average as a model, for evaluation
+  if (a.model_ema > 0) {
+    ema.emplace(a.model_ema);
+    ema->reset(*model, opt.master_params());
+    if (!resume_state.is_none() && resume_state.to_dict().contains("model_ema"))
+      ema->load(ht::to_state_dict(resume_state["model_ema"]), device);
+    else if (!resume_state.is_none() && lead)
+      std::printf("note: %s has no 'model_ema'; the average starts at its weights\n", resume.c_str());
+    ema_model = ht::nn::resnet18({.num_classes = 10, .in_channels = spec.channels});
+    ema_model->to(device).to(dtype);
+    if (a.channels_last) ema_model->to(ht::MemoryFormat::ChannelsLast);
+  }
+  // Top-1, top-5 and loss on the test split of rank 0's model (the one saved): its buffers go to every rank,
+  // each evaluates a slice, the sums are added up.
+  auto test_metrics = [&](ht::nn::Module& m, bool is_ddp_model) {
+    if (!pg) return examples::evaluate_sums(m, test, 0, test.size(), feed, 256);
+    if (is_ddp_model) ddp->sync_buffers();
     int64_t n = test.size(), begin = n * g_rank / world, end = n * (g_rank + 1) / world;
-    ht::Tensor correct = ht::full({1}, double(examples::count_correct(*model, test, begin, end, feed, 256)),
-                                  {.dtype = ht::kInt64});
-    pg->all_reduce(correct);
-    return n ? double(correct.item<int64_t>()) / double(n) : 0.0;
+    examples::EvalSums s = examples::evaluate_sums(m, test, begin, end, feed, 256);
+    ht::Tensor sums = ht::tensor<double>({s.top1, s.top5, s.loss, s.n});
+    pg->all_reduce(sums);
+    std::vector<double> v = sums.to_vector<double>();
+    return examples::EvalSums{v[0], v[1], v[2], v[3]};
   };
+  auto test_accuracy = [&]() { return test_metrics(*model, true).accuracy(); };
   // The whole training state after `epochs_done` epochs and global_step batches (rank 0 writes it).
   auto save_checkpoint = [&](int64_t epochs_done) {
     std::vector<ht::Tensor> masters = opt.master_params();
@@ -337,6 +358,7 @@ int run(const Args& a) {
     ck.to_dict().set("optimizer", opt.state_dict());
     if (scaled) ck.to_dict().set("scaler", scaler.state_dict());
     if (schedule.scheduler) ck.to_dict().set("scheduler", schedule.scheduler->state_dict());
+    if (ema) ck.to_dict().set("model_ema", ht::to_value(ema->saved(ht::kFloat32)));
     ck.to_dict().set("epoch", epochs_done);
     ck.to_dict().set("global_step", global_step);
     ck.to_dict().set("seed", int64_t(seed));
@@ -376,6 +398,7 @@ int run(const Args& a) {
         }
         stepped = scaler.step(opt);
         scaler.update();
+        if (ema) ema->update(*model, opt.master_params());
         opt.zero_grad();
         if (schedule.per_step) schedule.scheduler->step();
       }
@@ -405,16 +428,39 @@ int run(const Args& a) {
         save_checkpoint(epoch);
     }
     if (schedule.scheduler && !schedule.per_step) schedule.scheduler->step();
-    accuracy = test_accuracy();
+    examples::EvalSums metrics = test_metrics(*model, true);
+    accuracy = metrics.accuracy();
+    std::optional<examples::EvalSums> ema_metrics;
+    if (ema) {
+      ema_model->load_state_dict(ema->state());
+      ema_metrics = test_metrics(*ema_model, false);
+    }
     if (!lead) continue;
-    std::printf("epoch %lld: test accuracy %.4f\n", static_cast<long long>(epoch + 1), accuracy);
-    if (log.is_open()) log << nlohmann::json{{"epoch", epoch + 1}, {"test_accuracy", accuracy}}.dump() << "\n" << std::flush;
+    std::printf("epoch %lld: test accuracy %.4f  top-5 %.4f  loss %.4f", static_cast<long long>(epoch + 1), accuracy,
+                metrics.top5_accuracy(), metrics.mean_loss());
+    if (ema_metrics) std::printf("  (EMA: accuracy %.4f  top-5 %.4f)", ema_metrics->accuracy(), ema_metrics->top5_accuracy());
+    std::printf("\n");
+    if (log.is_open()) {
+      nlohmann::json j = {{"epoch", epoch + 1}, {"test_accuracy", accuracy}, {"test_top5", metrics.top5_accuracy()},
+                          {"test_loss", metrics.mean_loss()}};
+      if (ema_metrics) {
+        j["ema_test_accuracy"] = ema_metrics->accuracy();
+        j["ema_test_top5"] = ema_metrics->top5_accuracy();
+      }
+      log << j.dump() << "\n" << std::flush;
+    }
     if (!a.checkpoint.empty()) save_checkpoint(epoch + 1);
   }
   if (accuracy < 0) accuracy = test_accuracy();
   if (!lead) return 0;
   ht::save(state_dict_as(*model, ht::kFloat16, nullptr), a.out);
   std::printf("saved %s\n", a.out.c_str());
+  if (ema) {  // beside --out: model_fp16.pth -> model_fp16_ema.pth
+    std::string ema_out = a.out.size() > 4 && a.out.ends_with(".pth") ? a.out.substr(0, a.out.size() - 4) + "_ema.pth"
+                                                                       : a.out + "_ema";
+    ht::save(ema->saved(ht::kFloat16), ema_out);
+    std::printf("saved %s (--model-ema %g)\n", ema_out.c_str(), a.model_ema);
+  }
   std::printf("test accuracy: %.4f\n", accuracy);
   return 0;
 }
