@@ -16,8 +16,12 @@
 #include <optional>
 #include <string>
 
+#include "examples/checkpoint_files.h"
 #include "examples/common.h"
+#include "examples/eval_metrics.h"
 #include "examples/folder_data.h"
+#include "examples/model_ema.h"
+#include "examples/train_schedule.h"
 
 namespace {
 
@@ -25,7 +29,9 @@ struct Args {
   std::string data = "fashion-mnist", data_dir, device = "auto", precision = "fp16", amp;
   int64_t epochs = 1, batch_size = 128, limit = 0;
   uint64_t seed = 0;
-  double lr = 1e-3, weight_decay = 0;
+  examples::OptimFlags optim;  // --opt, --lr, --momentum, --nesterov, --weight-decay, --sched and its knobs
+  double clip_grad = 0, label_smoothing = 0, model_ema = 0;
+  int64_t accum_steps = 1, save_every = 0, keep = 0;
   bool shuffle = true, augment = false, channels_last = false;
   std::string init, out = "model_fp16.pth", checkpoint, resume, log, reduce_dtype = "grad";
   int64_t image_size = 224, resize = 0, workers = 2;  // --data folder (examples/folder_data.h)
@@ -34,10 +40,14 @@ struct Args {
 
 const char* kUsage =
     "usage: train_resnet18 [--data fashion-mnist|cifar10] [--data-dir DIR] [--epochs N] [--batch-size B]\n"
-    "                      [--lr X] [--weight-decay X] [--limit N] [--no-shuffle] [--seed S] [--augment]\n"
+    "                      [--opt adam|adamw|sgd] [--lr X] [--momentum M] [--nesterov] [--weight-decay X]\n"
+    "                      [--sched none|step|cosine|onecycle] [--warmup-epochs N] [--warmup-decay F]\n"
+    "                      [--lr-step-size N] [--lr-gamma G] [--lr-min X]\n"
+    "                      [--clip-grad NORM] [--accum-steps K] [--label-smoothing E] [--model-ema DECAY] [--limit N] [--no-shuffle] [--seed S] [--augment]\n"
     "                      [--device auto|cpu|cuda] [--precision fp16|bf16|fp32] [--amp float16|bfloat16]\n"
     "                      [--channels-last] [--init W.pth]\n"
-    "                      [--out model_fp16.pth] [--checkpoint CK.pth] [--resume CK.pth] [--log LOG.jsonl]\n"
+    "                      [--out model_fp16.pth] [--checkpoint CK.pth] [--save-every N] [--keep K]\n"
+    "                      [--resume CK.pth|auto] [--log LOG.jsonl]\n"
     "                      [--reduce-dtype grad|fp32]\n"
     "       --data folder --data-dir DIR (DIR/train/<class>/*, DIR/val/<class>/*) [--image-size S] [--resize R]\n"
     "                      [--workers N] [--pretrained RESNET18.pth]\n"
@@ -75,8 +85,21 @@ Args parse(int argc, char** argv) {
     else if (k == "--data-dir") a.data_dir = value();
     else if (k == "--epochs") number(a.epochs);
     else if (k == "--batch-size") number(a.batch_size);
-    else if (k == "--lr") number(a.lr);
-    else if (k == "--weight-decay") number(a.weight_decay);
+    else if (k == "--opt") a.optim.opt = value();
+    else if (k == "--lr") number(a.optim.lr);
+    else if (k == "--momentum") number(a.optim.momentum);
+    else if (k == "--nesterov") a.optim.nesterov = true;
+    else if (k == "--weight-decay") number(a.optim.weight_decay);
+    else if (k == "--sched") a.optim.sched = value();
+    else if (k == "--warmup-epochs") number(a.optim.warmup_epochs);
+    else if (k == "--warmup-decay") number(a.optim.warmup_decay);
+    else if (k == "--lr-step-size") number(a.optim.lr_step_size);
+    else if (k == "--lr-gamma") number(a.optim.lr_gamma);
+    else if (k == "--lr-min") number(a.optim.lr_min);
+    else if (k == "--clip-grad") number(a.clip_grad);
+    else if (k == "--accum-steps") number(a.accum_steps);
+    else if (k == "--label-smoothing") number(a.label_smoothing);
+    else if (k == "--model-ema") number(a.model_ema);
     else if (k == "--limit") number(a.limit);
     else if (k == "--seed") number(a.seed);
     else if (k == "--no-shuffle") a.shuffle = false;
@@ -91,6 +114,8 @@ Args parse(int argc, char** argv) {
     else if (k == "--out") a.out = value();
     else if (k == "--checkpoint") a.checkpoint = value();
     else if (k == "--resume") a.resume = value();
+    else if (k == "--save-every") number(a.save_every);
+    else if (k == "--keep") number(a.keep);
     else if (k == "--log") a.log = value();
     else if (k == "--reduce-dtype") a.reduce_dtype = value();
     else if (k == "--image-size") number(a.image_size);
@@ -108,6 +133,23 @@ Args parse(int argc, char** argv) {
     a.precision = "fp32";
   }
   if (a.reduce_dtype != "grad" && a.reduce_dtype != "fp32") throw UsageError("--reduce-dtype must be grad or fp32");
+  const examples::OptimFlags& o = a.optim;
+  if (o.opt != "adam" && o.opt != "adamw" && o.opt != "sgd") throw UsageError("--opt must be adam, adamw or sgd");
+  if (o.nesterov && o.opt != "sgd") throw UsageError("--nesterov is an SGD option (--opt sgd)");
+  if (o.sched != "none" && o.sched != "step" && o.sched != "cosine" && o.sched != "onecycle")
+    throw UsageError("--sched must be none, step, cosine or onecycle");
+  if (o.warmup_epochs < 0) throw UsageError("--warmup-epochs must be 0 or more");
+  if (o.warmup_epochs > 0 && o.sched == "onecycle")
+    throw UsageError("--sched onecycle warms up by itself (its first 30% of steps); drop --warmup-epochs");
+  if (o.warmup_decay <= 0 || o.warmup_decay > 1) throw UsageError("--warmup-decay must be in (0, 1]");
+  if (o.lr_step_size <= 0) throw UsageError("--lr-step-size must be positive");
+  if (a.clip_grad < 0) throw UsageError("--clip-grad must be positive (0: no clipping)");
+  if (a.save_every < 0 || a.keep < 0) throw UsageError("--save-every and --keep must be 0 or more");
+  if ((a.save_every > 0 || a.keep > 0 || a.resume == "auto") && a.checkpoint.empty())
+    throw UsageError("--save-every, --keep and --resume auto need --checkpoint FILE");
+  if (a.model_ema < 0 || a.model_ema >= 1) throw UsageError("--model-ema must be a decay in [0, 1), e.g. 0.9998");
+  if (a.accum_steps <= 0) throw UsageError("--accum-steps must be positive");
+  if (a.label_smoothing < 0 || a.label_smoothing > 1) throw UsageError("--label-smoothing must be between 0 and 1");
   if (a.epochs < 0 || a.batch_size <= 0 || a.limit < 0) throw UsageError("--epochs, --batch-size and --limit must be positive");
   return a;
 }
@@ -222,15 +264,19 @@ int run(const Args& a) {
   uint64_t seed = a.seed;
   int64_t start_epoch = 0, global_step = -1;  // -1: the checkpoint has none; derived from the epoch below
   ht::Value resume_state;
-  if (!a.resume.empty()) {
-    resume_state = ht::load(a.resume);
+  // --resume auto: continue from --checkpoint when an earlier run (killed or finished) left one, else start
+  std::string resume = a.resume;
+  if (resume == "auto") resume = std::filesystem::exists(a.checkpoint) ? a.checkpoint : "";
+  if (!resume.empty()) {
+    if (lead && a.resume == "auto") std::printf("resuming from %s\n", resume.c_str());
+    resume_state = ht::load(resume);
     HT_CHECK(resume_state.is_dict() && resume_state.to_dict().contains("model") &&
                  resume_state.to_dict().contains("optimizer"),
-             a.resume, ": not a training checkpoint (expected a dict with 'model' and 'optimizer', as train_resnet18 "
+             resume, ": not a training checkpoint (expected a dict with 'model' and 'optimizer', as train_resnet18 "
              "writes or torch.save({'model': model.state_dict(), 'optimizer': opt.state_dict(), ...}) does)");
-    seed = uint64_t(checkpoint_int(resume_state, "seed", int64_t(a.seed), a.resume, "using --seed"));
-    start_epoch = checkpoint_int(resume_state, "epoch", 0, a.resume, "starting at epoch 0");
-    global_step = checkpoint_int(resume_state, "global_step", -1, a.resume, "counting steps from the epoch");
+    seed = uint64_t(checkpoint_int(resume_state, "seed", int64_t(a.seed), resume, "using --seed"));
+    start_epoch = checkpoint_int(resume_state, "epoch", 0, resume, "starting at epoch 0");
+    global_step = checkpoint_int(resume_state, "global_step", -1, resume, "counting steps from the epoch");
   }
 
   ht::manual_seed(seed);
@@ -255,47 +301,95 @@ int run(const Args& a) {
     ddp = std::make_unique<dist::DistributedDataParallel>(model, pg, ddp_options);
   }
 
-  ht::optim::Adam opt(model->parameters(), {.lr = a.lr, .weight_decay = a.weight_decay});
+  std::unique_ptr<ht::optim::Optimizer> optimizer = examples::make_optimizer(a.optim, model->parameters());
+  ht::optim::Optimizer& opt = *optimizer;
   ht::amp::GradScaler scaler({.enabled = scaled});
   if (pg) dist::sync_grad_scaler(scaler, pg);
+  dist::DistributedSampler sampler(train.size(), world, g_rank, a.shuffle, seed);
+  int64_t steps_per_epoch = (sampler.num_samples() + a.batch_size - 1) / a.batch_size;  // batches
+  int64_t opt_steps_per_epoch = (steps_per_epoch + a.accum_steps - 1) / a.accum_steps;
+  // built before the states are loaded, as in PyTorch: a scheduler's constructor writes the param groups
+  examples::Schedule schedule = examples::make_schedule(a.optim, opt, a.epochs, opt_steps_per_epoch);
   if (!resume_state.is_none()) {
     opt.load_state_dict(resume_state["optimizer"]);
+    if (schedule.scheduler) {
+      if (resume_state.to_dict().contains("scheduler")) schedule.scheduler->load_state_dict(resume_state["scheduler"]);
+      else if (lead) std::printf("note: %s has no 'scheduler'; the --sched %s schedule restarts\n", resume.c_str(), a.optim.sched.c_str());
+    }
     if (scaled && resume_state.to_dict().contains("scaler")) scaler.load_state_dict(resume_state["scaler"]);
-    else if (scaled && lead) std::printf("note: %s has no 'scaler'; the loss scale starts at %g\n", a.resume.c_str(), scaler.get_scale());
+    else if (scaled && lead) std::printf("note: %s has no 'scaler'; the loss scale starts at %g\n", resume.c_str(), scaler.get_scale());
   }
 
+  if (global_step < 0) global_step = start_epoch * steps_per_epoch;
+  // a checkpoint saved mid-epoch (--save-every) resumes at the batch after its last optimizer step
+  const int64_t resume_batch = global_step - start_epoch * steps_per_epoch;
+  HT_CHECK(resume_batch >= 0 && resume_batch < std::max<int64_t>(steps_per_epoch, 1), resume, ": global_step ",
+           global_step, " is not within epoch ", start_epoch + 1, " of ", steps_per_epoch,
+           " batches; resume with the --batch-size, --limit and process count that wrote it");
   std::ofstream log;
   if (!a.log.empty() && lead) {
+    // a resumed run drops the lines a killed run logged after its checkpoint, so the log reads as one run's
+    if (!resume_state.is_none()) examples::truncate_log_after(a.log, start_epoch, global_step);
     log.open(a.log, resume_state.is_none() ? std::ios::trunc : std::ios::app);
     HT_CHECK(log.good(), "cannot open --log file ", a.log);
   }
-  dist::DistributedSampler sampler(train.size(), world, g_rank, a.shuffle, seed);
-  int64_t steps_per_epoch = (sampler.num_samples() + a.batch_size - 1) / a.batch_size;
-  if (global_step < 0) global_step = start_epoch * steps_per_epoch;
   if (lead) {
-    std::printf("train_resnet18: %s, %lld train / %lld test images, %s%s on %s, batch %lld, Adam lr %g",
+    std::printf("train_resnet18: %s, %lld train / %lld test images, %s%s on %s, batch %lld, %s lr %g",
                 spec.name.c_str(), static_cast<long long>(train.size()), static_cast<long long>(test.size()),
                 recipe.c_str(), a.channels_last ? " channels_last" : "", device.str().c_str(),
-                static_cast<long long>(a.batch_size), a.lr);
+                static_cast<long long>(a.batch_size), a.optim.opt.c_str(), a.optim.lr);
+    if (a.optim.sched != "none") std::printf(", %s schedule", a.optim.sched.c_str());
+    if (a.accum_steps > 1) std::printf(", %lld batches per step", static_cast<long long>(a.accum_steps));
     if (pg) std::printf(", %d processes (%s), batch per process", world, device.is_cuda() ? "nccl" : "gloo");
     std::printf("\n");
   }
-  // Test accuracy of rank 0's model (the one saved): its buffers go to every rank, each counts a slice.
-  auto test_accuracy = [&]() {
-    if (!pg) return examples::evaluate(*model, test, feed, 256);
-    ddp->sync_buffers();
+  // --model-ema: the average starts at the (resumed) weights; a checkpoint's 'model_ema' continues it
+  std::optional<examples::ModelEma> ema;
+  ht::nn::ModulePtr ema_model;  // the average as a model, for evaluation
+  if (a.model_ema > 0) {
+    ema.emplace(a.model_ema);
+    ema->reset(*model, opt.master_params());
+    if (!resume_state.is_none() && resume_state.to_dict().contains("model_ema"))
+      ema->load(ht::to_state_dict(resume_state["model_ema"]), device);
+    else if (!resume_state.is_none() && lead)
+      std::printf("note: %s has no 'model_ema'; the average starts at its weights\n", resume.c_str());
+    ema_model = ht::nn::resnet18({.num_classes = 10, .in_channels = spec.channels});
+    ema_model->to(device).to(dtype);
+    if (a.channels_last) ema_model->to(ht::MemoryFormat::ChannelsLast);
+  }
+  // Top-1, top-5 and loss on the test split of rank 0's model (the one saved): its buffers go to every rank,
+  // each evaluates a slice, the sums are added up.
+  auto test_metrics = [&](ht::nn::Module& m, bool is_ddp_model) {
+    if (!pg) return examples::evaluate_sums(m, test, 0, test.size(), feed, 256);
+    if (is_ddp_model) ddp->sync_buffers();
     int64_t n = test.size(), begin = n * g_rank / world, end = n * (g_rank + 1) / world;
-    ht::Tensor correct = ht::full({1}, double(examples::count_correct(*model, test, begin, end, feed, 256)),
-                                  {.dtype = ht::kInt64});
-    pg->all_reduce(correct);
-    return n ? double(correct.item<int64_t>()) / double(n) : 0.0;
+    examples::EvalSums s = examples::evaluate_sums(m, test, begin, end, feed, 256);
+    ht::Tensor sums = ht::tensor<double>({s.top1, s.top5, s.loss, s.n});
+    pg->all_reduce(sums);
+    std::vector<double> v = sums.to_vector<double>();
+    return examples::EvalSums{v[0], v[1], v[2], v[3]};
+  };
+  auto test_accuracy = [&]() { return test_metrics(*model, true).accuracy(); };
+  // The whole training state after `epochs_done` epochs and global_step batches (rank 0 writes it).
+  auto save_checkpoint = [&](int64_t epochs_done) {
+    std::vector<ht::Tensor> masters = opt.master_params();
+    ht::Value ck = ht::Value::dict();
+    ck.to_dict().set("model", ht::to_value(state_dict_as(*model, ht::kFloat32, &masters)));
+    ck.to_dict().set("optimizer", opt.state_dict());
+    if (scaled) ck.to_dict().set("scaler", scaler.state_dict());
+    if (schedule.scheduler) ck.to_dict().set("scheduler", schedule.scheduler->state_dict());
+    if (ema) ck.to_dict().set("model_ema", ht::to_value(ema->saved(ht::kFloat32)));
+    ck.to_dict().set("epoch", epochs_done);
+    ck.to_dict().set("global_step", global_step);
+    ck.to_dict().set("seed", int64_t(seed));
+    examples::save_checkpoint_atomically(ck, a.checkpoint, a.keep);
   };
   double accuracy = -1;
   for (int64_t epoch = start_epoch; epoch < a.epochs; ++epoch) {
     sampler.set_epoch(epoch);
     std::vector<int64_t> order = sampler.indices();  // with one process: the whole epoch's permutation
     Progress progress(steps_per_epoch);
-    for (int64_t step = 0; step < steps_per_epoch; ++step) {
+    for (int64_t step = epoch == start_epoch ? resume_batch : 0; step < steps_per_epoch; ++step) {
       auto t0 = std::chrono::steady_clock::now();
       int64_t begin = step * a.batch_size, end = std::min(int64_t(order.size()), begin + a.batch_size);
       ht::Tensor x = examples::gather_rows(train.images, order, begin, end);
@@ -306,13 +400,28 @@ int run(const Args& a) {
       {
         ht::amp::AutocastGuard autocast = feed.autocast_scope();
         ht::Tensor logits = ddp ? (*ddp)(feed.input(x)) : (*model)(feed.input(x));
-        loss = ht::nn::functional::cross_entropy(logits, y);
+        loss = ht::nn::functional::cross_entropy(logits, y, {.label_smoothing = a.label_smoothing});
       }
-      opt.zero_grad();
-      scaler.scale(loss).backward();
-      double scale_used = scaler.get_scale();
-      bool stepped = scaler.step(opt);
-      scaler.update();
+      // --accum-steps K: K batches' gradients add up before one optimizer step, each loss divided by the number
+      // of batches in its group (the epoch's last group may be shorter, as in timm's train.py)
+      int64_t group_begin = step / a.accum_steps * a.accum_steps;
+      int64_t group_size = std::min(a.accum_steps, steps_per_epoch - group_begin);
+      bool last_in_group = step + 1 == group_begin + group_size;
+      scaler.scale(group_size > 1 ? ht::div(loss, double(group_size)) : loss).backward();
+      double scale_used = scaler.get_scale(), lr_used = opt.lr(0);
+      bool stepped = false;
+      if (examples::kill_point("step")) examples::die_now();
+      if (last_in_group) {
+        if (a.clip_grad > 0) {  // PyTorch's AMP recipe: unscale, clip the true gradients, then step
+          scaler.unscale_(opt);
+          ht::nn::utils::clip_grad_norm_(opt.params(), a.clip_grad);
+        }
+        stepped = scaler.step(opt);
+        scaler.update();
+        if (ema) ema->update(*model, opt.master_params());
+        opt.zero_grad();
+        if (schedule.per_step) schedule.scheduler->step();
+      }
       double loss_value = loss.item<double>();
       if (pg) {  // the logged loss is the mean over every rank's batch, as one process with the global batch
         ht::Tensor l = ht::full({1}, loss_value, {.dtype = ht::kFloat64});
@@ -326,34 +435,52 @@ int run(const Args& a) {
       progress.show(epoch + 1, step + 1, loss_value, ips, scaled ? std::optional<double>(scale_used) : std::nullopt);
       if (log.is_open()) {
         nlohmann::json j = {{"epoch", epoch + 1}, {"step", global_step}, {"loss", loss_value},
-                            {"lr", opt.lr(0)}, {"images_per_s", ips}};
-        if (scaled) {
+                            {"lr", lr_used}, {"images_per_s", ips}};
+        if (scaled && last_in_group) {
           j["scale"] = scale_used;
           j["skipped"] = !stepped;
         }
         log << j.dump() << "\n" << std::flush;
       }
+      // --save-every N optimizer steps inside an epoch (its end saves anyway, after evaluation)
+      int64_t opt_steps = epoch * opt_steps_per_epoch + step / a.accum_steps + 1;
+      if (last_in_group && a.save_every > 0 && opt_steps % a.save_every == 0 && step + 1 < steps_per_epoch)
+        save_checkpoint(epoch);
     }
-    accuracy = test_accuracy();
+    if (schedule.scheduler && !schedule.per_step) schedule.scheduler->step();
+    examples::EvalSums metrics = test_metrics(*model, true);
+    accuracy = metrics.accuracy();
+    std::optional<examples::EvalSums> ema_metrics;
+    if (ema) {
+      ema_model->load_state_dict(ema->state());
+      ema_metrics = test_metrics(*ema_model, false);
+    }
     if (!lead) continue;
-    std::printf("epoch %lld: test accuracy %.4f\n", static_cast<long long>(epoch + 1), accuracy);
-    if (log.is_open()) log << nlohmann::json{{"epoch", epoch + 1}, {"test_accuracy", accuracy}}.dump() << "\n" << std::flush;
-    if (!a.checkpoint.empty()) {
-      std::vector<ht::Tensor> masters = opt.master_params();
-      ht::Value ck = ht::Value::dict();
-      ck.to_dict().set("model", ht::to_value(state_dict_as(*model, ht::kFloat32, &masters)));
-      ck.to_dict().set("optimizer", opt.state_dict());
-      if (scaled) ck.to_dict().set("scaler", scaler.state_dict());
-      ck.to_dict().set("epoch", epoch + 1);
-      ck.to_dict().set("global_step", global_step);
-      ck.to_dict().set("seed", int64_t(seed));
-      ht::save(ck, a.checkpoint);
+    std::printf("epoch %lld: test accuracy %.4f  top-5 %.4f  loss %.4f", static_cast<long long>(epoch + 1), accuracy,
+                metrics.top5_accuracy(), metrics.mean_loss());
+    if (ema_metrics) std::printf("  (EMA: accuracy %.4f  top-5 %.4f)", ema_metrics->accuracy(), ema_metrics->top5_accuracy());
+    std::printf("\n");
+    if (log.is_open()) {
+      nlohmann::json j = {{"epoch", epoch + 1}, {"test_accuracy", accuracy}, {"test_top5", metrics.top5_accuracy()},
+                          {"test_loss", metrics.mean_loss()}};
+      if (ema_metrics) {
+        j["ema_test_accuracy"] = ema_metrics->accuracy();
+        j["ema_test_top5"] = ema_metrics->top5_accuracy();
+      }
+      log << j.dump() << "\n" << std::flush;
     }
+    if (!a.checkpoint.empty()) save_checkpoint(epoch + 1);
   }
   if (accuracy < 0) accuracy = test_accuracy();
   if (!lead) return 0;
   ht::save(state_dict_as(*model, ht::kFloat16, nullptr), a.out);
   std::printf("saved %s\n", a.out.c_str());
+  if (ema) {  // beside --out: model_fp16.pth -> model_fp16_ema.pth
+    std::string ema_out = a.out.size() > 4 && a.out.ends_with(".pth") ? a.out.substr(0, a.out.size() - 4) + "_ema.pth"
+                                                                       : a.out + "_ema";
+    ht::save(ema->saved(ht::kFloat16), ema_out);
+    std::printf("saved %s (--model-ema %g)\n", ema_out.c_str(), a.model_ema);
+  }
   std::printf("test accuracy: %.4f\n", accuracy);
   return 0;
 }

@@ -1,6 +1,7 @@
 // LR schedulers: PyTorch's _LRScheduler bookkeeping and the four schedules' get_lr() formulas.
 #include "optim/lr_scheduler.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace ht::optim {
@@ -48,6 +49,16 @@ void LRScheduler::step() {
   }
 }
 
+void LRScheduler::update_lr_at(int64_t epoch) {
+  last_epoch_ = epoch;
+  std::vector<double> lrs = closed_form_lr();
+  last_lr_.clear();
+  for (size_t g = 0; g < lrs.size(); ++g) {
+    optimizer_.set_lr(g, lrs[g]);
+    last_lr_.push_back(optimizer_.lr(g));
+  }
+}
+
 Value LRScheduler::state_dict() const {
   Value out = Value::dict();
   Dict& d = out.to_dict();
@@ -83,6 +94,12 @@ std::vector<double> StepLR::get_lr() {
     double lr = optimizer_.lr(g);
     out.push_back(last_epoch_ == 0 || last_epoch_ % step_size_ != 0 ? lr : lr * gamma_);
   }
+  return out;
+}
+
+std::vector<double> StepLR::closed_form_lr() {
+  std::vector<double> out;
+  for (double base : base_lrs_) out.push_back(base * std::pow(gamma_, double(last_epoch_ / step_size_)));
   return out;
 }
 
@@ -124,6 +141,13 @@ std::vector<double> LinearLR::get_lr() {
   return out;
 }
 
+std::vector<double> LinearLR::closed_form_lr() {
+  std::vector<double> out;
+  double progress = double(std::min(total_iters_, last_epoch_)) / double(total_iters_);
+  for (double base : base_lrs_) out.push_back(base * (start_factor_ + (end_factor_ - start_factor_) * progress));
+  return out;
+}
+
 void LinearLR::write_own_state(Dict& out) const {
   out.set("start_factor", start_factor_);
   out.set("end_factor", end_factor_);
@@ -160,6 +184,13 @@ std::vector<double> CosineAnnealingLR::get_lr() {
                     eta_min_);
     }
   }
+  return out;
+}
+
+std::vector<double> CosineAnnealingLR::closed_form_lr() {
+  std::vector<double> out;
+  for (double base : base_lrs_)
+    out.push_back(eta_min_ + (base - eta_min_) * (1 + std::cos(kPi * double(last_epoch_) / double(T_max_))) / 2);
   return out;
 }
 

@@ -2,6 +2,7 @@
 // step() uses), construction rules (initial_lr in the param groups) and state_dict attributes.
 // Call scheduler.step() after optimizer.step(), once per epoch or iteration as the schedule is defined.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,17 +17,22 @@ class LRScheduler {
   LRScheduler(const LRScheduler&) = delete;
   LRScheduler& operator=(const LRScheduler&) = delete;
 
-  void step();
+  virtual void step();
   const std::vector<double>& get_last_lr() const { return last_lr_; }
   int64_t last_epoch() const { return last_epoch_; }
   const std::vector<double>& base_lrs() const { return base_lrs_; }
 
   // PyTorch's scheduler.__dict__ without the optimizer, in its order.
-  Value state_dict() const;
-  void load_state_dict(const Value& state_dict);
+  virtual Value state_dict() const;
+  virtual void load_state_dict(const Value& state_dict);
 
  protected:
+  friend class SequentialLR;  // it rewinds and restarts the schedulers it chains, as PyTorch's does
   LRScheduler(Optimizer& optimizer, int64_t last_epoch);
+  // PyTorch's _update_lr(epoch): jumps to `epoch` through the closed form where the schedule has one.
+  void update_lr_at(int64_t epoch);
+  // PyTorch's _get_closed_form_lr at last_epoch_; schedules without one (OneCycleLR) use get_lr().
+  virtual std::vector<double> closed_form_lr() { return get_lr(); }
   // Runs the first step() (PyTorch's _initial_step); derived constructors call it last.
   void initial_step();
   virtual std::vector<double> get_lr() = 0;
@@ -48,6 +54,7 @@ class StepLR : public LRScheduler {
 
  protected:
   std::vector<double> get_lr() override;
+  std::vector<double> closed_form_lr() override;
   void write_own_state(Dict& out) const override;
   void read_own_state(const Dict& in) override;
 
@@ -64,6 +71,7 @@ class LinearLR : public LRScheduler {
 
  protected:
   std::vector<double> get_lr() override;
+  std::vector<double> closed_form_lr() override;
   void write_own_state(Dict& out) const override;
   void read_own_state(const Dict& in) override;
 
@@ -79,6 +87,7 @@ class CosineAnnealingLR : public LRScheduler {
 
  protected:
   std::vector<double> get_lr() override;
+  std::vector<double> closed_form_lr() override;
   void write_own_state(Dict& out) const override;
   void read_own_state(const Dict& in) override;
 
@@ -121,6 +130,28 @@ class OneCycleLR : public LRScheduler {
   bool linear_ = false;
   bool cycle_momentum_ = true;
   bool use_beta1_ = false;
+};
+
+// Runs schedulers one after another, switching at the milestones (torch.optim.lr_scheduler.SequentialLR), e.g.
+// a LinearLR warmup then a CosineAnnealingLR. It owns the schedulers it chains.
+class SequentialLR : public LRScheduler {
+ public:
+  SequentialLR(Optimizer& optimizer, std::vector<std::unique_ptr<LRScheduler>> schedulers,
+               std::vector<int64_t> milestones, int64_t last_epoch = -1);
+  void step() override;
+  // {"_milestones", "last_epoch", "_last_lr", "_schedulers": [each one's state_dict]}, as PyTorch's.
+  Value state_dict() const override;
+  void load_state_dict(const Value& state_dict) override;
+
+ protected:
+  std::vector<double> get_lr() override { return last_lr_; }
+  void write_own_state(Dict&) const override {}
+  void read_own_state(const Dict&) override {}
+
+ private:
+  size_t active_index(int64_t epoch) const;
+  std::vector<std::unique_ptr<LRScheduler>> schedulers_;
+  std::vector<int64_t> milestones_;
 };
 
 }  // namespace ht::optim

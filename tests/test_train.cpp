@@ -5,10 +5,12 @@
 
 #include "io/serialize.h"
 #include "tests/helpers.h"
+#include "tests/train_test_util.h"
 
 using namespace ht;
 using testing::bin;
 using testing::run_command;
+using testing::read_log;
 using testing::run_python;
 
 namespace {
@@ -21,15 +23,6 @@ double printed_accuracy(const std::string& out) {
   auto at = out.rfind("test accuracy: ");
   REQUIRE(at != std::string::npos);
   return std::stod(out.substr(at + 15));
-}
-
-std::vector<nlohmann::json> read_log(const std::filesystem::path& p) {
-  std::vector<nlohmann::json> rows;
-  std::ifstream f(p);
-  std::string line;
-  while (std::getline(f, line))
-    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
-  return rows;
 }
 
 std::vector<double> step_losses(const std::vector<nlohmann::json>& log) {

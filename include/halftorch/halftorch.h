@@ -26,6 +26,7 @@
 #include "nn/module.h"
 #include "nn/module_holder.h"
 #include "nn/resnet.h"
+#include "nn/utils.h"
 #include "optim/optim.h"
 #include "vision/image_folder.h"
 #include "vision/transforms.h"

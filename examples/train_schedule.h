@@ -1,0 +1,68 @@
+// train_resnet18's optimizer and learning-rate schedule flags, built as torchvision's classification reference
+// (references/classification/train.py) builds them: --opt sgd|adam|adamw, --sched step|cosine stepped once per
+// epoch (a LinearLR warmup of --warmup-epochs first, joined by SequentialLR), --sched onecycle stepped once per
+// optimizer step (OneCycleLR defines its schedule in steps).
+#pragma once
+#include <memory>
+#include <string>
+
+#include <halftorch/halftorch.h>
+
+namespace examples {
+
+struct OptimFlags {
+  std::string opt = "adam", sched = "none";
+  double lr = 1e-3, momentum = 0.9, weight_decay = -1;  // weight_decay < 0: the optimizer's own default
+  bool nesterov = false;
+  int64_t warmup_epochs = 0, lr_step_size = 30;
+  double warmup_decay = 0.01, lr_gamma = 0.1, lr_min = 0;
+};
+
+inline std::unique_ptr<ht::optim::Optimizer> make_optimizer(const OptimFlags& f, std::vector<ht::Tensor> params) {
+  if (f.opt == "sgd")
+    return std::make_unique<ht::optim::SGD>(std::move(params),
+                                            ht::optim::SGDOptions{.lr = f.lr, .momentum = f.momentum,
+                                                                  .weight_decay = std::max(0.0, f.weight_decay),
+                                                                  .nesterov = f.nesterov});
+  if (f.opt == "adamw")
+    return std::make_unique<ht::optim::AdamW>(
+        std::move(params), ht::optim::AdamWOptions{.lr = f.lr, .weight_decay = f.weight_decay < 0 ? 1e-2 : f.weight_decay});
+  return std::make_unique<ht::optim::Adam>(std::move(params),
+                                           ht::optim::AdamOptions{.lr = f.lr, .weight_decay = std::max(0.0, f.weight_decay)});
+}
+
+struct Schedule {
+  std::unique_ptr<ht::optim::LRScheduler> scheduler;  // null for --sched none
+  bool per_step = false;                              // stepped after every optimizer step, else every epoch
+};
+
+// `epochs` is the run's length and `steps_per_epoch` the optimizer steps in one epoch.
+inline Schedule make_schedule(const OptimFlags& f, ht::optim::Optimizer& opt, int64_t epochs, int64_t steps_per_epoch) {
+  using namespace ht::optim;
+  Schedule s;
+  if (f.sched == "onecycle") {
+    s.scheduler = std::make_unique<OneCycleLR>(
+        opt, f.lr, OneCycleOptions{.epochs = std::max<int64_t>(epochs, 1), .steps_per_epoch = std::max<int64_t>(steps_per_epoch, 1)});
+    s.per_step = true;
+    return s;
+  }
+  std::unique_ptr<LRScheduler> main;
+  if (f.sched == "step") main = std::make_unique<StepLR>(opt, f.lr_step_size, f.lr_gamma);
+  else if (f.sched == "cosine")
+    main = std::make_unique<CosineAnnealingLR>(opt, std::max<int64_t>(epochs - f.warmup_epochs, 1), f.lr_min);
+  if (f.warmup_epochs > 0) {
+    std::vector<std::unique_ptr<LRScheduler>> chain;
+    chain.push_back(std::make_unique<LinearLR>(opt, f.warmup_decay, 1.0, f.warmup_epochs));
+    if (main) {
+      chain.push_back(std::move(main));
+      s.scheduler = std::make_unique<SequentialLR>(opt, std::move(chain), std::vector<int64_t>{f.warmup_epochs});
+    } else {
+      s.scheduler = std::move(chain[0]);
+    }
+  } else {
+    s.scheduler = std::move(main);
+  }
+  return s;
+}
+
+}  // namespace examples
