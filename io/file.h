@@ -24,7 +24,6 @@ class MappedFile {
   MappedFile& operator=(const MappedFile&) = delete;
 
   const uint8_t* data() const { return data_; }
-  uint8_t* mutable_data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 

@@ -119,7 +119,6 @@ class Dict {
   bool contains(const DictKey& key) const { return find(key) != nullptr; }
   const Value& at(const DictKey& key) const;  // throws "[io] no key ..." when absent
   const std::vector<std::pair<DictKey, Value>>& items() const { return items_; }
-  std::vector<std::pair<DictKey, Value>>& items_mut() { return items_; }
   void clear();
 
   bool ordered = false;

@@ -233,7 +233,7 @@ struct Elementwise {
     visit_dtype(y.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       if constexpr (std::is_same_v<T, bool>) {
-        fail("[unary] op ", int(op), " is not defined for bool tensors");
+        fail("[", op_name(op), "] is not defined for bool tensors");
       } else {
         switch (op) {
           case UnaryOp::Neg: return unary_as<T>(Neg{}, x, y);
@@ -254,14 +254,13 @@ struct Elementwise {
             case UnaryOp::Rsqrt: return unary_as<T>(Rsqrt{}, x, y);
             case UnaryOp::Sigmoid: return unary_as<T>(Sigmoid{}, x, y);
             case UnaryOp::Tanh: return unary_as<T>(Tanh{}, x, y);
-            case UnaryOp::Reciprocal: return unary_as<T>(Reciprocal{}, x, y);
             case UnaryOp::PowScalar: return unary_as<T>(PowScalar{a}, x, y);
             case UnaryOp::RDivScalar: return unary_as<T>(RDivScalar{a}, x, y);
             case UnaryOp::DivScalar: return unary_as<T>(DivScalar{a}, x, y);
             default: break;
           }
         }
-        fail("[unary] op ", int(op), " is not defined for ", dtype_name(y.dtype));
+        fail("[", op_name(op), "] is not defined for ", dtype_name(y.dtype), " tensors");
       }
     });
   }
@@ -296,7 +295,6 @@ struct Elementwise {
       if constexpr (is_float_v<T>) {
         switch (op) {
           case BinaryOp::Div: return binary_as<T, T>(Div{}, x1, x2, out);
-          case BinaryOp::Pow: return binary_as<T, T>(Pow{}, x1, x2, out);
           case BinaryOp::ReluBwd: return binary_as<T, T>(ReluBwd{}, x1, x2, out);
           case BinaryOp::SigmoidBwd: return binary_as<T, T>(SigmoidBwd{}, x1, x2, out);
           case BinaryOp::TanhBwd: return binary_as<T, T>(TanhBwd{}, x1, x2, out);
@@ -305,7 +303,7 @@ struct Elementwise {
           default: break;
         }
       }
-      fail("[binary] op ", int(op), " is not defined for ", dtype_name(x1.dtype));
+      fail("[", op_name(op), "] is not defined for ", dtype_name(x1.dtype), " tensors");
     });
   }
 

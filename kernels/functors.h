@@ -48,7 +48,6 @@ struct Abs { template <class A> HT_HD A operator()(A x) const { return x < A(0) 
 struct Relu { template <class A> HT_HD A operator()(A x) const { return x > A(0) ? x : (m_isnan(x) ? x : A(0)); } };
 struct Sigmoid { template <class A> HT_HD A operator()(A x) const { return A(1) / (A(1) + m_exp(-x)); } };
 struct Tanh { template <class A> HT_HD A operator()(A x) const { return m_tanh(x); } };
-struct Reciprocal { template <class A> HT_HD A operator()(A x) const { return A(1) / x; } };
 struct Square { template <class A> HT_HD A operator()(A x) const { return x * x; } };
 struct PowScalar { double a; template <class A> HT_HD A operator()(A x) const { return m_pow(x, A(a)); } };
 struct Clamp {
@@ -72,7 +71,6 @@ struct Div { template <class A> HT_HD A operator()(A x, A y) const { return x / 
 // maximum/minimum propagate NaN, as PyTorch's do
 struct Maximum { template <class A> HT_HD A operator()(A x, A y) const { return m_isnan(x) ? x : m_isnan(y) ? y : (x > y ? x : y); } };
 struct Minimum { template <class A> HT_HD A operator()(A x, A y) const { return m_isnan(x) ? x : m_isnan(y) ? y : (x < y ? x : y); } };
-struct Pow { template <class A> HT_HD A operator()(A x, A y) const { return m_pow(x, y); } };
 struct Eq { template <class A> HT_HD bool operator()(A x, A y) const { return x == y; } };
 struct Ne { template <class A> HT_HD bool operator()(A x, A y) const { return x != y; } };
 struct Lt { template <class A> HT_HD bool operator()(A x, A y) const { return x < y; } };

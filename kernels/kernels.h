@@ -34,7 +34,7 @@ struct RawView {
 };
 
 enum class UnaryOp : uint8_t {
-  Neg, Exp, Log, Sqrt, Rsqrt, Abs, Relu, Sigmoid, Tanh, Reciprocal, Square,
+  Neg, Exp, Log, Sqrt, Rsqrt, Abs, Relu, Sigmoid, Tanh, Square,
   PowScalar,  // x^a
   Clamp,      // min(max(x, a), b)
   AddScalar,  // x + a
@@ -45,7 +45,7 @@ enum class UnaryOp : uint8_t {
 };
 
 enum class BinaryOp : uint8_t {
-  Add, Sub, Mul, Div, Maximum, Minimum, Pow,
+  Add, Sub, Mul, Div, Maximum, Minimum,
   Eq, Ne, Lt, Le, Gt, Ge,        // results are bool
   ReluBwd,                       // (gy, y) -> y > 0 ? gy : 0
   SigmoidBwd,                    // (gy, y) -> gy * y * (1 - y)
@@ -54,7 +54,9 @@ enum class BinaryOp : uint8_t {
   PowScalarBwd,                  // (gy, x) -> gy * a * x^(a-1)
 };
 
-inline bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq && op <= BinaryOp::Ge; }
+// The op's name for error messages ("exp", "relu_backward").
+const char* op_name(UnaryOp op);
+const char* op_name(BinaryOp op);
 
 // dst = src between devices, contiguous bytes of the same dtype.
 void copy_bytes_across(const void* src, Device src_dev, void* dst, Device dst_dev, size_t nbytes);
