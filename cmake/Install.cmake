@@ -2,9 +2,17 @@
 include(CMakePackageConfigHelpers)
 install(TARGETS halftorch EXPORT halftorchTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
-foreach(dir core kernels nn optim io distributed data vision)
-  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/halftorch/${dir}
-          FILES_MATCHING PATTERN "*.h")
+# A header is public when every project header it includes is named "halftorch/...": those are installed; the
+# kernels/ internals (and core/raw.h, which includes them) are not.
+foreach(dir core nn optim io distributed data vision)
+  file(GLOB headers ${PROJECT_SOURCE_DIR}/${dir}/*.h)
+  foreach(header ${headers})
+    file(STRINGS ${header} project_includes REGEX "^#include \"")
+    list(FILTER project_includes EXCLUDE REGEX "^#include \"halftorch/")
+    if(NOT project_includes)
+      install(FILES ${header} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/halftorch/${dir})
+    endif()
+  endforeach()
 endforeach()
 install(FILES ${PROJECT_SOURCE_DIR}/include/halftorch/halftorch.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/halftorch)
 install(EXPORT halftorchTargets NAMESPACE halftorch:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/halftorch)

@@ -4,8 +4,8 @@
 // in float32. The ops that honor it: matmul, linear, nn::functional::conv2d (LowerPrecision); softmax,
 // log_softmax, nn::functional::cross_entropy (Float32). docs/mixed-precision.md says the same.
 #pragma once
-#include "core/device.h"
-#include "core/tensor.h"
+#include "halftorch/core/device.h"
+#include "halftorch/core/tensor.h"
 
 namespace ht::amp {
 

@@ -4,8 +4,8 @@
 #include <string>
 #include <type_traits>
 
-#include "core/error.h"
-#include "core/half.h"
+#include "halftorch/core/error.h"
+#include "halftorch/core/half.h"
 
 namespace ht {
 

@@ -10,7 +10,7 @@
 #include <variant>
 #include <vector>
 
-#include "core/tensor.h"
+#include "halftorch/core/tensor.h"
 
 namespace ht::indexing {
 

@@ -4,8 +4,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/scalar.h"
-#include "core/tensor.h"
+#include "halftorch/core/scalar.h"
+#include "halftorch/core/tensor.h"
 
 namespace ht {
 

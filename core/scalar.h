@@ -4,7 +4,7 @@
 #include <concepts>
 #include <cstdint>
 
-#include "core/dtype.h"
+#include "halftorch/core/dtype.h"
 
 namespace ht {
 

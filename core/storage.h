@@ -7,7 +7,7 @@
 #include <functional>
 #include <memory>
 
-#include "core/device.h"
+#include "halftorch/core/device.h"
 
 namespace ht {
 

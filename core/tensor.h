@@ -9,10 +9,10 @@
 #include <tuple>
 #include <vector>
 
-#include "core/dtype.h"
-#include "core/memory_format.h"
-#include "core/scalar.h"
-#include "core/storage.h"
+#include "halftorch/core/dtype.h"
+#include "halftorch/core/memory_format.h"
+#include "halftorch/core/scalar.h"
+#include "halftorch/core/storage.h"
 
 namespace ht {
 

@@ -12,8 +12,8 @@
 #include <optional>
 #include <vector>
 
-#include "data/dataset.h"
-#include "data/samplers.h"
+#include "halftorch/data/dataset.h"
+#include "halftorch/data/samplers.h"
 
 namespace ht::data {
 

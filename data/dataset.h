@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "core/tensor.h"
+#include "halftorch/core/tensor.h"
 
 namespace ht::data {
 

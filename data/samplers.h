@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "distributed/sampler.h"
+#include "halftorch/distributed/sampler.h"
 
 namespace ht::data {
 

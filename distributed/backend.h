@@ -5,8 +5,8 @@
 #include <memory>
 #include <string>
 
-#include "distributed/process_group.h"
-#include "distributed/store.h"
+#include "halftorch/distributed/process_group.h"
+#include "halftorch/distributed/store.h"
 
 namespace ht::distributed::detail {
 

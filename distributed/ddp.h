@@ -14,9 +14,9 @@
 #include <optional>
 #include <vector>
 
-#include "distributed/process_group.h"
-#include "nn/module.h"
-#include "optim/grad_scaler.h"
+#include "halftorch/distributed/process_group.h"
+#include "halftorch/nn/module.h"
+#include "halftorch/optim/grad_scaler.h"
 
 namespace ht::distributed {
 

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
-#include "distributed/launch_env.h"
+#include "halftorch/core/tensor.h"
+#include "halftorch/distributed/launch_env.h"
 
 namespace ht::distributed {
 

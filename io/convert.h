@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "io/value.h"
+#include "halftorch/io/value.h"
 
 namespace ht::io {
 

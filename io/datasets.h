@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
+#include "halftorch/core/tensor.h"
 
 namespace ht::io {
 

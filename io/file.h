@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
+#include "halftorch/core/error.h"
 
 namespace ht::io {
 

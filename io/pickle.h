@@ -6,7 +6,7 @@
 #include <functional>
 #include <string>
 
-#include "io/value.h"
+#include "halftorch/io/value.h"
 
 namespace ht::io {
 

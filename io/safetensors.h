@@ -4,8 +4,8 @@
 #include <memory>
 #include <string>
 
-#include "io/file.h"
-#include "io/value.h"
+#include "halftorch/io/file.h"
+#include "halftorch/io/value.h"
 
 namespace ht::io {
 

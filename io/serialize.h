@@ -3,7 +3,7 @@
 #pragma once
 #include <string>
 
-#include "io/value.h"
+#include "halftorch/io/value.h"
 
 namespace ht {
 

@@ -4,9 +4,9 @@
 #include <memory>
 #include <string>
 
-#include "io/file.h"
+#include "halftorch/io/file.h"
 
-#include "core/tensor.h"
+#include "halftorch/core/tensor.h"
 
 namespace ht::io {
 

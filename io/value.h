@@ -11,7 +11,7 @@
 #include <variant>
 #include <vector>
 
-#include "core/tensor.h"
+#include "halftorch/core/tensor.h"
 
 namespace ht {
 

@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "io/file.h"
+#include "halftorch/io/file.h"
 
 namespace ht::io {
 

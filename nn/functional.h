@@ -4,9 +4,9 @@
 #include <cstdint>
 #include <utility>
 
-#include "core/ops.h"
-#include "core/random.h"
-#include "core/tensor.h"
+#include "halftorch/core/ops.h"
+#include "halftorch/core/random.h"
+#include "halftorch/core/tensor.h"
 
 namespace ht::nn {
 

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <utility>
 
-#include "core/random.h"
-#include "core/tensor.h"
+#include "halftorch/core/random.h"
+#include "halftorch/core/tensor.h"
 
 namespace ht::nn::init {
 

@@ -4,8 +4,8 @@
 #include <initializer_list>
 #include <optional>
 
-#include "nn/functional.h"
-#include "nn/module.h"
+#include "halftorch/nn/functional.h"
+#include "halftorch/nn/module.h"
 
 namespace ht::nn {
 

@@ -2,8 +2,8 @@
 // LeakyReLU, AvgPool2d, Dropout2d, and MSELoss ... BCEWithLogitsLoss, CrossEntropyLoss. Parameter names (and so
 // state_dict keys) are PyTorch's: weight and bias.
 #pragma once
-#include "nn/functional.h"
-#include "nn/module.h"
+#include "halftorch/nn/functional.h"
+#include "halftorch/nn/module.h"
 
 namespace ht::nn {
 

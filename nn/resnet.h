@@ -3,7 +3,7 @@
 #pragma once
 #include <memory>
 
-#include "nn/layers.h"
+#include "halftorch/nn/layers.h"
 
 namespace ht::nn {
 

@@ -5,7 +5,7 @@
 #include <limits>
 #include <vector>
 
-#include "core/tensor.h"
+#include "halftorch/core/tensor.h"
 
 namespace ht::nn::utils {
 

@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "optim/optimizer.h"
+#include "halftorch/optim/optimizer.h"
 
 namespace ht::optim {
 

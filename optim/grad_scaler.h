@@ -8,9 +8,9 @@
 #include <optional>
 #include <vector>
 
-#include "core/tensor.h"
-#include "io/value.h"
-#include "optim/optimizer.h"
+#include "halftorch/core/tensor.h"
+#include "halftorch/io/value.h"
+#include "halftorch/optim/optimizer.h"
 
 namespace ht::amp {
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "io/value.h"
-#include "optim/optimizer.h"
+#include "halftorch/io/value.h"
+#include "halftorch/optim/optimizer.h"
 
 namespace ht::optim {
 

@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/tensor.h"
-#include "io/value.h"
+#include "halftorch/core/tensor.h"
+#include "halftorch/io/value.h"
 
 namespace ht::optim {
 

@@ -3,7 +3,7 @@
 #pragma once
 #include <vector>
 
-#include "optim/optimizer.h"
+#include "halftorch/optim/optimizer.h"
 
 namespace ht::optim {
 

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "data/dataset.h"
-#include "vision/image.h"
-#include "vision/transforms.h"
+#include "halftorch/data/dataset.h"
+#include "halftorch/vision/image.h"
+#include "halftorch/vision/transforms.h"
 
 namespace ht::vision {
 

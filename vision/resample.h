@@ -3,7 +3,7 @@
 // grows with the downscale factor (so downscaling averages, the "antialias"); coefficients normalised to sum 1,
 // then fixed point with 22 fractional bits; each pass rounds to uint8.
 #pragma once
-#include "vision/image.h"
+#include "halftorch/vision/image.h"
 
 namespace ht::vision {
 

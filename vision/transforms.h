@@ -9,8 +9,8 @@
 #include <variant>
 #include <vector>
 
-#include "core/tensor.h"
-#include "vision/image.h"
+#include "halftorch/core/tensor.h"
+#include "halftorch/vision/image.h"
 
 namespace ht::vision {
 
