@@ -494,6 +494,25 @@ TEST_CASE("train_resnet18 under torchrun writes scripts/launch's model_fp16.pth 
   REQUIRE(a.size() > 1000000);  // ResNet-18 in fp16
   REQUIRE(a == b);
 
+  // elastic restart: rank 1 of the first attempt is killed at its 3rd step; torchrun restarts the group, whose
+  // ranks resume from the last checkpoint (--resume auto, saved every 2 steps) and finish with exactly the
+  // weights of the uninterrupted run
+  std::string resumable = flags + "elastic.pth --checkpoint ck.pth --save-every 2 --resume auto";
+  std::ofstream(dir / "attempt.sh") << "#!/bin/sh\n"
+                                       "if [ \"$TORCHELASTIC_RESTART_COUNT\" = 0 ] && [ \"$RANK\" = 1 ]; then\n"
+                                       "  export HT_TRAIN_KILL_AT=step:3\n"
+                                       "fi\n"
+                                       "exec \"$@\"\n";
+  std::filesystem::permissions(dir / "attempt.sh", std::filesystem::perms::owner_all);
+  CommandResult elastic = run_command(env + "HT_DIST_TIMEOUT=60 " + torchrun + " --standalone --max-restarts 1 " +
+                                      "--nproc-per-node 2 --no-python ./attempt.sh " + bin("train_resnet18") +
+                                      resumable);
+  INFO(elastic.output);
+  REQUIRE(elastic.exit_code == 0);
+  REQUIRE_THAT(elastic.output, Catch::Contains("all_reduce failed on rank 0 of 2"));  // attempt 0 broke
+  REQUIRE_THAT(elastic.output, Catch::Contains("resuming from ck.pth"));                // attempt 1 resumed
+  REQUIRE(slurp(dir / "elastic.pth") == a);
+
   // a failing trainer's message reaches torchrun's summary through the error file
   CommandResult bad = run_command(env + torchrun + " --standalone --nproc-per-node 2 --no-python " +
                                   bin("train_resnet18") + flags + "x.pth --init missing-init.pth");
