@@ -9,6 +9,9 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <sstream>
@@ -117,6 +120,19 @@ inline void check_gradients(const std::function<Tensor(const std::vector<Tensor>
     }
     check_close(analytic, from_vector(num, x.sizes()), tol, tol, "gradient of input " + std::to_string(k));
   }
+}
+
+// A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it), for a store or a launcher to listen on.
+inline int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
 }
 
 inline std::filesystem::path temp_dir(const std::string& name) {

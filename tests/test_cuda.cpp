@@ -63,18 +63,6 @@ Tensor sample(Shape s, uint64_t seed, DType dt = kFloat32, Device dev = kCPU) {
 // Tolerances for a 16-bit result against a float32 CPU reference on the same (16-bit) inputs.
 double tol16(DType dt) { return dt == kBFloat16 ? 2e-2 : 4e-3; }
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 }  // namespace
 
 // ---- every device (CPU always)
