@@ -39,6 +39,7 @@ Tensor abs(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
+Tensor erf(const Tensor& x);
 Tensor square(const Tensor& x);
 Tensor clamp(const Tensor& x, double lo, double hi);
 // comparisons: bool results, no gradient

@@ -297,6 +297,13 @@ Tensor tanh(const Tensor& x) {
     return Grads{run_binary(BinaryOp::TanhBwd, g, y, g.dtype(), g.dtype(), "tanh_backward")};
   });
 }
+Tensor erf(const Tensor& x) {
+  return unary_record("erf", UnaryOp::Erf, as_real(x, "erf"), {.inputs = {0}},
+                      [](const Inputs& in, const Tensor&, const Tensor& g) {
+    // d/dx erf(x) = 2/sqrt(pi) * exp(-x^2)
+    return Grads{mul(g, mul(exp(neg(square(in[0]))), 1.1283791670955126))};
+  });
+}
 Tensor square(const Tensor& x) {
   return unary_record("square", UnaryOp::Square, x, {.inputs = {0}},
                       [](const Inputs& in, const Tensor&, const Tensor& g) {

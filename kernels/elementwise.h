@@ -254,6 +254,7 @@ struct Elementwise {
             case UnaryOp::Rsqrt: return unary_as<T>(Rsqrt{}, x, y);
             case UnaryOp::Sigmoid: return unary_as<T>(Sigmoid{}, x, y);
             case UnaryOp::Tanh: return unary_as<T>(Tanh{}, x, y);
+            case UnaryOp::Erf: return unary_as<T>(Erf{}, x, y);
             case UnaryOp::PowScalar: return unary_as<T>(PowScalar{a}, x, y);
             case UnaryOp::RDivScalar: return unary_as<T>(RDivScalar{a}, x, y);
             case UnaryOp::DivScalar: return unary_as<T>(DivScalar{a}, x, y);

@@ -20,6 +20,8 @@ HT_HD inline float m_sqrt(float x) { return ::sqrtf(x); }
 HT_HD inline double m_sqrt(double x) { return ::sqrt(x); }
 HT_HD inline float m_tanh(float x) { return ::tanhf(x); }
 HT_HD inline double m_tanh(double x) { return ::tanh(x); }
+HT_HD inline float m_erf(float x) { return ::erff(x); }
+HT_HD inline double m_erf(double x) { return ::erf(x); }
 HT_HD inline float m_pow(float x, float y) { return ::powf(x, y); }
 HT_HD inline double m_pow(double x, double y) { return ::pow(x, y); }
 template <class A> HT_HD inline bool m_isnan(A x) { return x != x; }
@@ -48,6 +50,7 @@ struct Abs { template <class A> HT_HD A operator()(A x) const { return x < A(0) 
 struct Relu { template <class A> HT_HD A operator()(A x) const { return x > A(0) ? x : (m_isnan(x) ? x : A(0)); } };
 struct Sigmoid { template <class A> HT_HD A operator()(A x) const { return A(1) / (A(1) + m_exp(-x)); } };
 struct Tanh { template <class A> HT_HD A operator()(A x) const { return m_tanh(x); } };
+struct Erf { template <class A> HT_HD A operator()(A x) const { return m_erf(x); } };
 struct Square { template <class A> HT_HD A operator()(A x) const { return x * x; } };
 struct PowScalar { double a; template <class A> HT_HD A operator()(A x) const { return m_pow(x, A(a)); } };
 struct Clamp {

@@ -34,7 +34,7 @@ struct RawView {
 };
 
 enum class UnaryOp : uint8_t {
-  Neg, Exp, Log, Sqrt, Rsqrt, Abs, Relu, Sigmoid, Tanh, Square,
+  Neg, Exp, Log, Sqrt, Rsqrt, Abs, Relu, Sigmoid, Tanh, Erf, Square,
   PowScalar,  // x^a
   Clamp,      // min(max(x, a), b)
   AddScalar,  // x + a

@@ -14,6 +14,7 @@ const char* op_name(UnaryOp op) {
     case UnaryOp::Relu: return "relu";
     case UnaryOp::Sigmoid: return "sigmoid";
     case UnaryOp::Tanh: return "tanh";
+    case UnaryOp::Erf: return "erf";
     case UnaryOp::Square: return "square";
     case UnaryOp::PowScalar: return "pow";
     case UnaryOp::Clamp: return "clamp";

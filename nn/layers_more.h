@@ -43,6 +43,14 @@ class SiLU : public Module {
   std::string type_name() const override { return "SiLU"; }
 };
 
+class GELU : public Module {
+ public:
+  explicit GELU(std::string approximate = "none") : approximate(std::move(approximate)) {}
+  Tensor forward(const Tensor& x) override { return functional::gelu(x, approximate); }
+  std::string type_name() const override { return "GELU"; }
+  std::string approximate;
+};
+
 class LeakyReLU : public Module {
  public:
   explicit LeakyReLU(double negative_slope = 0.01) : negative_slope(negative_slope) {}

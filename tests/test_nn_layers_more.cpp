@@ -42,6 +42,8 @@ TEST_CASE("new layers register PyTorch's state_dict keys and initial values") {
   REQUIRE(keys(emb) == std::vector<std::string>{"weight"});
   REQUIRE(emb.forward(tensor<int64_t>({1, 9, 1})).sizes() == Shape{3, 3});
   REQUIRE(keys(SiLU()).empty());
+  REQUIRE(keys(GELU()).empty());
+  REQUIRE_THROWS_AS(GELU("exact").forward(ones({2})), ht::ValueError);
   REQUIRE(LeakyReLU(0.2).forward(tensor<float>({-1, 2})).to_vector<float>() == std::vector<float>{-0.2f, 2});
   REQUIRE(AvgPool2d(2).forward(ones({1, 2, 4, 4})).sizes() == Shape{1, 2, 2, 2});
   REQUIRE_THROWS_WITH(AvgPool2d(5).forward(ones({1, 1, 4, 4})), Catch::Contains("Output size is too small"));

@@ -179,6 +179,8 @@ const std::vector<Case>& cases() {
       {"return F.binary_cross_entropy_with_logits(x, y / 3)",
        [](Tensor x, Tensor y) { return F::binary_cross_entropy_with_logits(x, y / 3); }},
       {"return F.silu(x) + F.leaky_relu(x, 0.1)", [](Tensor x, Tensor) { return F::silu(x) + F::leaky_relu(x, 0.1); }},
+      {"return F.gelu(x) + torch.erf(y)", [](Tensor x, Tensor y) { return F::gelu(x) + ht::erf(y); }},
+      {"return F.gelu(x, approximate='tanh')", [](Tensor x, Tensor) { return F::gelu(x, "tanh"); }},
       {"return F.layer_norm(x, (4,), y[0], y[1])",
        [](Tensor x, Tensor y) { return F::layer_norm(x, {4}, y.select(0, 0), y.select(0, 1)); }},
       {"return F.group_norm(x.reshape(2, 6).unsqueeze(-1), 3, y.reshape(-1)[:6], y.reshape(-1)[6:])",
