@@ -21,6 +21,7 @@
 #include "examples/eval_metrics.h"
 #include "examples/folder_data.h"
 #include "examples/model_ema.h"
+#include "examples/tensorboard.h"
 #include "examples/train_schedule.h"
 
 namespace {
@@ -33,7 +34,7 @@ struct Args {
   double clip_grad = 0, label_smoothing = 0, model_ema = 0;
   int64_t accum_steps = 1, save_every = 0, keep = 0;
   bool shuffle = true, augment = false, channels_last = false;
-  std::string init, out = "model_fp16.pth", checkpoint, resume, log, reduce_dtype = "grad";
+  std::string init, out = "model_fp16.pth", checkpoint, resume, log, tensorboard, reduce_dtype = "grad";
   int64_t image_size = 224, resize = 0, workers = 2;  // --data folder (examples/folder_data.h)
   std::string pretrained;
 };
@@ -47,7 +48,7 @@ const char* kUsage =
     "                      [--device auto|cpu|cuda] [--precision fp16|bf16|fp32] [--amp float16|bfloat16]\n"
     "                      [--channels-last] [--init W.pth]\n"
     "                      [--out model_fp16.pth] [--checkpoint CK.pth] [--save-every N] [--keep K]\n"
-    "                      [--resume CK.pth|auto] [--log LOG.jsonl]\n"
+    "                      [--resume CK.pth|auto] [--log LOG.jsonl] [--tensorboard DIR]\n"
     "                      [--reduce-dtype grad|fp32]\n"
     "       --data folder --data-dir DIR (DIR/train/<class>/*, DIR/val/<class>/*) [--image-size S] [--resize R]\n"
     "                      [--workers N] [--pretrained RESNET18.pth]\n"
@@ -117,6 +118,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--save-every") number(a.save_every);
     else if (k == "--keep") number(a.keep);
     else if (k == "--log") a.log = value();
+    else if (k == "--tensorboard") a.tensorboard = value();
     else if (k == "--reduce-dtype") a.reduce_dtype = value();
     else if (k == "--image-size") number(a.image_size);
     else if (k == "--resize") number(a.resize);
@@ -333,6 +335,10 @@ int run(const Args& a) {
     log.open(a.log, resume_state.is_none() ? std::ios::trunc : std::ios::app);
     HT_CHECK(log.good(), "cannot open --log file ", a.log);
   }
+  // --tensorboard DIR: the same values as the --log lines, as scalars TensorBoard plots (a resumed run adds a
+  // new event file; TensorBoard merges a directory's files by step)
+  std::optional<examples::TensorBoardWriter> tb;
+  if (!a.tensorboard.empty() && lead) tb.emplace(a.tensorboard);
   if (lead) {
     std::printf("train_resnet18: %s, %lld train / %lld test images, %s%s on %s, batch %lld, %s lr %g",
                 spec.name.c_str(), static_cast<long long>(train.size()), static_cast<long long>(test.size()),
@@ -442,6 +448,12 @@ int run(const Args& a) {
         }
         log << j.dump() << "\n" << std::flush;
       }
+      if (tb) {
+        tb->add_scalar("train/loss", loss_value, global_step);
+        tb->add_scalar("train/lr", lr_used, global_step);
+        tb->add_scalar("train/images_per_s", ips, global_step);
+        if (scaled && last_in_group) tb->add_scalar("train/loss_scale", scale_used, global_step);
+      }
       // --save-every N optimizer steps inside an epoch (its end saves anyway, after evaluation)
       int64_t opt_steps = epoch * opt_steps_per_epoch + step / a.accum_steps + 1;
       if (last_in_group && a.save_every > 0 && opt_steps % a.save_every == 0 && step + 1 < steps_per_epoch)
@@ -468,6 +480,11 @@ int run(const Args& a) {
         j["ema_test_top5"] = ema_metrics->top5_accuracy();
       }
       log << j.dump() << "\n" << std::flush;
+    }
+    if (tb) {
+      tb->add_scalar("val/accuracy", accuracy, global_step);
+      tb->add_scalar("val/top5", metrics.top5_accuracy(), global_step);
+      tb->add_scalar("val/loss", metrics.mean_loss(), global_step);
     }
     if (!a.checkpoint.empty()) save_checkpoint(epoch + 1);
   }
