@@ -86,6 +86,18 @@ inline std::optional<int> parse_flags(int argc, char** argv, const char* usage,
 }
 
 // Rows order[begin, end) of a contiguous CPU tensor, gathered into a new contiguous CPU tensor.
+// A flag's value as a positive integer; otherwise an error naming the program, the flag and the value.
+inline int64_t positive_integer(const char* program, const std::string& flag, const std::string& v) {
+  size_t used = 0;
+  long long n = -1;
+  try {
+    n = std::stoll(v, &used);
+  } catch (const std::exception&) {
+  }
+  HT_CHECK(used == v.size() && n > 0, "[", program, "] expected a positive integer for ", flag, ", got '", v, "'");
+  return n;
+}
+
 inline ht::Tensor gather_rows(const ht::Tensor& src, const std::vector<int64_t>& order, int64_t begin, int64_t end) {
   ht::Shape s = src.sizes();
   s[0] = end - begin;

@@ -27,16 +27,7 @@ const char* kUsage =
     "                     [--device auto|cpu|cuda] [--precision fp16|bf16|fp32] [--limit N] [--batch-size B]\n"
     "                     [--logits OUT.npy]\n";
 
-int64_t to_count(const std::string& flag, const std::string& v) {
-  size_t used = 0;
-  long long n = -1;
-  try {
-    n = std::stoll(v, &used);
-  } catch (const std::exception&) {
-  }
-  HT_CHECK(used == v.size() && n > 0, "[eval_resnet18] expected a positive integer for ", flag, ", got '", v, "'");
-  return n;
-}
+int64_t to_count(const std::string& flag, const std::string& v) { return examples::positive_integer("eval_resnet18", flag, v); }
 
 Args parse(int argc, char** argv) {
   Args a;

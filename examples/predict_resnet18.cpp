@@ -22,16 +22,7 @@ const char* kUsage =
     "usage: predict_resnet18 --weights W.pth --classes DIR [--top K] [--image-size S] [--resize R] [--json]\n"
     "                        [--device auto|cpu|cuda] IMAGE...\n";
 
-int64_t positive(const std::string& flag, const std::string& v) {
-  size_t used = 0;
-  long long n = -1;
-  try {
-    n = std::stoll(v, &used);
-  } catch (const std::exception&) {
-  }
-  HT_CHECK(used == v.size() && n > 0, "[predict_resnet18] expected a positive integer for ", flag, ", got '", v, "'");
-  return n;
-}
+int64_t positive(const std::string& flag, const std::string& v) { return examples::positive_integer("predict_resnet18", flag, v); }
 
 }  // namespace
 
