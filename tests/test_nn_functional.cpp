@@ -1,6 +1,7 @@
 // nn::functional against real PyTorch: conv2d, batch_norm, max_pool2d, adaptive_avg_pool2d, linear and
 // cross_entropy, forward and every gradient, fp32 (relative error 1e-5 on CPU); then float64 finite-difference
 // gradient checks. Each case runs on CPU and, where a GPU exists, on CUDA.
+#include "core/indexing.h"
 #include "nn/functional.h"
 #include "nn_test_util.h"
 
@@ -67,6 +68,26 @@ TEST_CASE("max_pool2d matches PyTorch: values, indices (first maximum on ties) a
       check_rel(x.grad(), fx(c + ".gx"), tol_on(dev), c + " input gradient");
     }
   }
+}
+
+TEST_CASE("max_pool2d: a NaN wins its window (the last one when several) in every dtype and memory format",
+          "[nn][pool]") {
+  manual_seed(11);
+  Tensor x = randn({2, 3, 6, 7}, {.dtype = kFloat64});
+  x.index({0, 1, 2, 3}).fill_(NAN);
+  x.index({1, 2, 0, 0}).fill_(NAN);
+  x.index({1, 2, 0, 1}).fill_(NAN);
+  auto [yr, idxr] = F::max_pool2d_with_indices(x, 3, 2, 1);
+  // PyTorch's rule (v > max || isnan(v)): the window at (1, 2, 0, 0) holds two NaNs, the later one (column 1) wins
+  CHECK(idxr.index({1, 2, 0, 0}).item<int64_t>() == 1);
+  CHECK(std::isnan(yr.index({0, 1, 1, 1}).item<double>()));
+  for (DType dtype : {kFloat32, kBFloat16, kFloat16})
+    for (MemoryFormat format : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+      INFO(dtype_name(dtype) << (format == MemoryFormat::ChannelsLast ? " channels_last" : " NCHW"));
+      auto [y, idx] = F::max_pool2d_with_indices(x.to(dtype).contiguous(format), 3, 2, 1);
+      check_equal(idx.contiguous(), idxr, "indices");
+      check_equal(isnan(y).contiguous(), isnan(yr), "NaN positions");
+    }
 }
 
 TEST_CASE("adaptive_avg_pool2d matches PyTorch, including uneven windows", "[nn][pool][cuda]") {

@@ -3,7 +3,6 @@
 #include <cstdlib>
 #include <tuple>
 
-#include "core/storage.h"
 #include "kernels/backends.h"
 #include "kernels/cpu/convert.h"
 #include "kernels/cpu/executor.h"
@@ -103,19 +102,5 @@ void fill_normal(const RawView& dst, uint64_t seed, uint64_t offset, double mean
     Executor::run(dst.numel(), NormalBody<T>{static_cast<T*>(dst.data), seed, offset, mean, std});
   });
 }
-
-namespace {
-// 64-byte aligned host memory (cache lines, AVX-512 loads).
-struct CpuAllocator final : Allocator {
-  void* allocate(size_t nbytes, int) override {
-    void* p = std::aligned_alloc(64, (nbytes + 63) / 64 * 64);
-    HT_CHECK(p != nullptr, "[cpu] out of memory allocating ", nbytes, " bytes");
-    return p;
-  }
-  void deallocate(void* p, size_t, int) override { std::free(p); }
-};
-CpuAllocator g_cpu_allocator;
-const bool g_registered = (register_allocator(DeviceType::CPU, &g_cpu_allocator), true);
-}  // namespace
 
 }  // namespace ht::kernels::cpu

@@ -1,5 +1,5 @@
-// CPU batch norm and pooling: the per-channel sums are loops here; the maps are the shared bodies of
-// kernels/nn_bodies.h run by the CPU executor. 16-bit tensors are widened to float (whole, or block by block),
+// CPU batch norm and adaptive average pooling (max pooling is nn_max_pool.cpp): the per-channel sums are loops
+// here; the maps are the shared bodies of kernels/nn_bodies.h run by the CPU executor. 16-bit tensors are widened to float (whole, or block by block),
 // the float bodies run on those images and the results are narrowed: the same values as element by element.
 #include <omp.h>
 
@@ -246,73 +246,6 @@ void batch_norm_backward(const BatchNormShape& s, const RawView& x, const RawVie
   });
 }
 
-// 16-bit NCHW: each plane widened, its maxima found by the float body, y copied from x at them (exact bits).
-void max_pool2d_forward(const Pool2dShape& s, const RawView& x, const RawView& y, const RawView& indices) {
-  visit_floating(x.dtype, "max_pool2d", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if constexpr (is_16bit_float_v<T>) {
-      if (s.channels_last) return Maps::max_pool2d_forward(s, x, y, indices);
-      const T* px = static_cast<const T*>(x.data);
-      T* py = static_cast<T*>(y.data);
-      int64_t* idx = static_cast<int64_t*>(indices.data);
-      const int64_t in_plane = s.h * s.w, out_plane = s.out_h * s.out_w;
-      Pool2dShape one = s;
-      one.planes = 1;
-#pragma omp parallel if (s.planes * out_plane >= kParallelGrain)
-      {
-        std::vector<float> plane(static_cast<size_t>(in_plane)), maxima(static_cast<size_t>(out_plane));
-#pragma omp for schedule(static)
-        for (int64_t p = 0; p < s.planes; ++p) {
-          to_float(px + p * in_plane, plane.data(), in_plane);
-          const MaxPoolFwdBody<float> body{one, plane.data(), maxima.data(), idx + p * out_plane};
-          for (int64_t o = 0; o < out_plane; ++o) body(o);
-          for (int64_t o = p * out_plane, end = o + out_plane; o < end; ++o) py[o] = px[p * in_plane + idx[o]];
-        }
-      }
-    } else {
-      Maps::max_pool2d_forward(s, x, y, indices);
-    }
-  });
-}
-// NCHW scatters each plane's gradients to the recorded maxima (one add per output, PyTorch's CPU order, no index
-// arithmetic); 16-bit types sum in a float plane, in the same output order as the shared gather body (which
-// channels_last uses), so to the same values.
-void max_pool2d_backward(const Pool2dShape& s, const RawView& gy, const RawView& indices, const RawView& gx) {
-  visit_floating(gy.dtype, "max_pool2d_backward", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if constexpr (std::is_same_v<T, opmath_t<T>>) {
-      if (s.channels_last) return Maps::max_pool2d_backward(s, gy, indices, gx);
-      const T* g = static_cast<const T*>(gy.data);
-      const int64_t* idx = static_cast<const int64_t*>(indices.data);
-      T* out = static_cast<T*>(gx.data);
-      int64_t in_plane = s.h * s.w, out_plane = s.out_h * s.out_w;
-#pragma omp parallel for schedule(static) if (s.planes * in_plane >= kParallelGrain)
-      for (int64_t p = 0; p < s.planes; ++p) {
-        T* dst = out + p * in_plane;
-        std::fill(dst, dst + in_plane, T(0));
-        for (int64_t o = p * out_plane, end = o + out_plane; o < end; ++o) dst[idx[o]] += g[o];
-      }
-    } else {
-      if (s.channels_last) return Maps::max_pool2d_backward(s, gy, indices, gx);
-      const T* g = static_cast<const T*>(gy.data);
-      const int64_t* idx = static_cast<const int64_t*>(indices.data);
-      T* out = static_cast<T*>(gx.data);
-      const int64_t in_plane = s.h * s.w, out_plane = s.out_h * s.out_w;
-#pragma omp parallel if (s.planes * in_plane >= kParallelGrain)
-      {
-        std::vector<float> sums(static_cast<size_t>(in_plane)), grads(static_cast<size_t>(out_plane));
-#pragma omp for schedule(static)
-        for (int64_t p = 0; p < s.planes; ++p) {
-          std::fill(sums.begin(), sums.end(), 0.f);
-          to_float(g + p * out_plane, grads.data(), out_plane);
-          const int64_t* at = idx + p * out_plane;
-          for (int64_t o = 0; o < out_plane; ++o) sums[size_t(at[o])] += grads[size_t(o)];
-          from_float(sums.data(), out + p * in_plane, in_plane);
-        }
-      }
-    }
-  });
-}
 void adaptive_avg_pool2d_forward(const Pool2dShape& s, const RawView& x, const RawView& y) {
   Maps::adaptive_avg_pool2d_forward(s, x, y);
 }

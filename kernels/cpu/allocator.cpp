@@ -1,0 +1,112 @@
+// Host memory for CPU tensors. Small blocks come from malloc (64-byte aligned: cache lines, AVX-512 loads).
+// Large blocks (activations, gradients) are kept when freed and handed out again for the same rounded size, as
+// the CUDA caching allocator does: a training or evaluation step allocates the same sizes every time, and
+// fresh pages cost a page fault and a zeroing each (over 10% of a ResNet-18 step on 2 cores). Large blocks
+// are asked to be transparent huge pages, which also spares the TLB.
+//
+// HT_CPU_CACHE_MB caps the bytes kept in the cache (default 4096; 0 turns caching off). A failed allocation
+// first returns the cache to the system and tries again.
+#include <sys/mman.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/storage.h"
+#include "kernels/kernels.h"
+
+namespace ht::kernels::cpu {
+
+namespace {
+
+constexpr size_t kLargeBlock = size_t(1) << 20;   // from here on blocks are cached
+constexpr size_t kHugePage = size_t(2) << 20;     // alignment and rounding of large blocks
+
+// Read when the library loads, where an exception would end the program: a bad value is named and ignored.
+size_t cache_limit_from_env() {
+  constexpr size_t kDefault = size_t(4096) << 20;
+  const char* text = std::getenv("HT_CPU_CACHE_MB");
+  if (!text || !*text) return kDefault;
+  char* end = nullptr;
+  unsigned long long mb = std::strtoull(text, &end, 10);
+  if (*end != '\0' || text[0] < '0' || text[0] > '9') {
+    std::fprintf(stderr, "halftorch: warning: HT_CPU_CACHE_MB must be a whole number of MiB, got '%s'; using 4096\n",
+                 text);
+    return kDefault;
+  }
+  return size_t(mb) << 20;
+}
+
+struct CachingCpuAllocator final : Allocator {
+  std::mutex mu;
+  std::unordered_map<size_t, std::vector<void*>> free_blocks;  // rounded size -> blocks
+  size_t cached_bytes = 0;
+  size_t limit = cache_limit_from_env();
+
+  static size_t rounded(size_t nbytes) {
+    return nbytes < kLargeBlock ? (nbytes + 63) / 64 * 64 : (nbytes + kHugePage - 1) / kHugePage * kHugePage;
+  }
+
+  void release_cache() {
+    for (auto& [size, blocks] : free_blocks)
+      for (void* p : blocks) std::free(p);
+    free_blocks.clear();
+    cached_bytes = 0;
+  }
+
+  static void* fresh(size_t size) {
+    if (size < kLargeBlock) return std::aligned_alloc(64, size);
+    void* p = std::aligned_alloc(kHugePage, size);
+    if (p) madvise(p, size, MADV_HUGEPAGE);  // advice only: without THP the block works the same
+    return p;
+  }
+
+  void* allocate(size_t nbytes, int) override {
+    const size_t size = rounded(nbytes);
+    if (size >= kLargeBlock) {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = free_blocks.find(size);
+      if (it != free_blocks.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_bytes -= size;
+        return p;
+      }
+    }
+    void* p = fresh(size);
+    if (!p && size >= kLargeBlock) {
+      std::lock_guard<std::mutex> lock(mu);
+      release_cache();
+      p = fresh(size);
+    }
+    HT_CHECK(p != nullptr, "[cpu] out of memory allocating ", nbytes, " bytes");
+    return p;
+  }
+
+  void deallocate(void* p, size_t nbytes, int) override {
+    const size_t size = rounded(nbytes);
+    if (size >= kLargeBlock) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (cached_bytes + size <= limit) {
+        free_blocks[size].push_back(p);
+        cached_bytes += size;
+        return;
+      }
+    }
+    std::free(p);
+  }
+};
+
+// Never destroyed: tensors in other static objects may be freed after this file's statics are gone.
+CachingCpuAllocator& cpu_allocator() {
+  static auto* allocator = new CachingCpuAllocator;
+  return *allocator;
+}
+const bool g_registered = (register_allocator(DeviceType::CPU, &cpu_allocator()), true);
+
+}  // namespace
+
+}  // namespace ht::kernels::cpu
