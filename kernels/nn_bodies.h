@@ -142,15 +142,21 @@ struct AdaptiveAvgBwdBody {
 // [n, c, hw] its own way (the CPU by rows of one channel, CUDA by flat index): see run_channels. T is the
 // activations' dtype, P the per-channel parameters' (T, or float for 16-bit T).
 
-// y = (x - mean[c]) * invstd[c] * weight[c] + bias[c] over [n, c, hw]; weight / bias may be null.
+// y = (x - mean[c]) * invstd[c] * weight[c] + bias[c] over [n, c, hw]; weight / bias may be null. At inference
+// the same pass may add a residual (like x; may be null) and apply ReLU: in opmath, so that for float32 the
+// result equals batch norm, add and relu run one after another, bit for bit.
 template <class T, class P>
 struct BnApplyBody {
   using A = opmath_t<T>;
   const T* x; const A* mean; const A* invstd; const P* weight; const P* bias; T* y;
+  const T* residual = nullptr;
+  bool relu = false;
   HT_HD void at(int64_t i, int64_t ch) const {
     A v = (A(x[i]) - mean[ch]) * invstd[ch];
     if (weight) v *= A(weight[ch]);
     if (bias) v += A(bias[ch]);
+    if (residual) v += A(residual[i]);
+    if (relu) v = Relu{}(v);
     y[i] = T(v);
   }
 };
@@ -238,16 +244,17 @@ struct NnMaps {
       E::run(s.planes * s.h * s.w, AdaptiveAvgBwdBody<T>{s, static_cast<const T*>(gy.data), static_cast<T*>(gx.data)});
     });
   }
-  // y from x and per-channel mean / invstd (opmath, in views), optional weight / bias.
+  // y from x and per-channel mean / invstd (opmath, in views), optional weight / bias, and the epilogue.
   static void batch_norm_apply(const BatchNormShape& s, const RawView& x, const RawView& mean, const RawView& invstd,
-                               const RawView* weight, const RawView* bias, const RawView& y) {
+                               const RawView* weight, const RawView* bias, const BnEpilogue& epilogue,
+                               const RawView& y) {
     visit_batch_norm(x.dtype, {weight, bias}, "batch_norm", [&](auto t, auto p) {
       using T = typename decltype(t)::type;
       using P = typename decltype(p)::type;
       using A = opmath_t<T>;
       E::run_channels(s, BnApplyBody<T, P>{static_cast<const T*>(x.data), static_cast<const A*>(mean.data),
                                            static_cast<const A*>(invstd.data), opt<P>(weight), opt<P>(bias),
-                                           static_cast<T*>(y.data)});
+                                           static_cast<T*>(y.data), opt<T>(epilogue.residual), epilogue.relu});
     });
   }
   // gx from the per-channel sums of gy and gy * xhat (opmath pointers on the views' device).

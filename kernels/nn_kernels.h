@@ -14,6 +14,9 @@ struct Conv2dShape {
   int64_t c_out = 0, kh = 0, kw = 0;
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1, groups = 1;
   int64_t out_h = 0, out_w = 0;
+  // No backward follows this forward (grad mode off, or nothing requires grad): a backend may pick kernels that
+  // suit inference. The values are the same to within rounding.
+  bool inference = false;
 };
 // conv2d_forward: y = conv(x, w) (+ bias [c_out] when given); 16-bit tensors accumulate in float.
 // conv2d_backward_data: gx = conv_transpose(gy, w), the gradient of the input.
@@ -27,9 +30,16 @@ struct BatchNormShape {
   int64_t n = 0, c = 0, hw = 0;
   bool channels_last = false;
 };
+// What an inference block does after eval-mode batch norm, in the same pass: add `residual` (x's dtype and
+// layout; may be null), then ReLU.
+struct BnEpilogue {
+  const RawView* residual = nullptr;
+  bool relu = false;
+};
 // batch_norm_forward_train: normalises with the batch's biased variance, writes mean / invstd, and (when given)
 // updates the running stats with momentum and the unbiased variance, as PyTorch does.
-// batch_norm_apply: y = (x - mean) * invstd * weight + bias with given per-channel mean / invstd (eval mode).
+// batch_norm_apply: y = (x - mean) * invstd * weight + bias with given per-channel mean / invstd (eval mode),
+// then the epilogue (inference blocks): + residual, ReLU. y may be x (in place).
 // batch_norm_backward: gradients of either mode; `train` says whether mean / invstd came from the batch (and so
 // depend on x). Any of gx, gweight, gbias may be null.
 
@@ -64,8 +74,9 @@ struct Pool2dShape {
     (s, x, weight, bias, running_mean, running_var, momentum, eps, y, mean, invstd),                              \
     (common_device("batch_norm", {&x, weight, bias, running_mean, running_var, &y, &mean, &invstd})))             \
   X(batch_norm_apply, (const BatchNormShape& s, const RawView& x, const RawView& mean, const RawView& invstd,     \
-                       const RawView* weight, const RawView* bias, const RawView& y),                             \
-    (s, x, mean, invstd, weight, bias, y), (common_device("batch_norm", {&x, &mean, &invstd, weight, bias, &y})))  \
+                       const RawView* weight, const RawView* bias, const BnEpilogue& epilogue, const RawView& y), \
+    (s, x, mean, invstd, weight, bias, epilogue, y),                                                              \
+    (common_device("batch_norm", {&x, &mean, &invstd, weight, bias, epilogue.residual, &y})))                     \
   X(batch_norm_backward, (const BatchNormShape& s, const RawView& x, const RawView& gy, const RawView& mean,      \
                           const RawView& invstd, const RawView* weight, bool train, const RawView* gx,            \
                           const RawView* gweight, const RawView* gbias),                                          \

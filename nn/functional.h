@@ -29,6 +29,13 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), bool training = false,
                   double momentum = 0.1, double eps = 1e-5);
+// Inference only: relu(batch_norm(x, running stats, eval) + residual) in one pass over x, the tail of
+// torchvision's BasicBlock (residual may be undefined, relu false). For float32 the values equal those ops run
+// one after another, bit for bit. It records no autograd history: it refuses inputs that require grad while
+// grad mode is on.
+Tensor batch_norm_inference(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                            const Tensor& weight, const Tensor& bias, double eps, const Tensor& residual = Tensor(),
+                            bool relu = false);
 
 // stride 0 means stride = kernel_size (PyTorch's stride=None).
 Tensor max_pool2d(const Tensor& x, Size2 kernel_size, Size2 stride = 0, Size2 padding = 0, Size2 dilation = 1,

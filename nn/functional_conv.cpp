@@ -50,6 +50,8 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
   s.c_out = weight.size(0); s.kh = weight.size(2); s.kw = weight.size(3);
   s.stride_h = stride.h; s.stride_w = stride.w; s.pad_h = padding.h; s.pad_w = padding.w;
   s.dil_h = dilation.h; s.dil_w = dilation.w; s.groups = groups;
+  s.inference = !autograd::grad_enabled() ||
+                !(x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
   s.out_h = (s.h + 2 * s.pad_h - s.dil_h * (s.kh - 1) - 1) / s.stride_h + 1;
   s.out_w = (s.w + 2 * s.pad_w - s.dil_w * (s.kw - 1) - 1) / s.stride_w + 1;
   HT_CHECK(s.h + 2 * s.pad_h >= s.dil_h * (s.kh - 1) + 1 && s.w + 2 * s.pad_w >= s.dil_w * (s.kw - 1) + 1,

@@ -1,5 +1,8 @@
 // batch_norm: training (batch statistics, running-stat update in place) and eval (running statistics), with
-// one backward rule for both.
+// one backward rule for both; batch_norm_inference, eval mode with a residual add and ReLU in the same pass.
+#include <tuple>
+#include <utility>
+
 #include "core/autograd.h"
 #include "core/raw.h"
 #include "kernels/nn_kernels.h"
@@ -23,10 +26,10 @@ void check_channel_vector(const Tensor& t, const Tensor& x, const char* what) {
   HT_CHECK(t.is_contiguous(), "[batch_norm] expected a contiguous ", what);
 }
 DType stats_dtype(DType t) { return t == kFloat64 ? kFloat64 : kFloat32; }
-}  // namespace
 
-Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, bool training, double momentum, double eps) {
+// The checks batch norm's inputs pass in either mode, and the kernels' shape of x.
+kernels::BatchNormShape checked_shape(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                                      const Tensor& weight, const Tensor& bias, bool training) {
   HT_CHECK(x.dim() >= 2, "[batch_norm] expected input (N, C, *), got shape ", shape_str(x.sizes()));
   HT_CHECK(x.is_floating_point(), "[batch_norm] expected a floating-point input, got ", dtype_name(x.dtype()));
   check_channel_vector(running_mean, x, "running_mean");
@@ -47,9 +50,24 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   kernels::BatchNormShape s{x.size(0), x.size(1), x.numel() / std::max<int64_t>(x.size(0) * x.size(1), 1)};
   HT_CHECK(!training || s.n * s.hw > 1, "[batch_norm] expected more than 1 value per channel when training, got input ",
            shape_str(x.sizes()));
+  s.channels_last = x.suggest_memory_format() == MemoryFormat::ChannelsLast;
+  return s;
+}
 
-  MemoryFormat format = x.suggest_memory_format();
-  s.channels_last = format == MemoryFormat::ChannelsLast;
+// Eval mode's mean and 1 / sqrt(var + eps) from the running statistics, in the kernels' opmath dtype.
+std::pair<Tensor, Tensor> eval_statistics(const Tensor& running_mean, const Tensor& running_var, double eps,
+                                          const TensorOptions& stats_options) {
+  NoGradGuard ng;
+  return {running_mean.to(stats_options.dtype).contiguous(),
+          rsqrt(add(running_var.to(stats_options.dtype), eps)).contiguous()};
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
+  kernels::BatchNormShape s = checked_shape(x, running_mean, running_var, weight, bias, training);
+  MemoryFormat format = s.channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
   Tensor xc = x.detach().contiguous(format);
   Tensor y = empty(x.sizes(), {.dtype = x.dtype(), .device = x.device(), .memory_format = format});
   TensorOptions so{.dtype = stats_dtype(x.dtype()), .device = x.device()};
@@ -67,12 +85,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                                       opt_raw(running_mean, rmv), opt_raw(running_var, rvv), momentum, eps,
                                       detail::raw(y), detail::raw(mean), detail::raw(invstd));
   } else {
-    NoGradGuard ng;
-    mean = running_mean.to(so.dtype).contiguous();
-    invstd = rsqrt(add(running_var.to(so.dtype), eps)).contiguous();
+    std::tie(mean, invstd) = eval_statistics(running_mean, running_var, eps, so);
     if (y.numel() > 0)
       kernels::batch_norm_apply(s, detail::raw(xc), detail::raw(mean), detail::raw(invstd), opt_raw(weight, wv),
-                                opt_raw(bias, bv), detail::raw(y));
+                                opt_raw(bias, bv), kernels::BnEpilogue{}, detail::raw(y));
   }
   return autograd::record("batch_norm", y, {x, weight, bias},
                           [s, mean, invstd, training, format](const Inputs& in, const Tensor&, const Tensor& g) {
@@ -99,6 +115,39 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                             return Grads{gx, gw, gb};
                           },
                           {.inputs = {0, 1}});
+}
+
+Tensor batch_norm_inference(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                            const Tensor& weight, const Tensor& bias, double eps, const Tensor& residual, bool relu) {
+  kernels::BatchNormShape s = checked_shape(x, running_mean, running_var, weight, bias, /*training=*/false);
+  if (autograd::grad_enabled())
+    for (const Tensor* t : {&x, &weight, &bias, &residual})
+      HT_CHECK(!t->defined() || !t->requires_grad(), "[batch_norm_inference] records no autograd history, but an "
+               "input requires grad; run it under NoGradGuard, or use batch_norm, add and relu");
+  MemoryFormat format = s.channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+  Tensor xc = x.contiguous(format), rc;
+  kernels::RawView residual_view;
+  kernels::BnEpilogue epilogue{.relu = relu};
+  if (residual.defined()) {
+    HT_CHECK(residual.sizes() == x.sizes() && residual.dtype() == x.dtype() && residual.device() == x.device(),
+             "[batch_norm_inference] expected a residual like the input (", shape_str(x.sizes()), ", ",
+             dtype_name(x.dtype()), ", ", x.device().str(), "), got ", shape_str(residual.sizes()), ", ",
+             dtype_name(residual.dtype()), ", ", residual.device().str());
+    rc = residual.contiguous(format);
+    residual_view = detail::raw(rc, "batch_norm_inference");
+    epilogue.residual = &residual_view;
+  }
+  Tensor y = empty(x.sizes(), {.dtype = x.dtype(), .device = x.device(), .memory_format = format});
+  auto [mean, invstd] = eval_statistics(running_mean, running_var, eps,
+                                        {.dtype = stats_dtype(x.dtype()), .device = x.device()});
+  kernels::RawView wv, bv;
+  if (weight.defined()) wv = detail::raw(weight, "batch_norm_inference");
+  if (bias.defined()) bv = detail::raw(bias, "batch_norm_inference");
+  if (y.numel() > 0)
+    kernels::batch_norm_apply(s, detail::raw(xc), detail::raw(mean), detail::raw(invstd),
+                              weight.defined() ? &wv : nullptr, bias.defined() ? &bv : nullptr, epilogue,
+                              detail::raw(y));
+  return y;
 }
 
 }  // namespace ht::nn::functional

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "core/autocast.h"
 #include "core/autograd.h"
 #include "nn/init.h"
 
@@ -58,6 +59,17 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   bool pass_stats = !is_training() || options.track_running_stats;
   return functional::batch_norm(x, pass_stats ? running_mean : Tensor(), pass_stats ? running_var : Tensor(), weight,
                                 bias, use_batch, factor, options.eps);
+}
+
+Tensor BatchNorm2d::forward_fused(const Tensor& x, const Tensor& residual, bool relu) {
+  bool needs_grad = autograd::grad_enabled() &&
+                    (x.requires_grad() || (residual.defined() && residual.requires_grad()) ||
+                     (weight.defined() && weight.requires_grad()) || (bias.defined() && bias.requires_grad()));
+  if (!is_training() && options.track_running_stats && !needs_grad && !amp::is_autocast_enabled() && x.dim() == 4)
+    return functional::batch_norm_inference(x, running_mean, running_var, weight, bias, options.eps, residual, relu);
+  Tensor y = forward(x);
+  if (residual.defined()) y = add(y, residual);
+  return relu ? ht::relu(y) : y;
 }
 
 bool BatchNorm2d::fill_missing(const std::string& local_name, int64_t file_version) {

@@ -37,6 +37,10 @@ class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t num_features, BatchNormOptions options = {});
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x) + residual) (residual may be undefined, relu false): one pass over x
+  // (functional::batch_norm_inference) in eval mode with running statistics when nothing needs gradients and
+  // autocast is off; otherwise forward, add and relu one after another.
+  Tensor forward_fused(const Tensor& x, const Tensor& residual, bool relu);
   std::string type_name() const override { return "BatchNorm2d"; }
   int64_t version() const override { return 2; }
   int64_t num_features;

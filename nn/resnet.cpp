@@ -23,11 +23,11 @@ BasicBlock::BasicBlock(int64_t inplanes, int64_t planes, int64_t stride, ModuleP
   if (ds) downsample = register_module("downsample", ds);
 }
 
+// Batch norm, the residual add and ReLU go through BatchNorm2d::forward_fused: one pass at inference.
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor out = relu->forward(bn1->forward(conv1->forward(x)));
-  out = bn2->forward(conv2->forward(out));
+  Tensor out = bn1->forward_fused(conv1->forward(x), Tensor(), /*relu=*/true);
   Tensor identity = downsample ? downsample->forward(x) : x;
-  return relu->forward(add(out, identity));
+  return bn2->forward_fused(conv2->forward(out), identity, /*relu=*/true);
 }
 
 ResNet::ResNet(const std::vector<int64_t>& layers, ResNetOptions options) : options(options) {
@@ -75,7 +75,7 @@ std::shared_ptr<Sequential> ResNet::make_layer(int64_t planes, int64_t blocks, i
 }
 
 Tensor ResNet::forward(const Tensor& x) {
-  Tensor y = maxpool->forward(relu->forward(bn1->forward(conv1->forward(x))));
+  Tensor y = maxpool->forward(bn1->forward_fused(conv1->forward(x), Tensor(), /*relu=*/true));
   y = layer4->forward(layer3->forward(layer2->forward(layer1->forward(y))));
   return fc->forward(avgpool->forward(y).flatten(1));
 }

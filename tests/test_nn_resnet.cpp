@@ -1,6 +1,7 @@
 // ResNet-18 against torchvision (in_channels 1 and 3): PyTorch's state_dict loads, eval logits match in fp32
 // and fp16, one train-mode batch gives PyTorch's loss, parameter gradients and running statistics, and the
 // state_dict halftorch saves loads into torchvision with strict=True.
+#include "nn/functional.h"
 #include "nn/resnet.h"
 #include "nn_test_util.h"
 
@@ -115,6 +116,63 @@ TEST_CASE("resnet18 eval logits match PyTorch in fp32 and fp16", "[nn][resnet][c
       CHECK(double(agree) / double(a.size()) > 0.99);
     }
   }
+}
+
+TEST_CASE("eval under no_grad (batch norm, residual and ReLU in one pass) equals the unfused forward",
+          "[nn][resnet][layouts]") {
+  // With grad mode on and parameters that require grad, BatchNorm2d::forward_fused runs batch_norm, add and relu
+  // one after another; under NoGradGuard it runs batch_norm_inference. float32: bit for bit, both memory formats.
+  manual_seed(5);
+  auto m = nn::resnet18({.num_classes = 10, .in_channels = 3});
+  m->eval();
+  {  // running statistics away from 0 / 1, so that the batch-norm arithmetic is exercised
+    NoGradGuard ng;
+    for (auto& [name, b] : m->named_buffers())
+      if (b.is_floating_point()) b.copy_(add(mul(rand_like(b), 0.5), 0.5));
+  }
+  for (MemoryFormat format : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+    INFO((format == MemoryFormat::ChannelsLast ? "channels_last" : "NCHW"));
+    m->to(format);
+    Tensor x = randn({2, 3, 40, 40}).contiguous(format);
+    Tensor unfused = m->forward(x);
+    REQUIRE(unfused.requires_grad());
+    NoGradGuard ng;
+    Tensor fused = m->forward(x);
+    check_equal(fused, unfused.detach(), "fp32 logits");
+  }
+  // bfloat16 and float16 round once instead of after each op: close, not equal
+  for (DType dtype : {kBFloat16, kFloat16}) {
+    INFO(dtype_name(dtype));
+    auto low = nn::resnet18({.num_classes = 10, .in_channels = 3});
+    low->load_state_dict(m->state_dict());
+    low->to(dtype).eval();
+    Tensor x = randn({2, 3, 40, 40});
+    Tensor unfused = low->forward(x.to(dtype)).to(kFloat32);
+    NoGradGuard ng;
+    Tensor fused = low->forward(x.to(dtype)).to(kFloat32);
+    check_rel(fused, unfused.detach(), dtype == kBFloat16 ? 5e-2 : 1e-2, "16-bit logits");
+  }
+}
+
+TEST_CASE("batch_norm_inference: values, checks, and no autograd history", "[nn][bn]") {
+  namespace F = nn::functional;
+  manual_seed(6);
+  Tensor x = randn({2, 3, 4, 5}), r = randn({2, 3, 4, 5});
+  Tensor rm = rand({3}), rv = add(rand({3}), 0.5), w = randn({3}), b = randn({3});
+  Tensor want = relu(add(F::batch_norm(x, rm, rv, w, b, false, 0.1, 1e-3), r));
+  check_equal(F::batch_norm_inference(x, rm, rv, w, b, 1e-3, r, true), want, "fused = batch_norm, add, relu");
+  check_equal(F::batch_norm_inference(x, rm, rv, w, b, 1e-3), F::batch_norm(x, rm, rv, w, b, false, 0.1, 1e-3),
+              "without residual and relu");
+  Tensor wide = F::batch_norm_inference(x.to(kFloat64), rm.to(kFloat64), rv.to(kFloat64), w.to(kFloat64),
+                                        b.to(kFloat64), 1e-3, r.to(kFloat64), true);
+  check_rel(wide, want, 1e-6, "float64");
+  CHECK_THROWS_WITH(F::batch_norm_inference(x, rm, rv, w, b, 1e-5, randn({2, 3, 4, 4}), true),
+                    Catch::Contains("[batch_norm_inference] expected a residual like the input"));
+  Tensor wg = w.clone().requires_grad_();
+  CHECK_THROWS_WITH(F::batch_norm_inference(x, rm, rv, wg, b, 1e-5),
+                    Catch::Contains("[batch_norm_inference] records no autograd history"));
+  NoGradGuard ng;
+  CHECK_FALSE(F::batch_norm_inference(x, rm, rv, wg, b, 1e-5).requires_grad());
 }
 
 TEST_CASE("resnet18 train mode matches PyTorch: loss, every parameter gradient, running stats", "[nn][resnet][cuda]") {

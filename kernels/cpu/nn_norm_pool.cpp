@@ -88,15 +88,18 @@ void narrowed_blocks(const BatchNormShape& s, T* out, Fill&& fill) {
 }
 
 // batch_norm_apply for 16-bit T: x from its float image when the caller has one (x_image), else widened here;
-// weight and bias as float (P widened: the same values the body would read).
+// weight and bias as float (P widened: the same values the body would read); the residual widened block by block.
 template <class T, class P>
 void batch_norm_apply_16bit(const BatchNormShape& s, const T* x, const float* x_image, const float* mean,
-                            const float* invstd, const P* weight, const P* bias, T* y) {
+                            const float* invstd, const P* weight, const P* bias, const T* residual, bool relu,
+                            T* y) {
   const FloatCopy<P> w(weight, s.c), b(bias, s.c);
   narrowed_blocks(s, y, [&](int64_t k0, int64_t k1, float* buf) {
-    float x_buf[kBlock];
+    float x_buf[kBlock], residual_buf[kBlock];
     const float* xb = x_image ? x_image + k0 : (to_float(x + k0, x_buf, k1 - k0), x_buf);
-    const BnApplyBody<float, float> body{xb, mean, invstd, w.data(), b.data(), buf};
+    if (residual) to_float(residual + k0, residual_buf, k1 - k0);
+    const BnApplyBody<float, float> body{xb, mean, invstd, w.data(), b.data(), buf, residual ? residual_buf : nullptr,
+                                         relu};
     walk_channels(s, k0, k1, [&](int64_t k, int64_t ch) { body.at(k - k0, ch); });
   });
 }
@@ -187,23 +190,23 @@ void batch_norm_forward_train(const BatchNormShape& s, const RawView& x, const R
     }
     if constexpr (is_16bit_float_v<T>)
       batch_norm_apply_16bit(s, static_cast<const T*>(x.data), px, pm, pi, opt<P>(weight), opt<P>(bias),
-                             static_cast<T*>(y.data));
+                             static_cast<const T*>(nullptr), false, static_cast<T*>(y.data));
     else
-      Maps::batch_norm_apply(s, x, mean, invstd, weight, bias, y);
+      Maps::batch_norm_apply(s, x, mean, invstd, weight, bias, BnEpilogue{}, y);
   });
 }
 
 void batch_norm_apply(const BatchNormShape& s, const RawView& x, const RawView& mean, const RawView& invstd,
-                      const RawView* weight, const RawView* bias, const RawView& y) {
+                      const RawView* weight, const RawView* bias, const BnEpilogue& epilogue, const RawView& y) {
   visit_batch_norm(x.dtype, {weight, bias}, "batch_norm", [&](auto t, auto p) {
     using T = typename decltype(t)::type;
     using P = typename decltype(p)::type;
     if constexpr (is_16bit_float_v<T>)
       batch_norm_apply_16bit(s, static_cast<const T*>(x.data), nullptr, static_cast<const float*>(mean.data),
                              static_cast<const float*>(invstd.data), opt<P>(weight), opt<P>(bias),
-                             static_cast<T*>(y.data));
+                             opt<T>(epilogue.residual), epilogue.relu, static_cast<T*>(y.data));
     else
-      Maps::batch_norm_apply(s, x, mean, invstd, weight, bias, y);
+      Maps::batch_norm_apply(s, x, mean, invstd, weight, bias, epilogue, y);
   });
 }
 

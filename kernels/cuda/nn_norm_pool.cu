@@ -259,14 +259,14 @@ void batch_norm_forward_train(const BatchNormShape& s, const RawView& x, const R
                     StatsFinish<T, P>{static_cast<A*>(mean.data), static_cast<A*>(invstd.data), mut<P>(running_mean),
                                       mut<P>(running_var), A(momentum), A(eps)});
   });
-  Maps::batch_norm_apply(s, x, mean, invstd, weight, bias, y);
+  Maps::batch_norm_apply(s, x, mean, invstd, weight, bias, BnEpilogue{}, y);
 }
 
 void batch_norm_apply(const BatchNormShape& s, const RawView& x, const RawView& mean, const RawView& invstd,
-                      const RawView* weight, const RawView* bias, const RawView& y) {
-  check_layout(s, "batch_norm", {&x, &y});
+                      const RawView* weight, const RawView* bias, const BnEpilogue& epilogue, const RawView& y) {
+  check_layout(s, "batch_norm", {&x, &y, epilogue.residual});
   set_device(x.device.index);
-  Maps::batch_norm_apply(s, x, mean, invstd, weight, bias, y);
+  Maps::batch_norm_apply(s, x, mean, invstd, weight, bias, epilogue, y);
 }
 
 void batch_norm_backward(const BatchNormShape& s, const RawView& x, const RawView& gy, const RawView& mean,
