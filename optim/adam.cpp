@@ -88,6 +88,7 @@ void Adam::step(const StepScaling& scaling) {
       const double step = *step_ptr;
       const double step_size = o.lr / (1 - std::pow(beta1, step));
       kernels::AdamTensor e;
+      p.storage()->bump_version();  // an in-place write, as torch.optim's are: saved-for-backward checks see it
       e.param = p.raw_data();
       e.grad = grad.raw_data();
       e.master = master.defined() ? master.data_ptr<float>() : nullptr;

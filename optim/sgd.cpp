@@ -51,6 +51,7 @@ void SGD::step(const StepScaling& scaling) {
       const Tensor& p = params_[i];
       Tensor& master = master_for(i, o.master_weights);
       kernels::SgdTensor e;
+      p.storage()->bump_version();  // an in-place write, as torch.optim's are: saved-for-backward checks see it
       e.param = p.raw_data();
       e.grad = grad.raw_data();
       e.master = master.defined() ? master.data_ptr<float>() : nullptr;

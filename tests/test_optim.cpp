@@ -408,3 +408,24 @@ TEST_CASE("CUDA fused optimizer kernels match the CPU path", "[cuda]") {
     }
   }
 }
+
+TEST_CASE("an optimizer step is an in-place write: a backward that saved the old parameter fails, as in PyTorch") {
+  for (int which = 0; which < 2; ++which) {
+    Tensor w = ones({3}).requires_grad_(), x = full({3}, 2.0).requires_grad_();
+    Tensor loss = sum(mul(w, x));  // saves w for x's gradient
+    uint64_t before = w.version();
+    {
+      Tensor first = sum(mul(w, w));
+      first.backward();
+    }
+    if (which == 0) {
+      optim::Adam opt({w});
+      opt.step();
+    } else {
+      optim::SGD opt({w}, optim::SGDOptions{.lr = 0.1});
+      opt.step();
+    }
+    CHECK(w.version() > before);
+    CHECK_THROWS_WITH(loss.backward(), Catch::Contains("modified by an inplace operation"));
+  }
+}
