@@ -110,6 +110,11 @@ Tensor record(const char* name, Tensor out, Inputs inputs, BackwardFn backward, 
   if (!any) return out;
   auto node = std::make_shared<Node>();
   node->name = name;
+  // The node keeps each input's history as it is now, so that a later in-place write to the input (which gives
+  // it a new history) does not redirect this op's gradient (PyTorch's edges). A leaf that requires grad is kept
+  // itself: its .grad is where the gradient goes.
+  for (Tensor& t : inputs)
+    if (t.defined() && !(t.is_leaf() && t.requires_grad())) t = history_of(t);
   node->inputs = std::move(inputs);
   node->output = out.detach();
   node->backward = std::move(backward);

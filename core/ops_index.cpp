@@ -144,6 +144,17 @@ Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& 
     return Grads{gx, in[1].sizes() == idx.sizes() ? gs : Tensor()};
   });
 }
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  check_index(index, "scatter_add");
+  int64_t d = x.dim() ? wrap_dim(dim, x.dim(), "scatter_add") : 0;
+  check_gather_shapes(x, d, index, "scatter_add");
+  Tensor idx = index.detach();
+  Tensor s = src.to(x.dtype());
+  return autograd::record("scatter_add", scatter_impl(x, d, idx, s, true, "scatter_add"), {x, s},
+                          [d, idx](const Inputs& in, const Tensor&, const Tensor& g) {
+    return Grads{g, in[1].sizes() == idx.sizes() ? gather_impl(g, d, idx) : Tensor()};
+  });
+}
 Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, Scalar value) {
   return scatter(x, dim, index, full(index.sizes(), value.to_double(), {.dtype = x.dtype(), .device = x.device()}));
 }

@@ -99,7 +99,12 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
 // Every view shares storage and records a backward rule that maps the gradient back to the input's shape.
 
 Tensor Tensor::as_strided(Shape sizes, Shape strides, int64_t offset) const {
-  return Tensor(storage(), dtype(), std::move(sizes), std::move(strides), offset);
+  Tensor out(storage(), dtype(), std::move(sizes), std::move(strides), offset);
+  TensorImpl* self = synced();
+  std::shared_ptr<TensorImpl> base = self->view_base ? self->view_base : impl_;
+  out.impl()->view_base = base;
+  out.impl()->view_base_fn = base->grad_fn;
+  return out;
 }
 
 namespace {
@@ -377,7 +382,10 @@ Tensor& fill_values(Tensor& self, double value, const char* op) {
   if (self.numel() > 0)
     kernels::fill(detail::raw(detail::in_order(self, detail::kernel_order(self)), op), value);
   if (track)
-    autograd::record(op, self, {old}, [](const Inputs&, const Tensor&, const Tensor& g) { return Grads{zeros_like(g)}; });
+    autograd::take_history(self, autograd::record(op, self.detach(), {old}, [](const Inputs&, const Tensor&,
+                                                                                const Tensor& g) {
+      return Grads{zeros_like(g)};
+    }));
   return self;
 }
 }  // namespace
@@ -392,10 +400,11 @@ Tensor& Tensor::copy_(const Tensor& src) {
   copy_values(*this, src);
   // PyTorch's CopyBackwards: the old value gets a zero gradient, src gets it summed to its shape, dtype and device
   if (track)
-    autograd::record("copy_", *this, {old, src}, [](const Inputs& in, const Tensor&, const Tensor& g) {
+    autograd::take_history(*this, autograd::record("copy_", detach(), {old, src}, [](const Inputs& in, const Tensor&,
+                                                                                     const Tensor& g) {
       return Grads{in[0].requires_grad() ? zeros_like(g) : Tensor(),
                    sum_to(g, in[1].sizes()).to(in[1].device(), in[1].dtype())};
-    });
+    }));
   return *this;
 }
 

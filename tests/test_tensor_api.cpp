@@ -165,6 +165,76 @@ const std::vector<Case>& cases() {
          z.index_put_({y > 2}, 0.0);
          return z;
        }},
+      // in-place writes and views, as PyTorch records them: a view taken before its base is written sees the
+      // write (AsStridedBackward0); an op keeps its input's history from before a later write; a write into a
+      // view gives its base a CopySlices history
+      {"z = y * 1\n    v = z.view(12)\n    z.mul_(2)\n    return v * 3",
+       [](Tensor, Tensor y) {
+         Tensor z = y * 1;
+         Tensor v = z.view({12});
+         z.mul_(2);
+         return v * 3;
+       }},
+      {"z = y * 2\n    l = z + x\n    z.mul_(3)\n    return l + z",
+       [](Tensor x, Tensor y) {
+         Tensor z = y * 2;
+         Tensor l = z + x;
+         z.mul_(3);
+         return l + z;
+       }},
+      {"z = torch.zeros_like(y)\n    l = y + z\n    z.copy_(x * 5)\n    return l",
+       [](Tensor x, Tensor y) {
+         Tensor z = zeros_like(y);
+         Tensor l = y + z;
+         z.copy_(x * 5);
+         return l;
+       }},
+      {"z = y * 1\n    z[1].mul_(x[1])\n    z[:, 0].add_(x[:, 2])\n    return z",
+       [](Tensor x, Tensor y) {
+         Tensor z = y * 1;
+         z.select(0, 1).mul_(x.select(0, 1));
+         z.select(1, 0).add_(x.select(1, 2));
+         return z;
+       }},
+      {"z = y * 2\n    v = z[0:2]\n    w = v[:, 1:3]\n    w.mul_(x[0:2, 0:2])\n    return z + v.sum() + w.exp().sum()",
+       [](Tensor x, Tensor y) {
+         Tensor z = y * 2;
+         Tensor v = z.slice(0, 0, 2);
+         Tensor w = v.slice(1, 1, 3);
+         w.mul_(x.slice(0, 0, 2).slice(1, 0, 2));
+         return z + v.sum() + w.exp().sum();
+       }},
+      {"z = torch.zeros(3, 4, dtype=y.dtype)\n    z[1:3].copy_(x[0:2])\n    z[0].fill_(1)\n    return z * y",
+       [](Tensor x, Tensor y) {
+         Tensor z = zeros({3, 4}, {.dtype = y.dtype()});
+         z.slice(0, 1, 3).copy_(x.slice(0, 0, 2));
+         z.select(0, 0).fill_(1);
+         return z * y;
+       }},
+      {"z = y * 1\n    z[2].zero_()\n    z[:, 1:3].masked_fill_(x[:, 1:3] > 1, 0.5)\n    z[0].scatter_(0, torch.tensor([3, 0]), x[0, 0:2])\n    return z",
+       [](Tensor x, Tensor y) {
+         Tensor z = y * 1;
+         z.select(0, 2).zero_();
+         z.slice(1, 1, 3).masked_fill_(x.slice(1, 1, 3) > 1, 0.5);
+         z.select(0, 0).scatter_(0, tensor<int64_t>({3, 0}), x.select(0, 0).slice(0, 0, 2));
+         return z;
+       }},
+      {"z = (y * 1).t()\n    z[1:3].clamp_(0.3, 1.6)\n    z[0:2, 1:3] /= x.t()[2:4, 0:2]\n    return z",
+       [](Tensor x, Tensor y) {
+         Tensor z = (y * 1).t();
+         z.slice(0, 1, 3).clamp_(0.3, 1.6);
+         Tensor part = z.slice(0, 0, 2).slice(1, 1, 3);
+         part /= x.t().slice(0, 2, 4).slice(1, 0, 2);
+         return z;
+       }},
+      {"z = y * 1\n    z[0:2][:, torch.tensor([1, 3])] = 0.0\n    z[1][z[1] > 1] = x[1, 0]\n    return z",
+       [](Tensor x, Tensor y) {
+         Tensor z = y * 1;
+         z.slice(0, 0, 2).index_put_({Slice(), tensor<int64_t>({1, 3})}, 0.0);
+         Tensor row = z.select(0, 1);
+         row.index_put_({row > 1}, x.select(0, 1).select(0, 0));
+         return z;
+       }},
       // losses and layers' functions
       {"return F.mse_loss(x, y)", [](Tensor x, Tensor y) { return F::mse_loss(x, y); }},
       {"return F.l1_loss(x, y, reduction='sum')", [](Tensor x, Tensor y) { return F::l1_loss(x, y, F::Reduction::Sum); }},
@@ -362,18 +432,54 @@ TEST_CASE("in-place ops: version counters, leaves, views and dtypes as PyTorch c
     REQUIRE(z.to_vector<float>() == std::vector<float>{12, 24});
     REQUIRE(w.grad().to_vector<float>() == std::vector<float>{12, 12});
   }
-  SECTION("leaves and views of tensors that require grad are refused in grad mode") {
+  SECTION("leaves and views of leaves that require grad are refused in grad mode") {
     REQUIRE_THROWS_WITH(w.add_(1), Catch::Contains("a leaf Variable that requires grad"));
     REQUIRE_THROWS_WITH(w *= 2, Catch::Contains("a leaf Variable that requires grad"));
-    Tensor h = w * 2;
-    REQUIRE_THROWS_WITH(h.slice(0, 0, 1).mul_(3), Catch::Contains("is a view"));
+    REQUIRE_THROWS_WITH(w.slice(0, 0, 1).mul_(3), Catch::Contains("a view of a leaf Variable that requires grad"));
+    REQUIRE_THROWS_WITH(w.view({2, 1}).zero_(), Catch::Contains("a view of a leaf Variable that requires grad"));
+    // a tensor made on raw storage is not a view the history could reach through
     Tensor buf = zeros({4});
-    REQUIRE_THROWS_WITH(buf.slice(0, 0, 2).copy_(w), Catch::Contains("view of part of another tensor"));
+    Tensor raw(buf.storage(), kFloat32, {2}, {1}, 0);
+    REQUIRE_THROWS_WITH(raw.copy_(w), Catch::Contains("part of a storage that is not a view"));
     {
       NoGradGuard g;
       w.mul_(2);  // what an optimizer does
     }
     REQUIRE(w.to_vector<float>() == std::vector<float>{2, 4});
+  }
+  SECTION("a view taken before its base is written in place shares the base's version counter") {
+    Tensor x = w * 1;
+    Tensor v = x.view({2, 1});
+    Tensor l = sum(v * v);  // mul saves v
+    x.mul_(2);
+    REQUIRE(v.version() == x.version());
+    REQUIRE_THROWS_WITH(l.backward(), Catch::Contains("one of the variables needed for gradient computation has been "
+                                                      "modified by an inplace operation"));
+    Tensor base = full({2, 2}, 3.0);
+    Tensor row = base.select(0, 1);
+    Tensor l2 = sum(w * row);
+    base.fill_(0);  // through the base, not the view
+    REQUIRE_THROWS_WITH(l2.backward(), Catch::Contains("modified by an inplace operation"));
+  }
+  SECTION("every in-place op moves the version by one, on the tensor and on every view of its storage") {
+    Tensor t = w * 1;
+    Tensor v = t.view({2, 1});
+    std::vector<std::pair<const char*, std::function<void()>>> writes = {
+        {"add_", [&] { t.add_(v.view({2})); }}, {"sub_", [&] { t.sub_(1); }}, {"mul_", [&] { t.mul_(t); }},
+        {"div_", [&] { t.div_(2); }}, {"clamp_", [&] { t.clamp_(-5, 5); }}, {"zero_", [&] { t.zero_(); }},
+        {"fill_", [&] { t.fill_(3); }}, {"copy_", [&] { t.copy_(w); }},
+        {"index_put_", [&] { t.index_put_({0}, 1.0); }},
+        {"masked_fill_", [&] { t.masked_fill_(t > 2, 0.0); }},
+        {"scatter_", [&] { t.scatter_(0, tensor<int64_t>({1}), 4.0); }}, {"+=", [&] { t += 1; }},
+        {"-=", [&] { t -= w; }}, {"*=", [&] { t *= 2; }}, {"/=", [&] { t /= w; }},
+        {"view add_", [&] { v.add_(1); }}, {"view copy_", [&] { v.copy_(w.view({2, 1})); }}};
+    for (auto& [name, write] : writes) {
+      INFO(name);
+      uint64_t before = t.version();
+      write();
+      REQUIRE(t.version() == before + 1);
+      REQUIRE(v.version() == t.version());
+    }
   }
   SECTION("a result that cannot be cast back is refused, as torch's can_cast") {
     Tensor i = tensor<int64_t>({1, 2});
