@@ -48,7 +48,8 @@ std::string pytorch_node_name(const std::string& name) {
       {"to_device", "ToCopyBackward0"}, {"conv2d", "ConvolutionBackward0"},
       {"max_pool2d", "MaxPool2DWithIndicesBackward0"}, {"adaptive_avg_pool2d", "AdaptiveAvgPool2DBackward0"},
       {"batch_norm", "NativeBatchNormBackward0"}, {"copy_", "torch::autograd::CopyBackwards"},
-      {"fill_", "FillBackward2"}, {"copy_slices", "CopySlices"}, {"index_put", "IndexPutBackward0"}, {"zero_", "ZeroBackward0"}, {"as_strided", "AsStridedBackward0"},
+      {"fill_", "FillBackward2"}, {"copy_slices", "torch::autograd::CopySlices"}, {"squeeze_all", "SqueezeBackward0"}, {"t", "TBackward0"},
+      {"split", "SplitBackward0"}, {"split_with_sizes", "SplitWithSizesBackward0"}, {"linear", "AddmmBackward0"}, {"index_put", "IndexPutBackward0"}, {"zero_", "ZeroBackward0"}, {"as_strided", "AsStridedBackward0"},
   };
   if (auto it = kNames.find(name); it != kNames.end()) return it->second;
   std::string out;

@@ -99,8 +99,26 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   HT_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "[linear] input's last dim ", x.dim() ? x.size(-1) : 0,
            " does not match in_features ", weight.size(1), " (input ", shape_str(x.sizes()), ", weight ",
            shape_str(weight.sizes()), ")");
-  Tensor y = matmul(x, weight.t());
-  return bias.defined() ? add(y, amp::autocast_input(bias, amp::CastPolicy::LowerPrecision)) : y;
+  if (!(bias.defined() && x.dim() == 2 && x.is_floating_point())) {
+    Tensor y = matmul(x, weight.t());
+    return bias.defined() ? add(y, amp::autocast_input(bias, amp::CastPolicy::LowerPrecision)) : y;
+  }
+  // 2-d input with a bias: one node, PyTorch's addmm (AddmmBackward0), x @ w^T + b
+  Tensor xa = amp::autocast_input(x, amp::CastPolicy::LowerPrecision);
+  Tensor wa = amp::autocast_input(weight, amp::CastPolicy::LowerPrecision);
+  Tensor ba = amp::autocast_input(bias, amp::CastPolicy::LowerPrecision);
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = add(matmul(xa, wa.t()), ba);
+  }
+  return autograd::record("linear", y, {xa, wa, ba}, [](const Inputs& in, const Tensor&, const Tensor& g) {
+    Tensor gm = g.to(in[0].dtype());
+    Tensor gx = in[0].requires_grad() ? matmul(gm, in[1]) : Tensor();
+    Tensor gw = in[1].requires_grad() ? matmul(gm.t(), in[0]) : Tensor();
+    Tensor gb = in[2].requires_grad() ? sum_to(g, in[2].sizes()).to(in[2].dtype()) : Tensor();
+    return Grads{gx, gw, gb};
+  }, {.inputs = {0, 1}});
 }
 
 namespace {

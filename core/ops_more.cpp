@@ -25,16 +25,26 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
   for (size_t i = 0; i < xs.size(); ++i) {
     HT_CHECK(xs[i].sizes() == xs[0].sizes(), "[stack] expects each tensor to be equal size, but got ",
              shape_str(xs[0].sizes()), " at entry 0 and ", shape_str(xs[i].sizes()), " at entry ", i);
-    parts.push_back(xs[i].unsqueeze(d));
+    parts.push_back(xs[i].detach().unsqueeze(d));
   }
-  return cat(parts, d);
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    out = cat(parts, d);
+  }
+  return autograd::record("stack", out, xs, [d](const autograd::Inputs& in, const Tensor&, const Tensor& g) {
+    autograd::Grads gs;
+    for (size_t i = 0; i < in.size(); ++i) gs.push_back(g.select(d, int64_t(i)).to(in[i].dtype()));
+    return gs;
+  });
 }
 
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
   int64_t n = dim_size(x, dim, "split");
   HT_CHECK(split_size > 0 || (split_size == 0 && n == 0), "[split] split_size must be positive, got ", split_size);
   std::vector<Tensor> out;
-  for (int64_t start = 0; start < n; start += split_size) out.push_back(x.narrow(dim, start, std::min(split_size, n - start)));
+  for (int64_t start = 0; start < n; start += split_size)
+    out.push_back(detail::slice_as(x, dim, start, std::min(start + split_size, n), 1, "split"));
   if (out.empty()) out.push_back(x);
   return out;
 }
@@ -46,7 +56,8 @@ std::vector<Tensor> split(const Tensor& x, Shape split_sizes, int64_t dim) {
   std::vector<Tensor> out;
   int64_t start = 0;
   for (int64_t s : split_sizes) {
-    out.push_back(x.narrow(dim, start, s));
+    HT_CHECK(s >= 0, "[split] split_with_sizes expects non-negative sizes, got ", shape_str(split_sizes));
+    out.push_back(detail::slice_as(x, dim, start, start + s, 1, "split_with_sizes"));
     start += s;
   }
   return out;
@@ -68,10 +79,17 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
   HT_CHECK(mask.defined() && mask.dtype() == kBool, "[masked_fill] expected a bool mask");
   // the result keeps x's dtype and shape (value is cast to it), as torch.masked_fill
   Tensor v = scalar_tensor(value.to_double(), {.dtype = x.dtype(), .device = x.device()});
-  Tensor out = where(mask, v, x);
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    out = where(mask, v, x);
+  }
   HT_CHECK(out.sizes() == x.sizes(), "[masked_fill] mask of shape ", shape_str(mask.sizes()),
            " does not broadcast to the input's shape ", shape_str(x.sizes()));
-  return out;
+  Tensor m = mask.detach();
+  return autograd::record("masked_fill", out, {x}, [m](const autograd::Inputs&, const Tensor&, const Tensor& g) {
+    return autograd::Grads{where(m, zeros({}, {.dtype = g.dtype(), .device = g.device()}), g)};
+  });
 }
 Tensor clamp(const Tensor& x, const Tensor& min, const Tensor& max) {
   Tensor out = x;

@@ -355,6 +355,8 @@ namespace detail {
 // views a tensor, detached, with its dims in it. Apply it to the destination and every operand alike.
 Shape kernel_order(const Tensor& t);
 Tensor in_order(const Tensor& t, const Shape& order);
+// x.slice recorded as `name` (split and chunk give views PyTorch calls SplitBackward0)
+Tensor slice_as(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step, const char* name);
 }  // namespace detail
 
 // Seeded random numbers (a per-process generator; see core/random.h for explicit generators).

@@ -364,7 +364,19 @@ TEST_CASE("grad_fn names are PyTorch's") {
       {"x.matmul(y.t())", x.matmul(y.t())}, {"x.softmax(1)", x.softmax(1)}, {"x.log_softmax(1)", x.log_softmax(1)},
       {"x.view(6)", x.view({6})}, {"x.reshape(3, 2)", x.reshape({3, 2})}, {"x.permute(1, 0)", x.permute({1, 0})},
       {"x.unsqueeze(0)", x.unsqueeze(0)}, {"x.to(torch.float64)", x.to(kFloat64)}, {"x.square()", x.square()},
-      {"torch.cat([x, y])", cat({x, y})}, {"x.clone()", x.clone()}};
+      {"torch.cat([x, y])", cat({x, y})}, {"x.clone()", x.clone()},
+      {"F.linear(x, y, y[:, 0])", F::linear(x, y, y.select(1, 0))}, {"F.linear(x, y)", F::linear(x, y)},
+      {"x.sum((0, 1))", x.sum({0, 1})}, {"x.select(0, 1)", x.select(0, 1)}, {"x[1]", x.index({1})},
+      {"x.transpose(0, 1)", x.transpose(0, 1)}, {"x.t()", x.t()}, {"x.unsqueeze(0).squeeze()", x.unsqueeze(0).squeeze()},
+      {"x.squeeze(0)", x.unsqueeze(0).squeeze(0)}, {"torch.stack([x, y])", stack({x, y})},
+      {"x.chunk(2, 1)[1]", x.chunk(2, 1)[1]}, {"x.split([1, 2], 1)[1]", split(x, Shape{1, 2}, 1)[1]},
+      {"x.narrow(1, 1, 2)", x.narrow(1, 1, 2)}, {"x.masked_fill(x > 0, 0)", x.masked_fill(x > 0, 0)},
+      {"torch.where(x > 0, x, y)", where(x > 0, x, y)}, {"x.expand(2, 2, 3)", x.expand({2, 2, 3})},
+      {"x.flatten()", x.flatten()}, {"x.index_select(1, torch.tensor([2, 0]))", x.index_select(1, tensor<int64_t>({2, 0}))},
+      {"x.gather(1, torch.tensor([[0], [2]]))", x.gather(1, tensor({{0}, {2}}))},
+      {"torch.scatter(x, 1, torch.tensor([[0], [2]]), y)", scatter(x, 1, tensor({{0}, {2}}), y)},
+      {"torch.scatter_add(x, 1, torch.tensor([[0], [2]]), y)", scatter_add(x, 1, tensor({{0}, {2}}), y)},
+      {"x.sort(1)[0]", std::get<0>(x.sort(1))}, {"x.cumsum(1)", x.cumsum(1)}};
   Tensor z = x * 1;
   z.add_(1);
   made.push_back({"(x * 1).add_(1)", z});
@@ -374,7 +386,15 @@ TEST_CASE("grad_fn names are PyTorch's") {
   Tensor c = x * 1;
   c.copy_(y);
   made.push_back({"(x * 1).copy_(y)", c});
-  std::string script = "import torch\nx = torch.randn(2, 3, requires_grad=True)\ny = torch.randn(2, 3, requires_grad=True)\n";
+  Tensor p = x * 1;
+  p.index_put_({1}, y.select(0, 0));
+  made.push_back({"(x * 1).index_put_((torch.tensor(1),), y[0])", p});
+  Tensor b = x * 1;
+  Tensor row = b.select(0, 0);
+  b.select(0, 1).mul_(2);
+  made.push_back({"(lambda b: (b[1].mul_(2), b)[1])(x * 1)", b});
+  made.push_back({"(lambda b: (b[0], b[1].mul_(2))[0])(x * 1)", row});
+  std::string script = "import torch\nimport torch.nn.functional as F\nx = torch.randn(2, 3, requires_grad=True)\ny = torch.randn(2, 3, requires_grad=True)\n";
   std::string got;
   for (auto& [expr, t] : made) {
     script += "print((" + std::string(expr) + ").grad_fn.name())\n";
