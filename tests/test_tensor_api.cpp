@@ -8,8 +8,10 @@
 #include "core/ops.h"
 #include "nn/functional.h"
 #include "tests/helpers.h"
+#include "tests/json_compare.h"
 
 using namespace ht;
+using testing::require_close;
 using testing::run_python;
 using namespace ht::indexing;
 namespace F = ht::nn::functional;
@@ -301,18 +303,6 @@ nlohmann::json cpp_row(const Case& c, DType dtype) {
   return row;
 }
 
-void require_close(const nlohmann::json& got, const nlohmann::json& want, double tol) {
-  if (want.is_null()) {
-    REQUIRE(got.is_null());
-    return;
-  }
-  REQUIRE_FALSE(got.is_null());
-  REQUIRE(got.size() == want.size());
-  for (size_t k = 0; k < got.size(); ++k) {
-    INFO("element " << k);
-    REQUIRE(got[k].get<double>() == Approx(want[k].get<double>()).epsilon(tol).margin(tol));
-  }
-}
 }  // namespace
 
 TEST_CASE("tensor methods, operators and in-place ops match torch 2.x, values and gradients") {
@@ -376,7 +366,8 @@ TEST_CASE("grad_fn names are PyTorch's") {
       {"x.gather(1, torch.tensor([[0], [2]]))", x.gather(1, tensor({{0}, {2}}))},
       {"torch.scatter(x, 1, torch.tensor([[0], [2]]), y)", scatter(x, 1, tensor({{0}, {2}}), y)},
       {"torch.scatter_add(x, 1, torch.tensor([[0], [2]]), y)", scatter_add(x, 1, tensor({{0}, {2}}), y)},
-      {"x.sort(1)[0]", std::get<0>(x.sort(1))}, {"x.cumsum(1)", x.cumsum(1)}};
+      {"x.sort(1)[0]", std::get<0>(x.sort(1))}, {"x.cumsum(1)", x.cumsum(1)},
+      {"x.topk(2)[0]", std::get<0>(x.topk(2))}};
   Tensor z = x * 1;
   z.add_(1);
   made.push_back({"(x * 1).add_(1)", z});
