@@ -1,4 +1,5 @@
-// matmul / linear (GEMM on either device), softmax / log_softmax and cat, with their backward rules.
+// matmul / linear (GEMM on either device) with mm, bmm and mv, softmax / log_softmax and cat, with their
+// backward rules.
 #include "core/autocast.h"
 #include "core/autograd.h"
 #include "core/ops.h"
@@ -119,6 +120,22 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     Tensor gb = in[2].requires_grad() ? sum_to(g, in[2].sizes()).to(in[2].dtype()) : Tensor();
     return Grads{gx, gw, gb};
   }, {.inputs = {0, 1}});
+}
+
+Tensor mm(const Tensor& a, const Tensor& b) {
+  HT_CHECK(a.dim() == 2 && b.dim() == 2, "[mm] expected 2-d operands, got ", shape_str(a.sizes()), " and ",
+           shape_str(b.sizes()));
+  return matmul(a, b);
+}
+Tensor bmm(const Tensor& a, const Tensor& b) {
+  HT_CHECK(a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0), "[bmm] expected 3-d operands with one batch size, got ",
+           shape_str(a.sizes()), " and ", shape_str(b.sizes()));
+  return matmul(a, b);
+}
+Tensor mv(const Tensor& a, const Tensor& v) {
+  HT_CHECK(a.dim() == 2 && v.dim() == 1, "[mv] expected a 2-d matrix and a 1-d vector, got ", shape_str(a.sizes()),
+           " and ", shape_str(v.sizes()));
+  return matmul(a, v);
 }
 
 namespace {

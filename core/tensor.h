@@ -302,7 +302,7 @@ Tensor from_blob(void* data, Shape sizes, DType dtype, Device device = kCPU);
 // Borrows `data` and calls deleter(data) when the last tensor on it goes (libtorch's from_blob with a deleter).
 Tensor from_blob(void* data, Shape sizes, std::function<void(void*)> deleter, TensorOptions opt = {});
 Tensor from_blob(void* data, Shape sizes, TensorOptions opt);
-// --- more factories (core/factory_more.cpp), with torch's defaults
+// --- more factories, with torch's defaults (core/factory.cpp; the random ones in core/factory_random.cpp)
 Tensor eye(int64_t n, TensorOptions opt = {});
 Tensor eye(int64_t n, int64_t m, TensorOptions opt = {});
 Tensor linspace(double start, double end, int64_t steps, TensorOptions opt = {});
