@@ -49,6 +49,9 @@ void check_not_partial_view(const Tensor& t, const char* op);
 // writes to t: what a node keeps of its inputs, and the input an in-place op records, so that t's new node never
 // lists t itself.
 Tensor history_of(const Tensor& t);
+// t's shape, strides, dtype, device and history without its values (a storage of no bytes on t's device): what
+// a node keeps of a tensor its backward rule does not read. Reading its values fails, naming the tensor.
+Tensor without_values(const Tensor& t);
 // After an in-place op wrote `result`'s values into t: t takes result's history. When t is a view, its base
 // takes a CopySlices history (the base's old history outside the view, result's inside) and t re-derives its
 // own from the base, as PyTorch's in-place ops on views do.

@@ -25,6 +25,12 @@ void check_not_partial_view(const Tensor& t, const char* op) {
            "with cat instead");
 }
 
+Tensor without_values(const Tensor& t) {
+  Tensor h = history_of(t);
+  h.impl()->storage = std::make_shared<Storage>(size_t(0), t.device());
+  return h;
+}
+
 Tensor history_of(const Tensor& t) {
   auto h = std::make_shared<TensorImpl>();
   h->storage = t.storage();

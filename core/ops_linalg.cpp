@@ -67,8 +67,6 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   HT_CHECK(a.dtype() == b.dtype(), "[matmul] expected both operands to have one dtype, got ", dtype_name(a.dtype()),
            " and ", dtype_name(b.dtype()));
   HT_CHECK(a.dtype() != kBool, "[matmul] not implemented for 'Bool'");
-  // integer products (torch supports them on CPU) go through float64: exact while every sum stays below 2^53
-  if (!a.is_floating_point()) return matmul(a.to(kFloat64), b.to(kFloat64)).to(a.dtype());
   HT_CHECK(a.device() == b.device(), "[matmul] expected both operands on one device, got ", a.device().str(), " and ",
            b.device().str());
   // 1-D operands become matrices and lose that dim again at the end, as torch.matmul does.

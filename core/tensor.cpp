@@ -61,6 +61,9 @@ int64_t Tensor::size(int64_t d) const { return sizes()[wrap_dim(d, dim(), "size"
 int64_t Tensor::stride(int64_t d) const { return strides()[wrap_dim(d, dim(), "stride")]; }
 int64_t Tensor::numel() const { return numel_of(sizes()); }
 void* Tensor::raw_data() const {
+  if (!storage()->data() && numel() > 0)
+    fail("[tensor] the values of this ", dtype_name(dtype()), " tensor of shape ", shape_str(sizes()),
+         " were not kept for backward: an autograd rule read an input or output it did not declare in its Saves");
   return static_cast<char*>(storage()->data()) + storage_offset() * int64_t(element_size());
 }
 

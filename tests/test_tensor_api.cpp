@@ -546,3 +546,25 @@ TEST_CASE("random factories draw in range, from_blob calls its deleter, allclose
   REQUIRE(allclose(a, a, 1e-5, 1e-8, true));
   REQUIRE_FALSE(allclose(tensor<float>({1}), tensor<float>({1.1f})));
 }
+
+TEST_CASE("integer matmul is exact beyond 2^53 and wraps as torch's does") {
+  std::string py = testing::torch2_python();
+  if (py.empty()) return;
+  const int64_t big = (int64_t(1) << 40) + 1;
+  Tensor a = tensor<int64_t>({{big, 3, -7}, {5, -(big + 2), 11}});
+  Tensor b = tensor<int64_t>({{(int64_t(1) << 20) + 1, 2}, {5, -(int64_t(1) << 21)}, {-9, 13}});
+  Tensor i32 = tensor({{70000, 3}, {-2, 46341}}).to(kInt32);
+  Tensor u8 = tensor({{200, 100}, {3, 255}}).to(kUInt8);
+  std::string got = a.matmul(b).str() + "\n" + a.t().matmul(a).str() + "\n" + i32.matmul(i32.t()).str() + "\n" +
+                    u8.matmul(u8).str() + "\n" + a.unsqueeze(0).expand({2, 2, 3}).matmul(b).str() + "\n";
+  std::string script = R"(import torch
+big = (1 << 40) + 1
+a = torch.tensor([[big, 3, -7], [5, -(big + 2), 11]])
+b = torch.tensor([[(1 << 20) + 1, 2], [5, -(1 << 21)], [-9, 13]])
+i32 = torch.tensor([[70000, 3], [-2, 46341]], dtype=torch.int32)
+u8 = torch.tensor([[200, 100], [3, 255]], dtype=torch.uint8)
+for t in (a.matmul(b), a.t().matmul(a), i32.matmul(i32.t()), u8.matmul(u8), a.unsqueeze(0).expand(2, 2, 3).matmul(b)):
+    print(t)
+)";
+  REQUIRE(got == run_python(script, testing::temp_dir("int-matmul"), py));
+}
