@@ -6,6 +6,7 @@
 
 #include "core/autograd.h"
 #include "core/ops.h"
+#include "core/raw.h"
 
 namespace ht {
 
@@ -34,17 +35,28 @@ Tensor empty_like(const Tensor& t, MemoryFormat format) {
   return empty(t.sizes(), opt);
 }
 
+namespace {
+// A new tensor's first values are not an in-place write: its version stays 0, as torch.full's does.
+Tensor& fill_new(Tensor& t, double value) {
+  if (t.numel() > 0) kernels::fill(detail::raw(detail::in_order(t, detail::kernel_order(t)), "full"), value);
+  return t;
+}
+}  // namespace
+
 Tensor full(Shape sizes, double value, TensorOptions opt) {
   bool rg = opt.requires_grad;
   opt.requires_grad = false;
   Tensor t = empty(std::move(sizes), opt);
-  t.fill_(value);
+  fill_new(t, value);
   if (rg) t.set_requires_grad(true);
   return t;
 }
 Tensor zeros(Shape sizes, TensorOptions opt) { return full(std::move(sizes), 0.0, opt); }
 Tensor ones(Shape sizes, TensorOptions opt) { return full(std::move(sizes), 1.0, opt); }
-Tensor full_like(const Tensor& t, double value, MemoryFormat format) { return empty_like(t, format).fill_(value); }
+Tensor full_like(const Tensor& t, double value, MemoryFormat format) {
+  Tensor out = empty_like(t, format);
+  return fill_new(out, value);
+}
 Tensor zeros_like(const Tensor& t, MemoryFormat format) { return full_like(t, 0.0, format); }
 Tensor ones_like(const Tensor& t, MemoryFormat format) { return full_like(t, 1.0, format); }
 Tensor scalar_tensor(double value, TensorOptions opt) { return full({}, value, opt); }

@@ -472,6 +472,12 @@ TEST_CASE("in-place ops: version counters, leaves, views and dtypes as PyTorch c
     base.fill_(0);  // through the base, not the view
     REQUIRE_THROWS_WITH(l2.backward(), Catch::Contains("modified by an inplace operation"));
   }
+  SECTION("a new tensor is at version 0, as torch's factories give") {
+    REQUIRE(ones({2}).version() == 0);
+    REQUIRE(zeros_like(w).version() == 0);
+    REQUIRE(full({3}, 2.0).version() == 0);
+    REQUIRE((w * 2).version() == 0);
+  }
   SECTION("every in-place op moves the version by one, on the tensor and on every view of its storage") {
     Tensor t = w * 1;
     Tensor v = t.view({2, 1});
