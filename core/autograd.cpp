@@ -1,6 +1,7 @@
 // The backward engine: topological order from the root, gradient accumulation, graph release.
 #include "core/autograd.h"
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <unordered_map>
@@ -110,8 +111,19 @@ Tensor record(const char* name, Tensor out, Inputs inputs, BackwardFn backward, 
   if (!any) return out;
   auto node = std::make_shared<Node>();
   node->name = name;
+  // The node keeps each input's history as it is now, so that a later in-place write to the input (which gives
+  // it a new history) does not redirect this op's gradient (PyTorch's edges); and the values of only the inputs
+  // (and output) its rule reads, as derivatives.yaml saves them: the others keep their shape, dtype and device,
+  // and their memory goes when nothing else holds it. A leaf that requires grad is kept itself: its .grad is
+  // where the gradient goes.
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    Tensor& t = inputs[i];
+    if (!t.defined() || (t.is_leaf() && t.requires_grad())) continue;
+    bool saved = std::find(saves.inputs.begin(), saves.inputs.end(), i) != saves.inputs.end();
+    t = saved ? history_of(t) : without_values(history_of(t));
+  }
   node->inputs = std::move(inputs);
-  node->output = out.detach();
+  node->output = saves.output ? out.detach() : without_values(out.detach());
   node->backward = std::move(backward);
   for (size_t i : saves.inputs) {
     HT_CHECK(i < node->inputs.size(), "[autograd] '", name, "' saves input ", i, " of ", node->inputs.size());

@@ -38,17 +38,23 @@ void set_grad_enabled(bool on);
 // Records `out` as made by `name` from `inputs` when grad mode is on and any input requires grad; returns out.
 Tensor record(const char* name, Tensor out, Inputs inputs, BackwardFn backward, Saves saves = {});
 
-// --- in-place ops (core/autograd_inplace.cpp)
+// --- in-place ops and views (core/autograd_inplace.cpp)
 // Fails, naming `op`, when an in-place write to `t` cannot be recorded in grad mode: a leaf that requires grad,
-// or a view of a tensor that requires grad (PyTorch rebases the base's history, CopySlices; halftorch refuses).
+// or a view of one (as PyTorch refuses both).
 void check_in_place_allowed(const Tensor& t, const char* op);
-// Fails when a write that gives `t` a history (its source requires grad) goes into part of a larger storage:
-// the tensor it views would not see the history.
+// Fails when a write that gives `t` a history (its source requires grad) goes into part of a storage that `t`
+// does not know as a view (a tensor made on raw storage): nothing could carry the history to the rest.
 void check_not_partial_view(const Tensor& t, const char* op);
-// A handle on t's current history (grad_fn, requires_grad) sharing its storage: the input an in-place op
-// records before t takes the op's history, so that t's node never lists t itself.
+// A handle on t's current history (storage, geometry, grad_fn, requires_grad), untouched by later in-place
+// writes to t: what a node keeps of its inputs, and the input an in-place op records, so that t's new node never
+// lists t itself.
 Tensor history_of(const Tensor& t);
-// After an in-place op wrote `result`'s values into t: t takes result's history.
+// t's shape, strides, dtype, device and history without its values (a storage of no bytes on t's device): what
+// a node keeps of a tensor its backward rule does not read. Reading its values fails, naming the tensor.
+Tensor without_values(const Tensor& t);
+// After an in-place op wrote `result`'s values into t: t takes result's history. When t is a view, its base
+// takes a CopySlices history (the base's old history outside the view, result's inside) and t re-derives its
+// own from the base, as PyTorch's in-place ops on views do.
 void take_history(const Tensor& t, const Tensor& result);
 // PyTorch's name of the node that recorded `name` (mul -> MulBackward0), as grad_fn.name() gives it.
 std::string pytorch_node_name(const std::string& name);

@@ -1,4 +1,4 @@
-// Recording in-place ops: the written tensor takes the op's history, and PyTorch's node names.
+// Recording in-place ops: what PyTorch refuses, the history an op keeps of its inputs, and PyTorch's node names.
 #include <cctype>
 #include <map>
 
@@ -6,41 +6,41 @@
 
 namespace ht::autograd {
 
-namespace {
-// Nodes whose output shares its input's storage: an in-place write through one would have to rewrite the
-// base's history too.
-bool is_view_node(const std::string& name) {
-  static const char* const kViews[] = {"view", "reshape", "squeeze", "unsqueeze", "permute", "slice", "expand",
-                                       "as_strided", "select", "transpose"};
-  for (const char* v : kViews)
-    if (name == v) return true;
-  return false;
-}
-}  // namespace
-
 void check_in_place_allowed(const Tensor& t, const char* op) {
   HT_CHECK(t.defined(), "[", op, "] expected a defined tensor, got an undefined one");
-  if (!grad_enabled() || !t.requires_grad()) return;
-  HT_CHECK(!t.is_leaf(), "[", op,
+  if (!grad_enabled()) return;
+  HT_CHECK(!(t.is_leaf() && t.requires_grad()), "[", op,
            "] a leaf Variable that requires grad is being used in an in-place operation; wrap it in NoGradGuard");
-  HT_CHECK(!is_view_node(t.grad_fn()->name), "[", op, "] the tensor is a view (", t.grad_fn()->name,
-           ") of a tensor that requires grad; halftorch does not record in-place writes through views: clone() it "
-           "or write the base tensor");
+  const auto& base = t.impl()->view_base;
+  HT_CHECK(!(base && base->requires_grad && !base->grad_fn), "[", op,
+           "] a view of a leaf Variable that requires grad is being used in an in-place operation; wrap it in "
+           "NoGradGuard");
 }
 
 void check_not_partial_view(const Tensor& t, const char* op) {
-  if (!grad_enabled() || t.requires_grad()) return;
+  if (!grad_enabled() || t.requires_grad() || t.impl()->view_base) return;
   bool whole = t.storage_offset() == 0 && t.nbytes() == t.storage()->nbytes();
-  HT_CHECK(whole, "[", op, "] writing a tensor that requires grad into a view of part of another tensor is not ",
-           "recorded by halftorch (the viewed tensor would not see the history); build the result with cat instead");
+  HT_CHECK(whole, "[", op, "] writing a tensor that requires grad into part of a storage that is not a view made ",
+           "by a tensor op is not recorded (the rest of the storage would not see the history); build the result "
+           "with cat instead");
 }
 
-Tensor history_of(const Tensor& t) { return Tensor(std::make_shared<TensorImpl>(*t.impl())); }
+Tensor without_values(const Tensor& t) {
+  Tensor h = history_of(t);
+  h.impl()->storage = std::make_shared<Storage>(size_t(0), t.device());
+  return h;
+}
 
-void take_history(const Tensor& t, const Tensor& result) {
-  if (!result.grad_fn()) return;
-  t.impl()->grad_fn = result.grad_fn();
-  t.impl()->requires_grad = true;
+Tensor history_of(const Tensor& t) {
+  auto h = std::make_shared<TensorImpl>();
+  h->storage = t.storage();
+  h->offset = t.storage_offset();
+  h->sizes = t.sizes();
+  h->strides = t.strides();
+  h->dtype = t.dtype();
+  h->requires_grad = t.requires_grad();
+  h->grad_fn = t.grad_fn();
+  return Tensor(h);
 }
 
 std::string pytorch_node_name(const std::string& name) {
@@ -54,7 +54,8 @@ std::string pytorch_node_name(const std::string& name) {
       {"to_device", "ToCopyBackward0"}, {"conv2d", "ConvolutionBackward0"},
       {"max_pool2d", "MaxPool2DWithIndicesBackward0"}, {"adaptive_avg_pool2d", "AdaptiveAvgPool2DBackward0"},
       {"batch_norm", "NativeBatchNormBackward0"}, {"copy_", "torch::autograd::CopyBackwards"},
-      {"fill_", "FillBackward2"}, {"zero_", "ZeroBackward0"}, {"as_strided", "AsStridedBackward0"},
+      {"fill_", "FillBackward2"}, {"copy_slices", "torch::autograd::CopySlices"}, {"squeeze_all", "SqueezeBackward0"}, {"t", "TBackward0"},
+      {"split", "SplitBackward0"}, {"split_with_sizes", "SplitWithSizesBackward0"}, {"linear", "AddmmBackward0"}, {"index_put", "IndexPutBackward0"}, {"zero_", "ZeroBackward0"}, {"as_strided", "AsStridedBackward0"},
   };
   if (auto it = kNames.find(name); it != kNames.end()) return it->second;
   std::string out;

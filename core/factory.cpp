@@ -1,12 +1,12 @@
-// Tensor factories and random draws.
+// Tensor factories: empty, zeros, full, arange; tensors on existing memory (from_blob, with or without a deleter)
+// or from values (from_vector, nested literals); eye and linspace, with torch's defaults. Random draws are in
+// core/factory_random.cpp.
 #include <cmath>
 #include <cstring>
 
 #include "core/autograd.h"
 #include "core/ops.h"
-#include "core/random.h"
 #include "core/raw.h"
-#include "kernels/functors.h"
 
 namespace ht {
 
@@ -35,17 +35,28 @@ Tensor empty_like(const Tensor& t, MemoryFormat format) {
   return empty(t.sizes(), opt);
 }
 
+namespace {
+// A new tensor's first values are not an in-place write: its version stays 0, as torch.full's does.
+Tensor& fill_new(Tensor& t, double value) {
+  if (t.numel() > 0) kernels::fill(detail::raw(detail::in_order(t, detail::kernel_order(t)), "full"), value);
+  return t;
+}
+}  // namespace
+
 Tensor full(Shape sizes, double value, TensorOptions opt) {
   bool rg = opt.requires_grad;
   opt.requires_grad = false;
   Tensor t = empty(std::move(sizes), opt);
-  t.fill_(value);
+  fill_new(t, value);
   if (rg) t.set_requires_grad(true);
   return t;
 }
 Tensor zeros(Shape sizes, TensorOptions opt) { return full(std::move(sizes), 0.0, opt); }
 Tensor ones(Shape sizes, TensorOptions opt) { return full(std::move(sizes), 1.0, opt); }
-Tensor full_like(const Tensor& t, double value, MemoryFormat format) { return empty_like(t, format).fill_(value); }
+Tensor full_like(const Tensor& t, double value, MemoryFormat format) {
+  Tensor out = empty_like(t, format);
+  return fill_new(out, value);
+}
 Tensor zeros_like(const Tensor& t, MemoryFormat format) { return full_like(t, 0.0, format); }
 Tensor ones_like(const Tensor& t, MemoryFormat format) { return full_like(t, 1.0, format); }
 Tensor scalar_tensor(double value, TensorOptions opt) { return full({}, value, opt); }
@@ -99,49 +110,49 @@ template Tensor from_vector(const std::vector<int8_t>&, Shape, Device);
 template Tensor from_vector(const std::vector<uint8_t>&, Shape, Device);
 template Tensor from_vector(const std::vector<bool>&, Shape, Device);
 
-// ---------------------------------------------------------------- random
+namespace detail {
+// torch::tensor's rule (torch/csrc/api/include/torch/detail/TensorDataContainer.h, compute_desired_dtype):
+// integer literals become int64, floating ones the default dtype.
+DType nested_default_dtype(bool floating, bool boolean) { return boolean ? kBool : floating ? kFloat32 : kInt64; }
+Tensor stack_planes(const std::vector<Tensor>& planes) { return cat(planes, 0); }
+}  // namespace detail
 
-Generator& default_generator() {
-  static Generator g(0);
-  return g;
-}
-void manual_seed(uint64_t seed) { default_generator() = Generator(seed); }
-
-namespace {
-// Floating draws go through a float32 (or float64) buffer so every dtype sees the same stream.
-Tensor draw(Shape sizes, Generator& gen, TensorOptions opt, bool normal) {
-  HT_CHECK(is_floating(opt.dtype), "[", normal ? "randn" : "rand", "] expected a floating dtype, got ",
-           dtype_name(opt.dtype));
-  DType work = opt.dtype == kFloat64 ? kFloat64 : kFloat32;
-  // drawn in logical order whatever the layout, so a channels_last draw holds the values of a contiguous one
-  Tensor t = empty(sizes, {.dtype = work, .device = opt.device});
-  if (t.numel() > 0) {
-    if (normal) kernels::fill_normal(detail::raw(t), gen.seed, gen.offset, 0.0, 1.0);
-    else kernels::fill_uniform(detail::raw(t), gen.seed, gen.offset, 0.0, 1.0);
-  }
-  gen.offset += uint64_t(t.numel());
-  t = t.to(opt.dtype).contiguous(opt.memory_format);
+Tensor from_blob(void* data, Shape sizes, std::function<void(void*)> deleter, TensorOptions opt) {
+  HT_CHECK(data != nullptr || numel_of(sizes) == 0, "[from_blob] expected a data pointer, got null");
+  for (int64_t s : sizes) HT_CHECK(s >= 0, "[from_blob] negative dimension in shape ", shape_str(sizes));
+  size_t nbytes = size_t(numel_of(sizes)) * element_size(opt.dtype);
+  auto release = deleter ? std::move(deleter) : std::function<void(void*)>([](void*) {});
+  auto st = std::make_shared<Storage>(data, nbytes, opt.device, std::move(release));
+  Tensor t(st, opt.dtype, sizes, contiguous_strides(sizes), 0);
   if (opt.requires_grad) t.set_requires_grad(true);
   return t;
 }
-}  // namespace
+Tensor from_blob(void* data, Shape sizes, TensorOptions opt) { return from_blob(data, std::move(sizes), nullptr, opt); }
 
-uint64_t splitmix64(uint64_t counter) { return kernels::mix64(counter); }
-
-Tensor rand(Shape sizes, Generator& gen, TensorOptions opt) { return draw(std::move(sizes), gen, opt, false); }
-Tensor randn(Shape sizes, Generator& gen, TensorOptions opt) { return draw(std::move(sizes), gen, opt, true); }
-Tensor rand(Shape sizes, TensorOptions opt) { return rand(std::move(sizes), default_generator(), opt); }
-Tensor randn(Shape sizes, TensorOptions opt) { return randn(std::move(sizes), default_generator(), opt); }
-
-void uniform_(Tensor& t, double low, double high, Generator* gen) {
-  NoGradGuard g;
-  t.copy_(add(mul(rand(t.sizes(), gen ? *gen : default_generator(), {.dtype = kFloat64, .device = t.device()}),
-                  high - low), low));
+Tensor eye(int64_t n, TensorOptions opt) { return eye(n, n, opt); }
+Tensor eye(int64_t n, int64_t m, TensorOptions opt) {
+  HT_CHECK(n >= 0 && m >= 0, "[eye] expected non-negative sizes, got n = ", n, ", m = ", m);
+  bool rg = opt.requires_grad;
+  opt.requires_grad = false;
+  // the diagonal: row index == column index, compared by broadcasting a column of rows against a row of columns
+  Tensor rows = arange(n, {.dtype = kInt64, .device = opt.device}).reshape({n, 1});
+  Tensor cols = arange(m, {.dtype = kInt64, .device = opt.device}).reshape({1, m});
+  Tensor out = eq(rows, cols).to(opt.dtype).contiguous(opt.memory_format);
+  if (rg) out.set_requires_grad(true);
+  return out;
 }
-void normal_(Tensor& t, double mean, double std, Generator* gen) {
-  NoGradGuard g;
-  t.copy_(add(mul(randn(t.sizes(), gen ? *gen : default_generator(), {.dtype = kFloat64, .device = t.device()}),
-                  std), mean));
+
+Tensor linspace(double start, double end, int64_t steps, TensorOptions opt) {
+  HT_CHECK(steps >= 0, "[linspace] number of steps must be non-negative, got ", steps);
+  std::vector<double> v(static_cast<size_t>(steps));
+  // torch fills the first half from start and the second from end, so both ends are exact
+  double step = steps > 1 ? (end - start) / double(steps - 1) : 0;
+  int64_t half = steps / 2;
+  for (int64_t i = 0; i < steps; ++i)
+    v[size_t(i)] = i < half ? start + step * double(i) : end - step * double(steps - 1 - i);
+  Tensor out = from_vector(v, {steps}, opt.device).to(opt.dtype);
+  if (opt.requires_grad) out.set_requires_grad(true);
+  return out;
 }
 
 }  // namespace ht

@@ -20,6 +20,17 @@ int64_t dims_taken(const TensorIndex& i) {
   return 1;
 }
 
+// An integer index tensor into a dim of size n, negative values counting from the end (advanced indexing takes
+// them; index_select does not).
+Tensor wrap_negative(const Tensor& t, int64_t n) {
+  if (t.numel() == 0) return t;
+  NoGradGuard no_grad;
+  int64_t lo = min(t).item<int64_t>(), hi = max(t).item<int64_t>();
+  HT_CHECK_INDEX(lo >= -n && hi < n, "[index] index ", lo < -n ? lo : hi, " is out of bounds for dimension with size ",
+                 n);
+  return lo < 0 ? where(lt(t, 0), add(t, n), t) : t;
+}
+
 // The flat positions that a bool mask over dims [d, d + mask.dim()) keeps, as an int64 index into those dims
 // flattened together.
 Tensor mask_positions(const Tensor& mask) {
@@ -74,7 +85,7 @@ Tensor index_with(const Tensor& self, const std::vector<TensorIndex>& indices) {
         x = index_select(x, d, mask_positions(mask));
       } else {
         HT_CHECK(t.dim() <= 1, "[index] halftorch takes 0-d or 1-d integer tensor indices, got ", shape_str(t.sizes()));
-        x = t.dim() == 0 ? x.select(d, t.item<int64_t>()) : index_select(x, d, t);
+        x = t.dim() == 0 ? x.select(d, t.item<int64_t>()) : index_select(x, d, wrap_negative(t, x.size(d)));
         if (t.dim() == 0) continue;
       }
       ++d;

@@ -115,24 +115,27 @@ Tensor log_softmax(const Tensor& x, int64_t dim);
 // --- joining
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim = 0);
 
-// --- joining and splitting (core/ops_more.cpp); chunk and split return views
+// --- joining and splitting (core/ops_join_split.cpp); chunk and split return views
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim = 0);
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0);
 std::vector<Tensor> split(const Tensor& x, Shape split_sizes, int64_t dim = 0);
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
 
-// --- by index along a dim (core/ops_index.cpp; computed on the host, results on the input's device)
+// --- by index along a dim (core/ops_index.cpp): dtype-generic kernels on the input's device; index values must lie
+// in [0, size) (advanced indexing, x.index(...), also takes negative ones)
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, Scalar value);
+// x with src's values added at index along dim (torch.scatter_add: repeated indices accumulate)
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 std::tuple<Tensor, Tensor> sort(const Tensor& x, int64_t dim = -1, bool descending = false);  // stable
 Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false);
 std::tuple<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true, bool sorted = true);
 Tensor cumsum(const Tensor& x, int64_t dim);
 
-// --- masks, tests and statistics (core/ops_more.cpp)
+// --- masks and tests (core/ops_masks.cpp)
 Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value);
 Tensor where(const Tensor& cond, const Tensor& a, Scalar b);
 Tensor where(const Tensor& cond, Scalar a, const Tensor& b);
@@ -142,7 +145,7 @@ Tensor isnan(const Tensor& x);
 Tensor isinf(const Tensor& x);
 Tensor isfinite(const Tensor& x);
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8, bool equal_nan = false);
-// unbiased (Bessel's correction) by default, as torch.var/std
+// --- statistics (core/ops_statistics.cpp): unbiased (Bessel's correction) by default, as torch.var/std
 Tensor var(const Tensor& x, bool unbiased = true);
 Tensor var(const Tensor& x, Shape dims, bool unbiased = true, bool keepdim = false);
 Tensor std(const Tensor& x, bool unbiased = true);
@@ -150,7 +153,7 @@ Tensor std(const Tensor& x, Shape dims, bool unbiased = true, bool keepdim = fal
 // the p-norm of all elements, or over dims (p = INFINITY: the largest magnitude)
 Tensor norm(const Tensor& x, double p = 2);
 Tensor norm(const Tensor& x, double p, Shape dims, bool keepdim = false);
-// matmul's fixed-rank forms, which check their operands' ranks
+// matmul's fixed-rank forms, which check their operands' ranks (core/ops_linalg.cpp)
 Tensor mm(const Tensor& a, const Tensor& b);
 Tensor bmm(const Tensor& a, const Tensor& b);
 Tensor mv(const Tensor& a, const Tensor& v);

@@ -62,7 +62,10 @@ void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
 }
 
 // The gradient of a broadcast, promoted input: summed back to its shape and cast to its dtype.
-Tensor grad_for(const Tensor& g, const Tensor& input) { return sum_to(g, input.sizes()).to(input.dtype()); }
+Tensor grad_for(const Tensor& g, const Tensor& input) {
+  if (!input.requires_grad()) return Tensor();  // nobody asked for it
+  return sum_to(g, input.sizes()).to(input.dtype());
+}
 
 OperandLayout layout(const Tensor& t) { return {t.sizes(), t.strides()}; }
 
@@ -146,7 +149,9 @@ Tensor add(const Tensor& a, const Tensor& b, double alpha) {
   DType t = arith_type(a, b, "add");
   return autograd::record("add", run_binary(BinaryOp::Add, a, b, t, t, "add", alpha), {a, b},
                           [alpha](const Inputs& in, const Tensor&, const Tensor& g) {
-                            return Grads{grad_for(g, in[0]), grad_for(alpha == 1 ? g : mul(g, alpha), in[1])};
+                            return Grads{grad_for(g, in[0]),
+                                         in[1].requires_grad() ? grad_for(alpha == 1 ? g : mul(g, alpha), in[1])
+                                                               : Tensor()};
                           });
 }
 
@@ -154,7 +159,8 @@ Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
   DType t = arith_type(a, b, "sub");
   return autograd::record("sub", run_binary(BinaryOp::Sub, a, b, t, t, "sub", alpha), {a, b},
                           [alpha](const Inputs& in, const Tensor&, const Tensor& g) {
-                            return Grads{grad_for(g, in[0]), grad_for(mul(g, -alpha), in[1])};
+                            return Grads{grad_for(g, in[0]),
+                                         in[1].requires_grad() ? grad_for(mul(g, -alpha), in[1]) : Tensor()};
                           });
 }
 
@@ -344,8 +350,9 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   kernels::where(operand_view(cond, shape, order, "where"), operand_view(ac, shape, order, "where"),
                  operand_view(bc, shape, order, "where"), operand_view(out, shape, order, "where"));
   return autograd::record("where", out, {a, b, cond}, [](const Inputs& in, const Tensor&, const Tensor& g) {
-    Tensor zero = zeros_like(g);
-    return Grads{grad_for(where(in[2], g, zero), in[0]), grad_for(where(in[2], zero, g), in[1]), Tensor()};
+    Tensor zero = zeros({}, {.dtype = g.dtype(), .device = g.device()});
+    return Grads{in[0].requires_grad() ? grad_for(where(in[2], g, zero), in[0]) : Tensor(),
+                 in[1].requires_grad() ? grad_for(where(in[2], zero, g), in[1]) : Tensor(), Tensor()};
   }, {.inputs = {2}});
 }
 

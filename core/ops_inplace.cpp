@@ -87,14 +87,28 @@ Tensor& Tensor::scatter_(int64_t dim, const Tensor& index, Scalar value) {
 }
 Tensor& Tensor::index_put_(const std::vector<indexing::TensorIndex>& indices, const Tensor& values) {
   // a scatter into the flat positions that the same indices pick
-  Tensor positions = detail::index_positions(*this, indices);
-  Tensor flat_pos = positions.reshape({-1});
-  Tensor vals = values.expand(positions.sizes()).reshape({-1});
-  return in_place(*this, "index_put_", false,
-                  [&](const Tensor& s) {
-                    // cloned so that the tensor's new history is not a view node (which in-place ops refuse)
-                    return scatter(s.reshape({-1}), 0, flat_pos, vals).reshape(s.sizes()).clone();
-                  });
+  Tensor picked = detail::index_positions(*this, indices);
+  Shape picked_shape = picked.sizes();
+  Tensor positions = picked.reshape({-1});
+  return in_place(*this, "index_put_", false, [&](const Tensor& s) {
+    Tensor vals = values.to(s.dtype());
+    Tensor flat_vals = vals.expand(picked_shape).reshape({-1});
+    Tensor written;
+    {
+      NoGradGuard no_grad;
+      written = scatter(s.reshape({-1}), 0, positions, flat_vals).reshape(s.sizes());
+    }
+    // IndexPutBackward0: the written positions' gradient goes to the values, the rest to the old tensor
+    return autograd::record("index_put", written, {s, vals}, [positions, picked_shape](const autograd::Inputs& in, const Tensor&,
+                                                                                        const Tensor& g) {
+      Tensor flat = g.reshape({-1});
+      Tensor g_self = in[0].requires_grad() ? scatter(flat, 0, positions, 0).reshape(g.sizes()) : Tensor();
+      Tensor g_vals = in[1].requires_grad()
+                          ? sum_to(ht::index_select(flat, 0, positions).reshape(picked_shape), in[1].sizes())
+                          : Tensor();
+      return autograd::Grads{g_self, g_vals};
+    });
+  });
 }
 Tensor& Tensor::index_put_(const std::vector<indexing::TensorIndex>& indices, Scalar value) {
   return index_put_(indices, scalar_tensor(value.to_double(), {.dtype = dtype(), .device = device()}));

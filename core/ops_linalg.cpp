@@ -1,4 +1,5 @@
-// matmul / linear (GEMM on either device), softmax / log_softmax and cat, with their backward rules.
+// matmul / linear (GEMM on either device) with mm, bmm and mv, softmax / log_softmax and cat, with their
+// backward rules.
 #include "core/autocast.h"
 #include "core/autograd.h"
 #include "core/ops.h"
@@ -66,8 +67,6 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   HT_CHECK(a.dtype() == b.dtype(), "[matmul] expected both operands to have one dtype, got ", dtype_name(a.dtype()),
            " and ", dtype_name(b.dtype()));
   HT_CHECK(a.dtype() != kBool, "[matmul] not implemented for 'Bool'");
-  // integer products (torch supports them on CPU) go through float64: exact while every sum stays below 2^53
-  if (!a.is_floating_point()) return matmul(a.to(kFloat64), b.to(kFloat64)).to(a.dtype());
   HT_CHECK(a.device() == b.device(), "[matmul] expected both operands on one device, got ", a.device().str(), " and ",
            b.device().str());
   // 1-D operands become matrices and lose that dim again at the end, as torch.matmul does.
@@ -99,8 +98,42 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   HT_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "[linear] input's last dim ", x.dim() ? x.size(-1) : 0,
            " does not match in_features ", weight.size(1), " (input ", shape_str(x.sizes()), ", weight ",
            shape_str(weight.sizes()), ")");
-  Tensor y = matmul(x, weight.t());
-  return bias.defined() ? add(y, amp::autocast_input(bias, amp::CastPolicy::LowerPrecision)) : y;
+  if (!(bias.defined() && x.dim() == 2 && x.is_floating_point())) {
+    Tensor y = matmul(x, weight.t());
+    return bias.defined() ? add(y, amp::autocast_input(bias, amp::CastPolicy::LowerPrecision)) : y;
+  }
+  // 2-d input with a bias: one node, PyTorch's addmm (AddmmBackward0), x @ w^T + b
+  Tensor xa = amp::autocast_input(x, amp::CastPolicy::LowerPrecision);
+  Tensor wa = amp::autocast_input(weight, amp::CastPolicy::LowerPrecision);
+  Tensor ba = amp::autocast_input(bias, amp::CastPolicy::LowerPrecision);
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = add(matmul(xa, wa.t()), ba);
+  }
+  return autograd::record("linear", y, {xa, wa, ba}, [](const Inputs& in, const Tensor&, const Tensor& g) {
+    Tensor gm = g.to(in[0].dtype());
+    Tensor gx = in[0].requires_grad() ? matmul(gm, in[1]) : Tensor();
+    Tensor gw = in[1].requires_grad() ? matmul(gm.t(), in[0]) : Tensor();
+    Tensor gb = in[2].requires_grad() ? sum_to(g, in[2].sizes()).to(in[2].dtype()) : Tensor();
+    return Grads{gx, gw, gb};
+  }, {.inputs = {0, 1}});
+}
+
+Tensor mm(const Tensor& a, const Tensor& b) {
+  HT_CHECK(a.dim() == 2 && b.dim() == 2, "[mm] expected 2-d operands, got ", shape_str(a.sizes()), " and ",
+           shape_str(b.sizes()));
+  return matmul(a, b);
+}
+Tensor bmm(const Tensor& a, const Tensor& b) {
+  HT_CHECK(a.dim() == 3 && b.dim() == 3 && a.size(0) == b.size(0), "[bmm] expected 3-d operands with one batch size, got ",
+           shape_str(a.sizes()), " and ", shape_str(b.sizes()));
+  return matmul(a, b);
+}
+Tensor mv(const Tensor& a, const Tensor& v) {
+  HT_CHECK(a.dim() == 2 && v.dim() == 1, "[mv] expected a 2-d matrix and a 1-d vector, got ", shape_str(a.sizes()),
+           " and ", shape_str(v.sizes()));
+  return matmul(a, v);
 }
 
 namespace {

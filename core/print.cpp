@@ -9,7 +9,8 @@ namespace ht {
 
 namespace {
 struct Printer {
-  std::vector<double> v;
+  std::vector<double> v;      // floating and bool values
+  std::vector<int64_t> ints;  // integral values, exact (a double would round int64 beyond 2^53)
   Shape sizes;
   bool floating, summarize;
   bool boolean = false;  // printed True/False, as Python's bools
@@ -17,10 +18,13 @@ struct Printer {
   bool all_int = true;  // every float is integral: print "1." like PyTorch
   bool sci = false;
 
+  std::string fmt_at(size_t i) const {
+    if (!floating && !boolean) return std::to_string(ints[i]);
+    return fmt(v[i]);
+  }
   std::string fmt(double x) const {
     char buf[64];
     if (boolean) std::snprintf(buf, sizeof buf, "%s", x != 0 ? "True" : "False");
-    else if (!floating) std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(x));
     else if (std::isnan(x)) std::snprintf(buf, sizeof buf, "nan");
     else if (std::isinf(x)) std::snprintf(buf, sizeof buf, "%sinf", x < 0 ? "-" : "");
     else if (sci) std::snprintf(buf, sizeof buf, "%.4e", x);
@@ -31,7 +35,7 @@ struct Printer {
 
   void rec(std::ostringstream& os, size_t dim, int64_t base, int64_t stride, int indent) const {
     if (dim == sizes.size()) {
-      std::string s = fmt(v[size_t(base)]);
+      std::string s = fmt_at(size_t(base));
       os << std::string(size_t(std::max<int>(0, width - int(s.size()))), ' ') << s;
       return;
     }
@@ -58,10 +62,11 @@ struct Printer {
 std::string Tensor::str() const {
   if (!defined()) return "tensor(undefined)";
   Printer p;
-  p.v = to_vector<double>();
   p.sizes = sizes();
   p.floating = is_floating_point();
   p.boolean = dtype() == kBool;
+  if (p.floating || p.boolean) p.v = to_vector<double>();
+  else p.ints = to_vector<int64_t>();
   p.summarize = numel() > 1000;
   double amax = 0;
   for (double x : p.v) {
@@ -70,7 +75,7 @@ std::string Tensor::str() const {
     amax = std::max(amax, std::fabs(x));
   }
   p.sci = p.floating && (amax >= 1e8 || (amax > 0 && amax < 1e-4));
-  for (double x : p.v) p.width = std::max(p.width, int(p.fmt(x).size()));
+  for (size_t i = 0; i < size_t(numel()); ++i) p.width = std::max(p.width, int(p.fmt_at(i).size()));
   std::ostringstream os;
   os << "tensor(";
   if (numel() == 0) os << "[]";

@@ -61,6 +61,9 @@ int64_t Tensor::size(int64_t d) const { return sizes()[wrap_dim(d, dim(), "size"
 int64_t Tensor::stride(int64_t d) const { return strides()[wrap_dim(d, dim(), "stride")]; }
 int64_t Tensor::numel() const { return numel_of(sizes()); }
 void* Tensor::raw_data() const {
+  if (!storage()->data() && numel() > 0)
+    fail("[tensor] the values of this ", dtype_name(dtype()), " tensor of shape ", shape_str(sizes()),
+         " were not kept for backward: an autograd rule read an input or output it did not declare in its Saves");
   return static_cast<char*>(storage()->data()) + storage_offset() * int64_t(element_size());
 }
 
@@ -99,7 +102,12 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
 // Every view shares storage and records a backward rule that maps the gradient back to the input's shape.
 
 Tensor Tensor::as_strided(Shape sizes, Shape strides, int64_t offset) const {
-  return Tensor(storage(), dtype(), std::move(sizes), std::move(strides), offset);
+  Tensor out(storage(), dtype(), std::move(sizes), std::move(strides), offset);
+  TensorImpl* self = synced();
+  std::shared_ptr<TensorImpl> base = self->view_base ? self->view_base : impl_;
+  out.impl()->view_base = base;
+  out.impl()->view_base_fn = base->grad_fn;
+  return out;
 }
 
 namespace {
@@ -190,19 +198,21 @@ Tensor Tensor::flatten(int64_t start, int64_t end) const {
   return reshape(s);
 }
 
-Tensor Tensor::permute(Shape dims) const {
-  HT_CHECK(int64_t(dims.size()) == dim(), "[permute] expected ", dim(), " dims, got ", shape_str(dims));
+namespace {
+// permute, recorded as `name` (transpose and t are permutes with PyTorch's own node names)
+Tensor permute_as(const Tensor& x, Shape dims, const char* name) {
+  HT_CHECK(int64_t(dims.size()) == x.dim(), "[permute] expected ", x.dim(), " dims, got ", shape_str(dims));
   Shape s(dims.size()), st(dims.size());
   std::vector<bool> used(dims.size(), false);
   for (size_t i = 0; i < dims.size(); ++i) {
-    int64_t d = wrap_dim(dims[i], dim(), "permute");
+    int64_t d = wrap_dim(dims[i], x.dim(), "permute");
     HT_CHECK(!used[d], "[permute] repeated dim in ", shape_str(dims));
     used[d] = true;
     dims[i] = d;
-    s[i] = sizes()[d];
-    st[i] = strides()[d];
+    s[i] = x.sizes()[d];
+    st[i] = x.strides()[d];
   }
-  return autograd::record("permute", as_strided(s, st, storage_offset()), {*this},
+  return autograd::record(name, x.as_strided(s, st, x.storage_offset()), {x},
                           [dims](const Inputs&, const Tensor&, const Tensor& gy) {
                             Shape inv(dims.size());
                             for (size_t i = 0; i < dims.size(); ++i) inv[dims[i]] = int64_t(i);
@@ -210,32 +220,43 @@ Tensor Tensor::permute(Shape dims) const {
                           });
 }
 
+Shape swapped_dims(int64_t ndim, int64_t d0, int64_t d1) {
+  Shape p(ndim);
+  std::iota(p.begin(), p.end(), 0);
+  std::swap(p[wrap_dim(d0, ndim, "transpose")], p[wrap_dim(d1, ndim, "transpose")]);
+  return p;
+}
+}  // namespace
+
+Tensor Tensor::permute(Shape dims) const { return permute_as(*this, std::move(dims), "permute"); }
+
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
   if (dim() == 0) return *this;
-  Shape p(dim());
-  std::iota(p.begin(), p.end(), 0);
-  std::swap(p[wrap_dim(d0, dim(), "transpose")], p[wrap_dim(d1, dim(), "transpose")]);
-  return permute(p);
+  return permute_as(*this, swapped_dims(dim(), d0, d1), "transpose");
 }
 
 Tensor Tensor::t() const {
   HT_CHECK(dim() <= 2, "[t] expects a tensor with <= 2 dims, got ", dim());
-  return dim() < 2 ? *this : transpose(0, 1);
+  return dim() < 2 ? *this : permute_as(*this, swapped_dims(2, 0, 1), "t");
 }
 
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
-  d = wrap_dim(d, dim(), "slice");
+  return detail::slice_as(*this, d, start, end, step, "slice");
+}
+
+Tensor detail::slice_as(const Tensor& x, int64_t d, int64_t start, int64_t end, int64_t step, const char* name) {
+  d = wrap_dim(d, x.dim(), "slice");
   HT_CHECK(step > 0, "[slice] step must be positive, got ", step);
-  int64_t n = sizes()[d];
+  int64_t n = x.sizes()[d];
   if (start < 0) start += n;
   if (end < 0) end += n;
   start = std::clamp<int64_t>(start, 0, n);
   end = std::clamp<int64_t>(end, start, n);
-  Shape s = sizes(), st = strides();
+  Shape s = x.sizes(), st = x.strides();
   s[d] = (end - start + step - 1) / step;
   st[d] *= step;
-  Tensor out = as_strided(s, st, storage_offset() + start * strides()[d]);
-  return autograd::record("slice", out, {*this}, [d, start, end, step](const Inputs& in, const Tensor&, const Tensor& gy) {
+  Tensor out = x.as_strided(s, st, x.storage_offset() + start * x.strides()[d]);
+  return autograd::record(name, out, {x}, [d, start, end, step](const Inputs& in, const Tensor&, const Tensor& gy) {
     Tensor g = zeros(in[0].sizes(), {.dtype = gy.dtype(), .device = gy.device()});
     g.slice(d, start, end, step).copy_(gy);
     return Grads{g};
@@ -254,7 +275,15 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   int64_t n = sizes()[d];
   HT_CHECK(index >= -n && index < n, "[select] index ", index, " out of range for dimension ", d, " of size ", n);
   if (index < 0) index += n;
-  return slice(d, index, index + 1).squeeze(d);
+  Shape s = sizes(), st = strides();
+  s.erase(s.begin() + d);
+  st.erase(st.begin() + d);
+  Tensor out = as_strided(s, st, storage_offset() + index * strides()[d]);
+  return autograd::record("select", out, {*this}, [d, index](const Inputs& in, const Tensor&, const Tensor& gy) {
+    Tensor g = zeros(in[0].sizes(), {.dtype = gy.dtype(), .device = gy.device()});
+    g.select(d, index).copy_(gy);
+    return Grads{g};
+  });
 }
 
 Tensor Tensor::expand(Shape shape) const {
@@ -283,10 +312,14 @@ Tensor Tensor::expand(Shape shape) const {
 }
 
 Tensor Tensor::squeeze() const {
-  Shape s;
-  for (int64_t v : sizes())
-    if (v != 1) s.push_back(v);
-  return reshape(s);
+  Shape s, st;
+  for (int64_t d = 0; d < dim(); ++d)
+    if (sizes()[d] != 1) {
+      s.push_back(sizes()[d]);
+      st.push_back(strides()[d]);
+    }
+  // PyTorch's node for squeeze over every dim is SqueezeBackward0 (squeeze(dim) is SqueezeBackward1)
+  return record_reshape_like("squeeze_all", as_strided(s, st, storage_offset()), *this);
 }
 
 Tensor Tensor::squeeze(int64_t d) const {
@@ -377,7 +410,10 @@ Tensor& fill_values(Tensor& self, double value, const char* op) {
   if (self.numel() > 0)
     kernels::fill(detail::raw(detail::in_order(self, detail::kernel_order(self)), op), value);
   if (track)
-    autograd::record(op, self, {old}, [](const Inputs&, const Tensor&, const Tensor& g) { return Grads{zeros_like(g)}; });
+    autograd::take_history(self, autograd::record(op, self.detach(), {old}, [](const Inputs&, const Tensor&,
+                                                                                const Tensor& g) {
+      return Grads{zeros_like(g)};
+    }));
   return self;
 }
 }  // namespace
@@ -392,10 +428,11 @@ Tensor& Tensor::copy_(const Tensor& src) {
   copy_values(*this, src);
   // PyTorch's CopyBackwards: the old value gets a zero gradient, src gets it summed to its shape, dtype and device
   if (track)
-    autograd::record("copy_", *this, {old, src}, [](const Inputs& in, const Tensor&, const Tensor& g) {
+    autograd::take_history(*this, autograd::record("copy_", detach(), {old, src}, [](const Inputs& in, const Tensor&,
+                                                                                     const Tensor& g) {
       return Grads{in[0].requires_grad() ? zeros_like(g) : Tensor(),
                    sum_to(g, in[1].sizes()).to(in[1].device(), in[1].dtype())};
-    });
+    }));
   return *this;
 }
 

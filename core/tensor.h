@@ -19,8 +19,11 @@ namespace ht {
 namespace autograd { struct Node; }
 namespace indexing { class TensorIndex; }
 class Tensor;
+struct TensorImpl;
 namespace detail {
 [[noreturn]] void fail_undefined_tensor();
+// Re-derives a view's history when its base has taken a new one since (core/autograd_inplace.cpp).
+void sync_view_history(TensorImpl& view);
 }
 
 struct TensorImpl {
@@ -34,6 +37,12 @@ struct TensorImpl {
   // Leaves only: run once per backward pass after the pass has accumulated all of this leaf's gradient
   // (autograd::register_grad_ready_hook); keyed by an id so that their owner can remove them.
   std::vector<std::pair<int64_t, std::function<void(const Tensor&)>>> grad_ready_hooks;
+  // Views (every view goes through Tensor::as_strided): the tensor at the root of the view chain, and that
+  // base's history when this view's history was last derived from it. An in-place write to the base (or to
+  // another view of it) gives the base a new history; the view then re-derives its own from it on next use, as
+  // PyTorch's views do (AsStridedBackward0), so that gradients through the view see the write.
+  std::shared_ptr<TensorImpl> view_base;
+  std::weak_ptr<autograd::Node> view_base_fn;
 };
 
 struct TensorOptions {
@@ -137,13 +146,13 @@ class Tensor {
   Tensor& zero_();
 
   // --- autograd
-  bool requires_grad() const { return impl()->requires_grad; }
+  bool requires_grad() const { return synced()->requires_grad; }
   Tensor& set_requires_grad(bool r);
   Tensor& requires_grad_(bool r = true) { return set_requires_grad(r); }
   Tensor grad() const { return impl()->grad ? Tensor(impl()->grad) : Tensor(); }
   void set_grad(const Tensor& g) { impl()->grad = g.impl_; }
-  const std::shared_ptr<autograd::Node>& grad_fn() const { return impl()->grad_fn; }
-  bool is_leaf() const { return impl()->grad_fn == nullptr; }
+  const std::shared_ptr<autograd::Node>& grad_fn() const { return synced()->grad_fn; }
+  bool is_leaf() const { return grad_fn() == nullptr; }
   std::string grad_fn_name() const;  // the recording op's name, empty for leaves
   Tensor detach() const;  // shares storage, no history
   // Without a gradient the tensor must have one element (its gradient is 1); retain_graph keeps the graph for
@@ -253,6 +262,12 @@ class Tensor {
   Tensor& operator/=(Scalar other) { return div_(other); }
 
  private:
+  // impl() with a view's history brought up to date with its base's (see TensorImpl::view_base)
+  TensorImpl* synced() const {
+    TensorImpl* i = impl();
+    if (i->view_base) detail::sync_view_history(*i);
+    return i;
+  }
   std::shared_ptr<TensorImpl> impl_;
 };
 
@@ -287,7 +302,7 @@ Tensor from_blob(void* data, Shape sizes, DType dtype, Device device = kCPU);
 // Borrows `data` and calls deleter(data) when the last tensor on it goes (libtorch's from_blob with a deleter).
 Tensor from_blob(void* data, Shape sizes, std::function<void(void*)> deleter, TensorOptions opt = {});
 Tensor from_blob(void* data, Shape sizes, TensorOptions opt);
-// --- more factories (core/factory_more.cpp), with torch's defaults
+// --- more factories, with torch's defaults (core/factory.cpp; the random ones in core/factory_random.cpp)
 Tensor eye(int64_t n, TensorOptions opt = {});
 Tensor eye(int64_t n, int64_t m, TensorOptions opt = {});
 Tensor linspace(double start, double end, int64_t steps, TensorOptions opt = {});
@@ -340,6 +355,8 @@ namespace detail {
 // views a tensor, detached, with its dims in it. Apply it to the destination and every operand alike.
 Shape kernel_order(const Tensor& t);
 Tensor in_order(const Tensor& t, const Shape& order);
+// x.slice recorded as `name` (split and chunk give views PyTorch calls SplitBackward0)
+Tensor slice_as(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step, const char* name);
 }  // namespace detail
 
 // Seeded random numbers (a per-process generator; see core/random.h for explicit generators).

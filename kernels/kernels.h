@@ -96,6 +96,13 @@ struct GemmArgs {
 // gemm:   see GemmArgs.
 // fill_uniform / fill_normal: a contiguous floating view from counter-based streams, identical on every device
 //         for the same (seed, offset).
+// gather: out(p) = src(p with dim := index(p)) over the index's positions p; out has the index's shape, src its
+//         number of dims; index (int64 or int32, any strides, stride 0 where broadcast) holds values in range.
+// scatter: dst(p with dim := index(p)) = src(p), or += with accumulate; repeated indices: the last wins, sums
+//         add in index order, the same on every device.
+// sort_rows: sorts each row of contiguous [rows, cols] values in place (stable; NaN above every number) and
+//         writes the original positions into int64 indices; scratch buffers have the same shapes.
+// cumsum: out = running sum of in along dim (reverse: from the end), in opmath; in and out have one shape.
 #define HT_CORE_KERNELS(X)                                                                                        \
   X(unary, (UnaryOp op, const RawView& x, const RawView& y, double a, double b), (op, x, y, a, b),                 \
     (common_device("unary", {&x, &y})))                                                                           \
@@ -117,7 +124,17 @@ struct GemmArgs {
   X(fill_uniform, (const RawView& dst, uint64_t seed, uint64_t offset, double low, double high),                  \
     (dst, seed, offset, low, high), (dst.device))                                                                 \
   X(fill_normal, (const RawView& dst, uint64_t seed, uint64_t offset, double mean, double std),                   \
-    (dst, seed, offset, mean, std), (dst.device))
+    (dst, seed, offset, mean, std), (dst.device))                                                                 \
+  X(gather, (const RawView& src, int64_t dim, const RawView& index, const RawView& out), (src, dim, index, out),   \
+    (common_device("gather", {&src, &index, &out})))                                                              \
+  X(scatter, (const RawView& dst, int64_t dim, const RawView& index, const RawView& src, bool accumulate),        \
+    (dst, dim, index, src, accumulate), (common_device("scatter", {&dst, &index, &src})))                         \
+  X(sort_rows, (const RawView& values, const RawView& indices, const RawView& scratch_values,                     \
+                const RawView& scratch_indices, int64_t rows, int64_t cols, bool descending),                     \
+    (values, indices, scratch_values, scratch_indices, rows, cols, descending),                                   \
+    (common_device("sort", {&values, &indices, &scratch_values, &scratch_indices})))                              \
+  X(cumsum, (const RawView& in, int64_t dim, const RawView& out, bool reverse), (in, dim, out, reverse),          \
+    (common_device("cumsum", {&in, &out})))
 
 // One declaration from an entry of a kernel list.
 #define HT_DECLARE_KERNEL(name, params, args, device) void name params;

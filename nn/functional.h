@@ -62,8 +62,8 @@ struct CrossEntropyOptions {
 // float32; the loss has the logits' dtype.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, CrossEntropyOptions options = {});
 
-// --- more losses and activations (nn/functional_more.cpp), composed from core ops. The reduction is an enum
-// argument, where libtorch passes an options object (F::MSELossFuncOptions().reduction(torch::kSum)).
+// --- more losses (nn/functional_loss.cpp), composed from core ops. The reduction is an enum argument, where
+// libtorch passes an options object (F::MSELossFuncOptions().reduction(torch::kSum)).
 enum class Reduction { None, Mean, Sum };
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
@@ -77,18 +77,23 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction
 // the numerically stable form on logits: max(x, 0) - x * t + log(1 + exp(-|x|))
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
                                         Reduction reduction = Reduction::Mean);
+// --- activations (nn/functional_activation.cpp)
 Tensor silu(const Tensor& x);
 // torch.nn.functional.gelu: approximate "none" is x * Phi(x) with the exact erf, "tanh" the tanh approximation.
 Tensor gelu(const Tensor& x, const std::string& approximate = "none");
 Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+// --- per-sample normalisation (nn/functional_layer_norm.cpp)
 Tensor layer_norm(const Tensor& x, Shape normalized_shape, const Tensor& weight = Tensor(),
                   const Tensor& bias = Tensor(), double eps = 1e-5);
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
                   double eps = 1e-5);
+// rows of weight [num_embeddings, dim] picked by int64 indices (nn/functional_embedding.cpp)
 Tensor embedding(const Tensor& indices, const Tensor& weight);
 // padding counts in the average (count_include_pad=True, PyTorch's default); ceil_mode is not supported
+// (nn/functional_avg_pool.cpp)
 Tensor avg_pool2d(const Tensor& x, Size2 kernel_size, Size2 stride = 0, Size2 padding = 0);
 // zeroes whole channels of [N, C, ...] with probability p, scaling the rest by 1 / (1 - p)
+// (nn/functional_dropout.cpp, with dropout)
 Tensor dropout2d(const Tensor& x, double p = 0.5, bool training = true);
 
 }  // namespace functional

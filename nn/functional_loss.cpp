@@ -1,11 +1,15 @@
-// cross_entropy (class indices with ignore_index and label smoothing, or class probabilities) and dropout,
-// composed from core ops so that they run and differentiate on every device.
+// The losses: cross_entropy (class indices with ignore_index and label smoothing, or class probabilities), mse,
+// l1, smooth_l1, nll, binary cross-entropy (on probabilities or logits), composed from core ops so that they run
+// and differentiate on every device. Formulas: torch.nn.functional's documentation
+// (https://pytorch.org/docs/stable/nn.functional.html).
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <tuple>
 
 #include "core/autocast.h"
 #include "core/autograd.h"
+#include "core/ops.h"
 #include "nn/functional.h"
 
 namespace ht::nn::functional {
@@ -69,17 +73,68 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, CrossEntropy
   return loss.to(logits.dtype());
 }
 
-Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
-  HT_CHECK(p >= 0.0 && p <= 1.0, "[dropout] dropout probability has to be between 0 and 1, but got ", p);
-  if (!training || p == 0.0) return x;
-  if (p == 1.0) return mul(x, zeros({}, {.dtype = x.dtype(), .device = x.device()}));
-  Tensor mask;
-  {
-    NoGradGuard ng;
-    Tensor u = rand(x.sizes(), gen ? *gen : default_generator(), {.dtype = kFloat32, .device = x.device()});
-    mask = mul(ge(u, full({}, p, {.device = x.device()})).to(x.dtype()), 1.0 / (1.0 - p));
+namespace {
+Tensor reduce(const Tensor& loss, Reduction r) {
+  if (r == Reduction::Sum) return sum(loss);
+  if (r == Reduction::Mean) return mean(loss);
+  return loss;
+}
+void check_pair(const Tensor& input, const Tensor& target, const char* op) {
+  HT_CHECK(input.defined() && target.defined(), "[", op, "] expected defined input and target");
+  HT_CHECK(input.sizes() == target.sizes(), "[", op, "] expected target of the input's shape ",
+           shape_str(input.sizes()), ", got ", shape_str(target.sizes()));
+  HT_CHECK(input.is_floating_point(), "[", op, "] expected a floating-point input, got ", dtype_name(input.dtype()));
+}
+}  // namespace
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_pair(input, target, "mse_loss");
+  return reduce(square(sub(input, target)), reduction);
+}
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_pair(input, target, "l1_loss");
+  return reduce(abs(sub(input, target)), reduction);
+}
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
+  check_pair(input, target, "smooth_l1_loss");
+  HT_CHECK(beta >= 0, "[smooth_l1_loss] beta must be non-negative, got ", beta);
+  Tensor d = abs(sub(input, target));
+  if (beta == 0) return reduce(d, reduction);
+  // 0.5 d^2 / beta below beta, d - 0.5 beta above
+  return reduce(where(lt(d, beta), div(mul(square(d), 0.5), beta), add(d, -0.5 * beta)), reduction);
+}
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, Reduction reduction, int64_t ignore_index) {
+  HT_CHECK(log_probs.dim() == 2, "[nll_loss] expected input (N, C), got ", shape_str(log_probs.sizes()));
+  HT_CHECK(target.dim() == 1 && target.size(0) == log_probs.size(0) && target.dtype() == kInt64,
+           "[nll_loss] expected int64 class indices of shape [", log_probs.size(0), "], got ",
+           dtype_name(target.dtype()), " ", shape_str(target.sizes()));
+  int64_t c = log_probs.size(1);
+  Tensor kept = ne(target, ignore_index);
+  for (int64_t v : target.to_vector<int64_t>())
+    HT_CHECK(v == ignore_index || (v >= 0 && v < c), "[nll_loss] Target ", v, " is out of bounds (", c, " classes)");
+  Tensor safe = where(kept, target, Scalar(int64_t(0)));
+  Tensor picked = neg(gather(log_probs, 1, safe.unsqueeze(1)).squeeze(1));
+  Tensor w = kept.to(log_probs.dtype());
+  Tensor loss = mul(picked, w);
+  if (reduction == Reduction::Mean) return div(sum(loss), sum(w));
+  return reduce(loss, reduction);
+}
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_pair(input, target, "binary_cross_entropy");
+  if (input.device().is_cpu()) {
+    double lo = min(input.detach()).item_double(), hi = max(input.detach()).item_double();
+    HT_CHECK(input.numel() == 0 || (lo >= 0 && hi <= 1), "[binary_cross_entropy] all elements of input should be ",
+             "between 0 and 1, got [", lo, ", ", hi, "]");
   }
-  return mul(x, mask);
+  Tensor t = target.to(input.dtype());
+  Tensor log_p = clamp(log(input), -100, INFINITY), log_q = clamp(log(rsub(input, 1)), -100, INFINITY);
+  return reduce(neg(add(mul(t, log_p), mul(rsub(t, 1), log_q))), reduction);
+}
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_pair(input, target, "binary_cross_entropy_with_logits");
+  Tensor t = target.to(input.dtype());
+  Tensor loss = add(sub(ht::relu(input), mul(input, t)), log(add(exp(neg(abs(input))), 1)));
+  return reduce(loss, reduction);
 }
 
 }  // namespace ht::nn::functional

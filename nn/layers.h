@@ -1,5 +1,7 @@
 // The standard layers as Modules, named, defaulted and initialised as torch.nn's: Conv2d, BatchNorm2d, ReLU,
-// MaxPool2d, AdaptiveAvgPool2d, Linear, Flatten, Dropout, Identity and Sequential.
+// MaxPool2d, AdaptiveAvgPool2d, Linear, Flatten, Dropout, Identity, Sequential, LayerNorm, GroupNorm, Embedding,
+// SiLU, GELU, LeakyReLU, AvgPool2d and Dropout2d. Parameter names (and so state_dict keys) are PyTorch's. The
+// loss modules are in nn/losses.h.
 #pragma once
 #include <initializer_list>
 #include <optional>
@@ -122,6 +124,75 @@ class Sequential : public Module {
 
  private:
   std::vector<ModulePtr> modules_;
+};
+
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
+  Tensor forward(const Tensor& x) override { return functional::layer_norm(x, normalized_shape, weight, bias, eps); }
+  std::string type_name() const override { return "LayerNorm"; }
+  Shape normalized_shape;
+  double eps;
+  Tensor weight, bias;
+};
+
+class GroupNorm : public Module {
+ public:
+  GroupNorm(int64_t num_groups, int64_t num_channels, double eps = 1e-5, bool affine = true);
+  Tensor forward(const Tensor& x) override { return functional::group_norm(x, num_groups, weight, bias, eps); }
+  std::string type_name() const override { return "GroupNorm"; }
+  int64_t num_groups, num_channels;
+  double eps;
+  Tensor weight, bias;
+};
+
+// weight [num_embeddings, embedding_dim] drawn from N(0, 1), as torch.nn.Embedding
+class Embedding : public Module {
+ public:
+  Embedding(int64_t num_embeddings, int64_t embedding_dim);
+  Tensor forward(const Tensor& indices) override { return functional::embedding(indices, weight); }
+  std::string type_name() const override { return "Embedding"; }
+  int64_t num_embeddings, embedding_dim;
+  Tensor weight;
+};
+
+class SiLU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return functional::silu(x); }
+  std::string type_name() const override { return "SiLU"; }
+};
+
+class GELU : public Module {
+ public:
+  explicit GELU(std::string approximate = "none") : approximate(std::move(approximate)) {}
+  Tensor forward(const Tensor& x) override { return functional::gelu(x, approximate); }
+  std::string type_name() const override { return "GELU"; }
+  std::string approximate;
+};
+
+class LeakyReLU : public Module {
+ public:
+  explicit LeakyReLU(double negative_slope = 0.01) : negative_slope(negative_slope) {}
+  Tensor forward(const Tensor& x) override { return functional::leaky_relu(x, negative_slope); }
+  std::string type_name() const override { return "LeakyReLU"; }
+  double negative_slope;
+};
+
+class AvgPool2d : public Module {
+ public:
+  explicit AvgPool2d(Size2 kernel_size, Size2 stride = 0, Size2 padding = 0)
+      : kernel_size(kernel_size), stride(stride), padding(padding) {}
+  Tensor forward(const Tensor& x) override { return functional::avg_pool2d(x, kernel_size, stride, padding); }
+  std::string type_name() const override { return "AvgPool2d"; }
+  Size2 kernel_size, stride, padding;
+};
+
+class Dropout2d : public Module {
+ public:
+  explicit Dropout2d(double p = 0.5);
+  Tensor forward(const Tensor& x) override { return functional::dropout2d(x, p, is_training()); }
+  std::string type_name() const override { return "Dropout2d"; }
+  double p;
 };
 
 }  // namespace ht::nn

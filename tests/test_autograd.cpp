@@ -74,3 +74,42 @@ TEST_CASE("gradients flow through dtype casts and device moves", "[cuda]") {
     REQUIRE(x.grad().to_vector<float>() == std::vector<float>{1.f, -2.f});
   }
 }
+
+TEST_CASE("a node keeps the values of only what its backward reads, as derivatives.yaml saves them") {
+  Tensor x = randn({1000}).requires_grad_();
+  auto released = [](Tensor& t) {
+    std::weak_ptr<Storage> w = t.storage();
+    t = Tensor();
+    return w.expired();
+  };
+  Tensor h = x * 2;
+  Tensor y = relu(h);  // relu's rule reads its output, not its input
+  REQUIRE(released(h));
+  Tensor a = x * 3, b = x * 4;
+  Tensor s = a + b;  // add reads neither operand
+  REQUIRE(released(a));
+  REQUIRE(released(b));
+  Tensor e = exp(s);  // exp keeps its output
+  Tensor l = log(y + 1);  // log keeps its input (y + 1)
+  Tensor p = y + 1;
+  Tensor q = log(p);
+  REQUIRE_FALSE(released(p));
+  sum(e + l + q).backward();
+  // the gradient through the released tensors is still right: relu'(2x) * 2 / (relu(2x) + 1) twice, plus
+  // exp(7x) * 7
+  std::vector<float> xv = x.detach().to_vector<float>(), gv = x.grad().to_vector<float>();
+  for (size_t i = 0; i < xv.size(); ++i) {
+    double want = std::exp(7.0 * xv[i]) * 7 + (xv[i] > 0 ? 2 * 2 / (2.0 * xv[i] + 1) : 0);
+    REQUIRE(gv[i] == Approx(want).epsilon(1e-4));
+  }
+}
+
+TEST_CASE("a backward rule reading a tensor it did not save fails naming it, instead of reading freed memory") {
+  Tensor x = tensor<float>({1, 2}).requires_grad_();
+  Tensor h = x * 1;
+  Tensor out = autograd::record("peek", h.detach() * 2, {h}, [](const autograd::Inputs& in, const Tensor&,
+                                                                 const Tensor& g) {
+    return autograd::Grads{mul(g, in[0])};  // reads in[0], which Saves does not list
+  });
+  REQUIRE_THROWS_WITH(sum(out).backward(), Catch::Contains("float32 tensor of shape [2] were not kept for backward"));
+}

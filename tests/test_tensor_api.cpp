@@ -8,8 +8,10 @@
 #include "core/ops.h"
 #include "nn/functional.h"
 #include "tests/helpers.h"
+#include "tests/json_compare.h"
 
 using namespace ht;
+using testing::require_close;
 using testing::run_python;
 using namespace ht::indexing;
 namespace F = ht::nn::functional;
@@ -165,6 +167,76 @@ const std::vector<Case>& cases() {
          z.index_put_({y > 2}, 0.0);
          return z;
        }},
+      // in-place writes and views, as PyTorch records them: a view taken before its base is written sees the
+      // write (AsStridedBackward0); an op keeps its input's history from before a later write; a write into a
+      // view gives its base a CopySlices history
+      {"z = y * 1\n    v = z.view(12)\n    z.mul_(2)\n    return v * 3",
+       [](Tensor, Tensor y) {
+         Tensor z = y * 1;
+         Tensor v = z.view({12});
+         z.mul_(2);
+         return v * 3;
+       }},
+      {"z = y * 2\n    l = z + x\n    z.mul_(3)\n    return l + z",
+       [](Tensor x, Tensor y) {
+         Tensor z = y * 2;
+         Tensor l = z + x;
+         z.mul_(3);
+         return l + z;
+       }},
+      {"z = torch.zeros_like(y)\n    l = y + z\n    z.copy_(x * 5)\n    return l",
+       [](Tensor x, Tensor y) {
+         Tensor z = zeros_like(y);
+         Tensor l = y + z;
+         z.copy_(x * 5);
+         return l;
+       }},
+      {"z = y * 1\n    z[1].mul_(x[1])\n    z[:, 0].add_(x[:, 2])\n    return z",
+       [](Tensor x, Tensor y) {
+         Tensor z = y * 1;
+         z.select(0, 1).mul_(x.select(0, 1));
+         z.select(1, 0).add_(x.select(1, 2));
+         return z;
+       }},
+      {"z = y * 2\n    v = z[0:2]\n    w = v[:, 1:3]\n    w.mul_(x[0:2, 0:2])\n    return z + v.sum() + w.exp().sum()",
+       [](Tensor x, Tensor y) {
+         Tensor z = y * 2;
+         Tensor v = z.slice(0, 0, 2);
+         Tensor w = v.slice(1, 1, 3);
+         w.mul_(x.slice(0, 0, 2).slice(1, 0, 2));
+         return z + v.sum() + w.exp().sum();
+       }},
+      {"z = torch.zeros(3, 4, dtype=y.dtype)\n    z[1:3].copy_(x[0:2])\n    z[0].fill_(1)\n    return z * y",
+       [](Tensor x, Tensor y) {
+         Tensor z = zeros({3, 4}, {.dtype = y.dtype()});
+         z.slice(0, 1, 3).copy_(x.slice(0, 0, 2));
+         z.select(0, 0).fill_(1);
+         return z * y;
+       }},
+      {"z = y * 1\n    z[2].zero_()\n    z[:, 1:3].masked_fill_(x[:, 1:3] > 1, 0.5)\n    z[0].scatter_(0, torch.tensor([3, 0]), x[0, 0:2])\n    return z",
+       [](Tensor x, Tensor y) {
+         Tensor z = y * 1;
+         z.select(0, 2).zero_();
+         z.slice(1, 1, 3).masked_fill_(x.slice(1, 1, 3) > 1, 0.5);
+         z.select(0, 0).scatter_(0, tensor<int64_t>({3, 0}), x.select(0, 0).slice(0, 0, 2));
+         return z;
+       }},
+      {"z = (y * 1).t()\n    z[1:3].clamp_(0.3, 1.6)\n    z[0:2, 1:3] /= x.t()[2:4, 0:2]\n    return z",
+       [](Tensor x, Tensor y) {
+         Tensor z = (y * 1).t();
+         z.slice(0, 1, 3).clamp_(0.3, 1.6);
+         Tensor part = z.slice(0, 0, 2).slice(1, 1, 3);
+         part /= x.t().slice(0, 2, 4).slice(1, 0, 2);
+         return z;
+       }},
+      {"z = y * 1\n    z[0:2][:, torch.tensor([1, 3])] = 0.0\n    z[1][z[1] > 1] = x[1, 0]\n    return z",
+       [](Tensor x, Tensor y) {
+         Tensor z = y * 1;
+         z.slice(0, 0, 2).index_put_({Slice(), tensor<int64_t>({1, 3})}, 0.0);
+         Tensor row = z.select(0, 1);
+         row.index_put_({row > 1}, x.select(0, 1).select(0, 0));
+         return z;
+       }},
       // losses and layers' functions
       {"return F.mse_loss(x, y)", [](Tensor x, Tensor y) { return F::mse_loss(x, y); }},
       {"return F.l1_loss(x, y, reduction='sum')", [](Tensor x, Tensor y) { return F::l1_loss(x, y, F::Reduction::Sum); }},
@@ -231,18 +303,6 @@ nlohmann::json cpp_row(const Case& c, DType dtype) {
   return row;
 }
 
-void require_close(const nlohmann::json& got, const nlohmann::json& want, double tol) {
-  if (want.is_null()) {
-    REQUIRE(got.is_null());
-    return;
-  }
-  REQUIRE_FALSE(got.is_null());
-  REQUIRE(got.size() == want.size());
-  for (size_t k = 0; k < got.size(); ++k) {
-    INFO("element " << k);
-    REQUIRE(got[k].get<double>() == Approx(want[k].get<double>()).epsilon(tol).margin(tol));
-  }
-}
 }  // namespace
 
 TEST_CASE("tensor methods, operators and in-place ops match torch 2.x, values and gradients") {
@@ -294,7 +354,20 @@ TEST_CASE("grad_fn names are PyTorch's") {
       {"x.matmul(y.t())", x.matmul(y.t())}, {"x.softmax(1)", x.softmax(1)}, {"x.log_softmax(1)", x.log_softmax(1)},
       {"x.view(6)", x.view({6})}, {"x.reshape(3, 2)", x.reshape({3, 2})}, {"x.permute(1, 0)", x.permute({1, 0})},
       {"x.unsqueeze(0)", x.unsqueeze(0)}, {"x.to(torch.float64)", x.to(kFloat64)}, {"x.square()", x.square()},
-      {"torch.cat([x, y])", cat({x, y})}, {"x.clone()", x.clone()}};
+      {"torch.cat([x, y])", cat({x, y})}, {"x.clone()", x.clone()},
+      {"F.linear(x, y, y[:, 0])", F::linear(x, y, y.select(1, 0))}, {"F.linear(x, y)", F::linear(x, y)},
+      {"x.sum((0, 1))", x.sum({0, 1})}, {"x.select(0, 1)", x.select(0, 1)}, {"x[1]", x.index({1})},
+      {"x.transpose(0, 1)", x.transpose(0, 1)}, {"x.t()", x.t()}, {"x.unsqueeze(0).squeeze()", x.unsqueeze(0).squeeze()},
+      {"x.squeeze(0)", x.unsqueeze(0).squeeze(0)}, {"torch.stack([x, y])", stack({x, y})},
+      {"x.chunk(2, 1)[1]", x.chunk(2, 1)[1]}, {"x.split([1, 2], 1)[1]", split(x, Shape{1, 2}, 1)[1]},
+      {"x.narrow(1, 1, 2)", x.narrow(1, 1, 2)}, {"x.masked_fill(x > 0, 0)", x.masked_fill(x > 0, 0)},
+      {"torch.where(x > 0, x, y)", where(x > 0, x, y)}, {"x.expand(2, 2, 3)", x.expand({2, 2, 3})},
+      {"x.flatten()", x.flatten()}, {"x.index_select(1, torch.tensor([2, 0]))", x.index_select(1, tensor<int64_t>({2, 0}))},
+      {"x.gather(1, torch.tensor([[0], [2]]))", x.gather(1, tensor({{0}, {2}}))},
+      {"torch.scatter(x, 1, torch.tensor([[0], [2]]), y)", scatter(x, 1, tensor({{0}, {2}}), y)},
+      {"torch.scatter_add(x, 1, torch.tensor([[0], [2]]), y)", scatter_add(x, 1, tensor({{0}, {2}}), y)},
+      {"x.sort(1)[0]", std::get<0>(x.sort(1))}, {"x.cumsum(1)", x.cumsum(1)},
+      {"x.topk(2)[0]", std::get<0>(x.topk(2))}};
   Tensor z = x * 1;
   z.add_(1);
   made.push_back({"(x * 1).add_(1)", z});
@@ -304,7 +377,15 @@ TEST_CASE("grad_fn names are PyTorch's") {
   Tensor c = x * 1;
   c.copy_(y);
   made.push_back({"(x * 1).copy_(y)", c});
-  std::string script = "import torch\nx = torch.randn(2, 3, requires_grad=True)\ny = torch.randn(2, 3, requires_grad=True)\n";
+  Tensor p = x * 1;
+  p.index_put_({1}, y.select(0, 0));
+  made.push_back({"(x * 1).index_put_((torch.tensor(1),), y[0])", p});
+  Tensor b = x * 1;
+  Tensor row = b.select(0, 0);
+  b.select(0, 1).mul_(2);
+  made.push_back({"(lambda b: (b[1].mul_(2), b)[1])(x * 1)", b});
+  made.push_back({"(lambda b: (b[0], b[1].mul_(2))[0])(x * 1)", row});
+  std::string script = "import torch\nimport torch.nn.functional as F\nx = torch.randn(2, 3, requires_grad=True)\ny = torch.randn(2, 3, requires_grad=True)\n";
   std::string got;
   for (auto& [expr, t] : made) {
     script += "print((" + std::string(expr) + ").grad_fn.name())\n";
@@ -362,18 +443,60 @@ TEST_CASE("in-place ops: version counters, leaves, views and dtypes as PyTorch c
     REQUIRE(z.to_vector<float>() == std::vector<float>{12, 24});
     REQUIRE(w.grad().to_vector<float>() == std::vector<float>{12, 12});
   }
-  SECTION("leaves and views of tensors that require grad are refused in grad mode") {
+  SECTION("leaves and views of leaves that require grad are refused in grad mode") {
     REQUIRE_THROWS_WITH(w.add_(1), Catch::Contains("a leaf Variable that requires grad"));
     REQUIRE_THROWS_WITH(w *= 2, Catch::Contains("a leaf Variable that requires grad"));
-    Tensor h = w * 2;
-    REQUIRE_THROWS_WITH(h.slice(0, 0, 1).mul_(3), Catch::Contains("is a view"));
+    REQUIRE_THROWS_WITH(w.slice(0, 0, 1).mul_(3), Catch::Contains("a view of a leaf Variable that requires grad"));
+    REQUIRE_THROWS_WITH(w.view({2, 1}).zero_(), Catch::Contains("a view of a leaf Variable that requires grad"));
+    // a tensor made on raw storage is not a view the history could reach through
     Tensor buf = zeros({4});
-    REQUIRE_THROWS_WITH(buf.slice(0, 0, 2).copy_(w), Catch::Contains("view of part of another tensor"));
+    Tensor raw(buf.storage(), kFloat32, {2}, {1}, 0);
+    REQUIRE_THROWS_WITH(raw.copy_(w), Catch::Contains("part of a storage that is not a view"));
     {
       NoGradGuard g;
       w.mul_(2);  // what an optimizer does
     }
     REQUIRE(w.to_vector<float>() == std::vector<float>{2, 4});
+  }
+  SECTION("a view taken before its base is written in place shares the base's version counter") {
+    Tensor x = w * 1;
+    Tensor v = x.view({2, 1});
+    Tensor l = sum(v * v);  // mul saves v
+    x.mul_(2);
+    REQUIRE(v.version() == x.version());
+    REQUIRE_THROWS_WITH(l.backward(), Catch::Contains("one of the variables needed for gradient computation has been "
+                                                      "modified by an inplace operation"));
+    Tensor base = full({2, 2}, 3.0);
+    Tensor row = base.select(0, 1);
+    Tensor l2 = sum(w * row);
+    base.fill_(0);  // through the base, not the view
+    REQUIRE_THROWS_WITH(l2.backward(), Catch::Contains("modified by an inplace operation"));
+  }
+  SECTION("a new tensor is at version 0, as torch's factories give") {
+    REQUIRE(ones({2}).version() == 0);
+    REQUIRE(zeros_like(w).version() == 0);
+    REQUIRE(full({3}, 2.0).version() == 0);
+    REQUIRE((w * 2).version() == 0);
+  }
+  SECTION("every in-place op moves the version by one, on the tensor and on every view of its storage") {
+    Tensor t = w * 1;
+    Tensor v = t.view({2, 1});
+    std::vector<std::pair<const char*, std::function<void()>>> writes = {
+        {"add_", [&] { t.add_(v.view({2})); }}, {"sub_", [&] { t.sub_(1); }}, {"mul_", [&] { t.mul_(t); }},
+        {"div_", [&] { t.div_(2); }}, {"clamp_", [&] { t.clamp_(-5, 5); }}, {"zero_", [&] { t.zero_(); }},
+        {"fill_", [&] { t.fill_(3); }}, {"copy_", [&] { t.copy_(w); }},
+        {"index_put_", [&] { t.index_put_({0}, 1.0); }},
+        {"masked_fill_", [&] { t.masked_fill_(t > 2, 0.0); }},
+        {"scatter_", [&] { t.scatter_(0, tensor<int64_t>({1}), 4.0); }}, {"+=", [&] { t += 1; }},
+        {"-=", [&] { t -= w; }}, {"*=", [&] { t *= 2; }}, {"/=", [&] { t /= w; }},
+        {"view add_", [&] { v.add_(1); }}, {"view copy_", [&] { v.copy_(w.view({2, 1})); }}};
+    for (auto& [name, write] : writes) {
+      INFO(name);
+      uint64_t before = t.version();
+      write();
+      REQUIRE(t.version() == before + 1);
+      REQUIRE(v.version() == t.version());
+    }
   }
   SECTION("a result that cannot be cast back is refused, as torch's can_cast") {
     Tensor i = tensor<int64_t>({1, 2});
@@ -428,4 +551,26 @@ TEST_CASE("random factories draw in range, from_blob calls its deleter, allclose
   REQUIRE_FALSE(allclose(a, a));
   REQUIRE(allclose(a, a, 1e-5, 1e-8, true));
   REQUIRE_FALSE(allclose(tensor<float>({1}), tensor<float>({1.1f})));
+}
+
+TEST_CASE("integer matmul is exact beyond 2^53 and wraps as torch's does") {
+  std::string py = testing::torch2_python();
+  if (py.empty()) return;
+  const int64_t big = (int64_t(1) << 40) + 1;
+  Tensor a = tensor<int64_t>({{big, 3, -7}, {5, -(big + 2), 11}});
+  Tensor b = tensor<int64_t>({{(int64_t(1) << 20) + 1, 2}, {5, -(int64_t(1) << 21)}, {-9, 13}});
+  Tensor i32 = tensor({{70000, 3}, {-2, 46341}}).to(kInt32);
+  Tensor u8 = tensor({{200, 100}, {3, 255}}).to(kUInt8);
+  std::string got = a.matmul(b).str() + "\n" + a.t().matmul(a).str() + "\n" + i32.matmul(i32.t()).str() + "\n" +
+                    u8.matmul(u8).str() + "\n" + a.unsqueeze(0).expand({2, 2, 3}).matmul(b).str() + "\n";
+  std::string script = R"(import torch
+big = (1 << 40) + 1
+a = torch.tensor([[big, 3, -7], [5, -(big + 2), 11]])
+b = torch.tensor([[(1 << 20) + 1, 2], [5, -(1 << 21)], [-9, 13]])
+i32 = torch.tensor([[70000, 3], [-2, 46341]], dtype=torch.int32)
+u8 = torch.tensor([[200, 100], [3, 255]], dtype=torch.uint8)
+for t in (a.matmul(b), a.t().matmul(a), i32.matmul(i32.t()), u8.matmul(u8), a.unsqueeze(0).expand(2, 2, 3).matmul(b)):
+    print(t)
+)";
+  REQUIRE(got == run_python(script, testing::temp_dir("int-matmul"), py));
 }

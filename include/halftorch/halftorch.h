@@ -22,7 +22,7 @@
 #include "halftorch/nn/functional.h"
 #include "halftorch/nn/init.h"
 #include "halftorch/nn/layers.h"
-#include "halftorch/nn/layers_more.h"
+#include "halftorch/nn/losses.h"
 #include "halftorch/nn/module.h"
 #include "halftorch/nn/module_holder.h"
 #include "halftorch/nn/resnet.h"

@@ -1,11 +1,13 @@
 // CPU GEMM through oneDNN's sgemm (the one CPU math library; kernels/cpu/onednn.h), on the same OpenMP threads
 // as the rest. 16-bit inputs are widened to float, multiplied, and rounded back once; float64, which oneDNN
-// lacks, runs a direct loop (tests and references only).
+// lacks, runs a direct loop (tests and references only); integers run the shared body of kernels/gemm_bodies.h.
 #include <oneapi/dnnl/dnnl.h>
 
 #include <vector>
 
 #include "kernels/backends.h"
+#include "kernels/cpu/executor.h"
+#include "kernels/gemm_bodies.h"
 
 namespace ht::kernels::cpu {
 
@@ -41,6 +43,7 @@ void dgemm(const GemmArgs& g, const double* a, const double* b, double* c) {
 
 void gemm(const GemmArgs& g) {
   if (g.m == 0 || g.n == 0) return;
+  if (!is_floating(g.dtype)) return integral_gemm<Executor>(g);
   if (g.dtype == kFloat32 || g.dtype == kFloat64) {
     for (int64_t b = 0; b < g.batch; ++b) {
       if (g.dtype == kFloat32)

@@ -1,13 +1,16 @@
 // CUDA GEMM through cuBLAS: row-major C = A B is computed as column-major C^T = B^T A^T. 16-bit inputs
 // accumulate in float (tensor cores); float32 uses plain FP32 math (TF32 off) to match the CPU. A batch operand
-// with stride 0 is one matrix shared by every product.
+// with stride 0 is one matrix shared by every product. Integers, which cuBLAS does not multiply, run the shared
+// body of kernels/gemm_bodies.h (kernels/cuda/gemm_integral.cu).
 #include "kernels/backends.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/gemm_integral.h"
 
 namespace ht::kernels::cuda {
 
 void gemm(const GemmArgs& g) {
   if (g.m == 0 || g.n == 0) return;
+  if (!is_floating(g.dtype)) return gemm_integral(g);
   cublasHandle_t h = cublas_handle(g.device.index);
   set_device(g.device.index);
   cublasOperation_t opa = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;

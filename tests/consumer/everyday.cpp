@@ -60,6 +60,12 @@ int main() {
   show("mse", F::mse_loss(x, ht::zeros_like(x)));
   show("bce", F::binary_cross_entropy_with_logits(x, ht::ones_like(x)));
   show("nll", F::nll_loss(x.log_softmax(1), ht::tensor<int64_t>({2, 1})));
+  ht::Tensor v = ht::ones({3}).requires_grad_();
+  ht::Tensor rows = x * v;
+  rows.select(0, 1).mul_(3);  // an in-place write through a view: rows takes a CopySlices history
+  rows.sum().backward();
+  show("view_write", v.grad());
+  show("scatter_add", ht::scatter_add(ht::zeros({2, 3}), 1, ht::tensor<int64_t>({{0, 0}, {2, 1}}), x.slice(1, 0, 2)));
   Net net(3, 4, 2);
   show("net", ht::tensor<int64_t>({net(x).size(0), net(x).size(1), int64_t(net->parameters().size())}));
   return 0;

@@ -36,6 +36,12 @@ show("cumsum", x.cumsum(1))
 show("mse", F.mse_loss(x, torch.zeros_like(x)))
 show("bce", F.binary_cross_entropy_with_logits(x, torch.ones_like(x)))
 show("nll", F.nll_loss(x.log_softmax(1), torch.tensor([2, 1])))
+v = torch.ones(3).requires_grad_()
+rows = x * v
+rows[1].mul_(3)
+rows.sum().backward()
+show("view_write", v.grad)
+show("scatter_add", torch.zeros(2, 3).scatter_add(1, torch.tensor([[0, 0], [2, 1]]), x[:, 0:2]))
 class Net(torch.nn.Module):
     def __init__(self, i, h, o):
         super().__init__()

@@ -2,7 +2,7 @@
 // initial values as PyTorch's, forward through the functional forms (checked against torch in
 // test_tensor_api), HT_MODULE handles, loss modules.
 #include "nn/layers.h"
-#include "nn/layers_more.h"
+#include "nn/losses.h"
 #include "nn/module_holder.h"
 #include "tests/helpers.h"
 
