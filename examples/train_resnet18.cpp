@@ -269,6 +269,14 @@ int run(const Args& a) {
   // --resume auto: continue from --checkpoint when an earlier run (killed or finished) left one, else start
   std::string resume = a.resume;
   if (resume == "auto") resume = std::filesystem::exists(a.checkpoint) ? a.checkpoint : "";
+  // loads the checkpoint's entry `key`; an error names the file and the entry
+  auto resume_part = [&](const char* key, const auto& load) {
+    try {
+      load(resume_state[key]);
+    } catch (const ht::Error& e) {
+      ht::fail(resume, ": '", key, "': ", e.what());
+    }
+  };
   if (!resume.empty()) {
     if (lead && a.resume == "auto") std::printf("resuming from %s\n", resume.c_str());
     resume_state = ht::load(resume);
@@ -286,12 +294,13 @@ int run(const Args& a) {
   if (!a.pretrained.empty()) examples::load_pretrained(*model, a.pretrained, num_classes);
   if (!a.init.empty()) {
     try {
-      model->load_state_dict(ht::load_state_dict_file(a.init));
+      model->load_state_dict(examples::read_weights(a.init));
     } catch (const ht::Error& e) {
       ht::fail("--init ", a.init, ": ", e.what());
     }
   }
-  if (!resume_state.is_none()) model->load_state_dict(ht::to_state_dict(resume_state["model"]));
+  if (!resume_state.is_none())
+    resume_part("model", [&](const ht::Value& v) { model->load_state_dict(ht::to_state_dict(v)); });
   model->to(device).to(dtype);
   if (a.channels_last) model->to(ht::MemoryFormat::ChannelsLast);
   model->train();
@@ -313,12 +322,15 @@ int run(const Args& a) {
   // built before the states are loaded, as in PyTorch: a scheduler's constructor writes the param groups
   examples::Schedule schedule = examples::make_schedule(a.optim, opt, a.epochs, opt_steps_per_epoch);
   if (!resume_state.is_none()) {
-    opt.load_state_dict(resume_state["optimizer"]);
+    examples::check_resumed_optimizer(resume_state["optimizer"], a.optim.opt, resume);
+    resume_part("optimizer", [&](const ht::Value& v) { opt.load_state_dict(v); });
     if (schedule.scheduler) {
-      if (resume_state.to_dict().contains("scheduler")) schedule.scheduler->load_state_dict(resume_state["scheduler"]);
+      if (resume_state.to_dict().contains("scheduler"))
+        resume_part("scheduler", [&](const ht::Value& v) { schedule.scheduler->load_state_dict(v); });
       else if (lead) std::printf("note: %s has no 'scheduler'; the --sched %s schedule restarts\n", resume.c_str(), a.optim.sched.c_str());
     }
-    if (scaled && resume_state.to_dict().contains("scaler")) scaler.load_state_dict(resume_state["scaler"]);
+    if (scaled && resume_state.to_dict().contains("scaler"))
+      resume_part("scaler", [&](const ht::Value& v) { scaler.load_state_dict(v); });
     else if (scaled && lead) std::printf("note: %s has no 'scaler'; the loss scale starts at %g\n", resume.c_str(), scaler.get_scale());
   }
 
@@ -359,7 +371,7 @@ int run(const Args& a) {
       ema->load(ht::to_state_dict(resume_state["model_ema"]), device);
     else if (!resume_state.is_none() && lead)
       std::printf("note: %s has no 'model_ema'; the average starts at its weights\n", resume.c_str());
-    ema_model = ht::nn::resnet18({.num_classes = 10, .in_channels = spec.channels});
+    ema_model = ht::nn::resnet18({.num_classes = num_classes, .in_channels = spec.channels});
     ema_model->to(device).to(dtype);
     if (a.channels_last) ema_model->to(ht::MemoryFormat::ChannelsLast);
   }

@@ -341,7 +341,9 @@ TEST_CASE("state_dict layout is torch.optim's") {
   std::vector<std::string> keys;
   for (const auto& [k, v] : g.to_dict().items()) keys.push_back(key_str(k));
   CHECK(keys == std::vector<std::string>{"lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "foreach",
-                                         "capturable", "differentiable", "fused", "params"});
+                                         "capturable", "differentiable", "fused", "decoupled_weight_decay", "params"});
+  CHECK_FALSE(g["decoupled_weight_decay"].to_bool());
+  CHECK(optim::AdamW(params).state_dict()["param_groups"][0]["decoupled_weight_decay"].to_bool());
   CHECK(g["betas"].is_tuple());
   CHECK(g["params"].items().size() == 3);
   // parameter 1 had no gradient at step 3 (index 2): its count stays at 2
@@ -369,6 +371,28 @@ TEST_CASE("optimizer options are validated with PyTorch's messages") {
   check_throws([&] { two_groups.load_state_dict(sd); }, "different number of parameter groups");
   optim::Adam fewer(std::vector<Tensor>{params[0]});
   check_throws([&] { fewer.load_state_dict(sd); }, "doesn't match the size of optimizer's group");
+  check_throws([&] { adam.load_state_dict(Value::dict()); }, "expected torch.optim's layout, a dict with 'state' and 'param_groups'");
+}
+
+TEST_CASE("a state_dict of another optimizer is refused naming what it holds and what was expected") {
+  auto params = fresh_params(problem().init);
+  optim::SGD sgd(params, {.lr = 0.01, .momentum = 0.9});
+  run_steps(sgd, params, 0, 2);
+  optim::Adam adam(params, {.weight_decay = 0.1});
+  run_steps(adam, params, 0, 2);
+  optim::AdamW adamw(params, {.weight_decay = 0.1});
+  const Value sgd_state = sgd.state_dict(), adam_state = adam.state_dict(), adamw_state = adamw.state_dict();
+  check_throws([&] { adam.load_state_dict(sgd_state); },
+               "[Adam] state[0] has no 'step' (it holds 'momentum_buffer'); Adam's state is 'step', 'exp_avg', "
+               "'exp_avg_sq' (and 'max_exp_avg_sq' with amsgrad): was the state_dict saved by another optimizer?");
+  check_throws([&] { sgd.load_state_dict(adam_state); },
+               "[SGD] state[0] holds 'step', but SGD's state is 'momentum_buffer' alone");
+  // Adam and AdamW keep the same state; torch 2.x's decoupled_weight_decay tells their groups apart
+  check_throws([&] { adamw.load_state_dict(adam_state); },
+               "[AdamW] param group 0 was saved with decoupled_weight_decay=False (Adam's weight decay); load it into Adam");
+  check_throws([&] { adam.load_state_dict(adamw_state); }, "decoupled_weight_decay=True (AdamW's");
+  optim::AdamW no_decay(params, {.weight_decay = 0});
+  no_decay.load_state_dict(optim::Adam(params).state_dict());  // without weight decay the two are one optimizer
 }
 
 TEST_CASE("zero_grad drops or zeroes gradients; parameters without gradients are left alone") {

@@ -274,3 +274,58 @@ TEST_CASE("kill -9 mid-step or mid-checkpoint, rerun with --resume auto: the wei
     }
   }
 }
+
+TEST_CASE("--resume with another --opt, or a checkpoint entry in the wrong layout, names what it found and expected") {
+  auto dir = testing::temp_dir("train_resume_mismatch");
+  auto p = [&](const std::string& f) { return (dir / f).string(); };
+  std::string common = bin("train_resnet18") + " --device cpu --precision fp32 --limit 32 --batch-size 16 --seed 2";
+  auto sgd = run_command(common + " --opt sgd --checkpoint " + p("sgd.ck") + " --out " + p("sgd.pth"));
+  INFO(sgd.output);
+  REQUIRE(sgd.exit_code == 0);
+  auto adam = run_command(common + " --checkpoint " + p("adam.ck") + " --out " + p("adam.pth"));
+  REQUIRE(adam.exit_code == 0);
+  struct Case {
+    std::string flags, message;
+  };
+  const Case cases[] = {
+      {"--opt adam --resume " + p("sgd.ck"),
+       p("sgd.ck") + ": its optimizer state was written by --opt sgd, but this run has --opt adam; resume with --opt sgd, "
+       "or start a new run from its weights with --init " + p("sgd.ck") + " --opt adam"},
+      {"--opt adamw --resume " + p("adam.ck"), "written by --opt adam, but this run has --opt adamw"},
+      {"--opt sgd --resume " + p("adam.ck"), "written by --opt adam, but this run has --opt sgd"},
+  };
+  for (const auto& c : cases) {
+    auto r = run_command(common + " --epochs 2 --out " + p("x.pth") + " " + c.flags);
+    INFO(c.flags << "\n" << r.output);
+    REQUIRE(r.exit_code == 1);
+    REQUIRE(r.output.find(c.message) != std::string::npos);
+  }
+  // the way on that the message offers: the checkpoint's weights, a new optimizer
+  auto init = run_command(common + " --opt adam --init " + p("sgd.ck") + " --out " + p("x.pth"));
+  INFO(init.output);
+  REQUIRE(init.exit_code == 0);
+  // torch 1.x's AdamW groups carry no decoupled_weight_decay: Adam's and AdamW's cannot be told apart and either
+  // resumes; an Adam state without 'step', or a scaler without its keys, names the entry and the layout expected
+  run_python("import torch\nck = torch.load('" + p("adam.ck") + "')\n"
+             "g = ck['optimizer']['param_groups'][0]; del g['decoupled_weight_decay']\n"
+             "torch.save(ck, '" + p("torch1.ck") + "')\n"
+             "del ck['optimizer']['state'][0]['step']; torch.save(ck, '" + p("nostep.ck") + "')\n"
+             "ck = torch.load('" + p("torch1.ck") + "'); ck['scaler'] = {'scale': 1024.0}\n"
+             "torch.save(ck, '" + p("scaler.ck") + "')\n",
+             dir);
+  auto adamw = run_command(common + " --epochs 2 --opt adamw --resume " + p("torch1.ck") + " --out " + p("x.pth"));
+  INFO(adamw.output);
+  REQUIRE(adamw.exit_code == 0);
+  const Case broken[] = {
+      {"nostep.ck", p("nostep.ck") + ": 'optimizer': [Adam] state[0] has no 'step' (it holds 'exp_avg', 'exp_avg_sq'); "
+                    "Adam's state is 'step', 'exp_avg', 'exp_avg_sq'"},
+      {"scaler.ck", p("scaler.ck") + ": 'scaler': [GradScaler] expected torch.amp.GradScaler's state_dict ('scale', "
+                    "'growth_factor', 'backoff_factor', 'growth_interval', '_growth_tracker'), but 'growth_factor' is missing"},
+  };
+  for (const auto& c : broken) {
+    auto r = run_command(common + " --amp float16 --epochs 2 --resume " + p(c.flags) + " --out " + p("x.pth"));
+    INFO(c.flags << "\n" << r.output);
+    REQUIRE(r.exit_code == 1);
+    REQUIRE(r.output.find(c.message) != std::string::npos);
+  }
+}
