@@ -21,6 +21,7 @@
 #include "examples/eval_metrics.h"
 #include "examples/folder_data.h"
 #include "examples/model_ema.h"
+#include "examples/progress.h"
 #include "examples/tensorboard.h"
 #include "examples/train_schedule.h"
 
@@ -190,28 +191,7 @@ ht::StateDict state_dict_as(const ht::nn::Module& model, ht::DType dtype, const 
   return sd;
 }
 
-// One progress line: a bar redrawn in place on a terminal, a plain line every `every` steps otherwise.
-struct Progress {
-  bool tty = isatty(STDOUT_FILENO);
-  int64_t total, every;
-  Progress(int64_t total_steps) : total(total_steps), every(std::max<int64_t>(1, total_steps / 10)) {}
-  void show(int64_t epoch, int64_t step, double loss, double ips, std::optional<double> scale) {
-    char extra[64] = "";
-    if (scale) std::snprintf(extra, sizeof extra, "  scale %g", *scale);
-    if (tty) {
-      int filled = int(30 * step / std::max<int64_t>(total, 1));
-      std::printf("\repoch %lld [%-30s] %lld/%lld  loss %.4f  %.0f img/s%s", static_cast<long long>(epoch),
-                  std::string(size_t(filled), '=').c_str(), static_cast<long long>(step),
-                  static_cast<long long>(total), loss, ips, extra);
-      if (step == total) std::printf("\n");
-      std::fflush(stdout);
-    } else if (step % every == 0 || step == total) {
-      std::printf("epoch %lld step %lld/%lld  loss %.4f  %.0f img/s%s\n", static_cast<long long>(epoch),
-                  static_cast<long long>(step), static_cast<long long>(total), loss, ips, extra);
-      std::fflush(stdout);
-    }
-  }
-};
+using examples::Progress;
 
 namespace dist = ht::distributed;
 int g_rank = 0;
@@ -403,6 +383,7 @@ int run(const Args& a) {
     examples::save_checkpoint_atomically(ck, a.checkpoint, a.keep);
   };
   double accuracy = -1;
+  examples::RunProgress run_progress(start_epoch, a.epochs, resume_batch, steps_per_epoch, a.batch_size, sampler.num_samples(), world);
   for (int64_t epoch = start_epoch; epoch < a.epochs; ++epoch) {
     sampler.set_epoch(epoch);
     std::vector<int64_t> order = sampler.indices();  // with one process: the whole epoch's permutation
@@ -450,7 +431,7 @@ int run(const Args& a) {
       double ips = double(end - begin) * world / secs;
       ++global_step;
       if (!lead) continue;
-      progress.show(epoch + 1, step + 1, loss_value, ips, scaled ? std::optional<double>(scale_used) : std::nullopt);
+      progress.show(run_progress, epoch + 1, a.epochs, step + 1, loss_value, ips, scaled ? std::optional<double>(scale_used) : std::nullopt);
       if (log.is_open()) {
         nlohmann::json j = {{"epoch", epoch + 1}, {"step", global_step}, {"loss", loss_value},
                             {"lr", lr_used}, {"images_per_s", ips}};
@@ -484,6 +465,7 @@ int run(const Args& a) {
                 metrics.top5_accuracy(), metrics.mean_loss());
     if (ema_metrics) std::printf("  (EMA: accuracy %.4f  top-5 %.4f)", ema_metrics->accuracy(), ema_metrics->top5_accuracy());
     std::printf("\n");
+    run_progress.epoch_done(epoch + 1, accuracy);
     if (log.is_open()) {
       nlohmann::json j = {{"epoch", epoch + 1}, {"test_accuracy", accuracy}, {"test_top5", metrics.top5_accuracy()},
                           {"test_loss", metrics.mean_loss()}};
@@ -504,12 +486,18 @@ int run(const Args& a) {
   if (!lead) return 0;
   ht::save(state_dict_as(*model, ht::kFloat16, nullptr), a.out);
   std::printf("saved %s\n", a.out.c_str());
+  std::vector<std::string> files{a.out};  // for the summary
   if (ema) {  // beside --out: model_fp16.pth -> model_fp16_ema.pth
     std::string ema_out = a.out.size() > 4 && a.out.ends_with(".pth") ? a.out.substr(0, a.out.size() - 4) + "_ema.pth"
                                                                        : a.out + "_ema";
     ht::save(ema->saved(ht::kFloat16), ema_out);
     std::printf("saved %s (--model-ema %g)\n", ema_out.c_str(), a.model_ema);
+    files.push_back(ema_out);
   }
+  if (!a.checkpoint.empty() && start_epoch < a.epochs) files.push_back(a.checkpoint);  // this run wrote it
+  if (log.is_open()) files.push_back(a.log);
+  if (tb) files.push_back(tb->path());
+  run_progress.print_summary(accuracy, files);
   std::printf("test accuracy: %.4f\n", accuracy);
   return 0;
 }

@@ -4,6 +4,8 @@
 // the same gradients; and SGD (nesterov, weight decay) with --clip-grad, --accum-steps and --label-smoothing
 // follows the same recipe written in PyTorch step for step.
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
 
 #include "core/ops.h"
 #include "core/random.h"
@@ -328,4 +330,47 @@ TEST_CASE("--resume with another --opt, or a checkpoint entry in the wrong layou
     REQUIRE(r.exit_code == 1);
     REQUIRE(r.output.find(c.message) != std::string::npos);
   }
+}
+
+TEST_CASE("progress: a tqdm-like line per tenth of an epoch when stdout is not a terminal, and one summary at the end") {
+  auto dir = testing::temp_dir("train_progress");
+  auto p = [&](const std::string& f) { return (dir / f).string(); };
+  auto r = run_command(bin("train_resnet18") + " --device cpu --precision fp32 --limit 160 --batch-size 8 --epochs 2 "
+                       "--out " + p("m.pth") + " --checkpoint " + p("ck.pth") + " --log " + p("log.jsonl"));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // 20 batches an epoch: a line every 2 batches, with the epoch's and the run's elapsed<remaining
+  const std::regex line(R"(epoch ([12])/2 (\d+)/20 \[\d\d:\d\d<\d\d:\d\d, \d+ img/s\] loss \d+\.\d{4}  run \d\d:\d\d<(\d\d:\d\d|\?))");
+  std::istringstream lines(r.output);
+  std::string text;
+  std::vector<int> steps;
+  while (std::getline(lines, text)) {
+    std::smatch m;
+    if (std::regex_match(text, m, line)) steps.push_back(std::stoi(m[2]));
+  }
+  REQUIRE(steps == std::vector<int>{2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20});
+  REQUIRE(r.output.find("\r") == std::string::npos);  // no bar redrawn into a log
+  // the summary: last and best top-1 as the epochs printed them, wall time, throughput, the files written; the
+  // final line stays the top-1 accuracy
+  auto accuracy = [&](int epoch) {
+    std::string label = "epoch " + std::to_string(epoch) + ": test accuracy ";
+    auto at = r.output.find(label);
+    REQUIRE(at != std::string::npos);
+    return r.output.substr(at + label.size(), 6);
+  };
+  std::string best = std::max(accuracy(1), accuracy(2));
+  std::smatch m;
+  REQUIRE(std::regex_search(r.output, m, std::regex(R"(done in \d\d:\d\d \(\d+\.\d s\): top-1 last (\S+), best (\S+) \(epoch (\d)\); 320 images trained at \d+ img/s)")));
+  CHECK(m[1] == accuracy(2));
+  CHECK(m[2] == best);
+  CHECK(accuracy(std::stoi(m[3])) == best);
+  REQUIRE(r.output.find("wrote " + p("m.pth") + " " + p("ck.pth") + " " + p("log.jsonl") + "\ntest accuracy: " + accuracy(2) + "\n") !=
+          std::string::npos);
+  // on a terminal (script(1) gives it one) the bar is redrawn in place at every batch
+  auto tty = run_command("script -qec " + std::string("'") + bin("train_resnet18") + " --device cpu --precision fp32 --limit 32 "
+                         "--batch-size 16 --out " + p("t.pth") + "' /dev/null");
+  INFO(tty.output);
+  REQUIRE(tty.exit_code == 0);
+  REQUIRE(tty.output.find("\repoch 1/1 [==========          ] 1/2 [") != std::string::npos);
+  REQUIRE(tty.output.find("\repoch 1/1 [====================] 2/2 [") != std::string::npos);
 }
