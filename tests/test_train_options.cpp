@@ -1,14 +1,16 @@
-// train_resnet18's optimizer, schedule and gradient flags against PyTorch: the lr of every batch under each
+// train_resnet18's optimizer, schedule, gradient and run flags against PyTorch: the lr of every batch under each
 // --sched equals torch.optim.lr_scheduler's (LinearLR warmup joined by SequentialLR, as torchvision's reference
 // script builds it) across a resume; ht::nn::utils::clip_grad_norm_ / clip_grad_value_ equal torch.nn.utils' on
-// the same gradients; and SGD (nesterov, weight decay) with --clip-grad, --accum-steps and --label-smoothing
-// follows the same recipe written in PyTorch step for step.
+// the same gradients; SGD (nesterov, weight decay) with --clip-grad, --accum-steps and --label-smoothing follows
+// the same recipe written in PyTorch step for step; kill -9 and --resume auto; a resume with another --opt or a
+// broken entry; the progress line and summary; --model-ema against timm's rule; top-5 against torchvision's.
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 
 #include "core/ops.h"
 #include "core/random.h"
+#include "examples/eval_metrics.h"
 #include "io/serialize.h"
 #include "nn/utils.h"
 #include "tests/helpers.h"
@@ -373,4 +375,67 @@ TEST_CASE("progress: a tqdm-like line per tenth of an epoch when stdout is not a
   REQUIRE(tty.exit_code == 0);
   REQUIRE(tty.output.find("\repoch 1/1 [==========          ] 1/2 [") != std::string::npos);
   REQUIRE(tty.output.find("\repoch 1/1 [====================] 2/2 [") != std::string::npos);
+}
+
+TEST_CASE("--model-ema follows timm's ModelEmaV2 rule replayed in PyTorch on the same weights, step by step") {
+  auto dir = testing::temp_dir("train_model_ema");
+  auto p = [&](const std::string& f) { return (dir / f).string(); };
+  run_python("import sys, torch\nsys.path.insert(0, '" + std::string(HT_SOURCE_DIR) + "/tests/py')\nimport fmnist\n"
+             "torch.manual_seed(0)\ntorch.save(fmnist.resnet18_1ch().state_dict(), '" + p("init.pth") + "')\n",
+             dir);
+  // 4 batches, fp16 (the average is taken of the fp32 masters, which start from the init rounded to fp16): a
+  // checkpoint after every optimizer step, 3 kept, so ck.3, ck.2, ck.1 and ck hold the model and its average after
+  // steps 1 to 4
+  auto r = run_command(bin("train_resnet18") + " --device cpu --limit 64 --batch-size 16 --model-ema 0.9 --init " +
+                       p("init.pth") + " --checkpoint " + p("ck") + " --save-every 1 --keep 3 --out " + p("m.pth"));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE_THAT(r.output, Catch::Contains("(EMA: accuracy"));
+  std::string cks = p("ck.3") + " " + p("ck.2") + " " + p("ck.1") + " " + p("ck");
+  auto diffs = nlohmann::json::parse(run_python("import runpy, sys\nsys.argv = ['ema_check.py', '0.9', '" + p("init.pth") +
+                                                "'] + '" + cks + " --half-init'.split()\nrunpy.run_path('" + HT_SOURCE_DIR +
+                                                "/tests/py/ema_check.py', run_name='__main__')\n",
+                                                dir));
+  REQUIRE(diffs.size() == 4);
+  for (size_t t = 0; t < diffs.size(); ++t) {
+    INFO("after step " << t + 1 << ": largest difference " << diffs[t][0] << ", integer entries differing " << diffs[t][1]);
+    CHECK(diffs[t][0].get<double>() == 0.0);  // bit for bit: the same fp32 operations in the same order
+    CHECK(diffs[t][1].get<int>() == 0);
+  }
+  // <out>_ema.pth is the last average in fp16, as ModelEmaV2's module.half() would save it
+  StateDict ema16 = load_state_dict_file(p("m_ema.pth")), ema32 = to_state_dict(load(p("ck"))["model_ema"]);
+  REQUIRE(ema16.size() == ema32.size());
+  for (size_t i = 0; i < ema16.size(); ++i) {
+    const auto& [name, t] = ema16.tensors[i];
+    if (!t.is_floating_point()) continue;
+    REQUIRE(t.dtype() == kFloat16);
+    testing::check_equal(t, ema32.tensors[i].second.to(kFloat16), name);
+  }
+}
+
+TEST_CASE("evaluation's top-5 and loss equal torchvision's accuracy(topk=(1, 5)) and cross_entropy on the same logits") {
+  auto dir = testing::temp_dir("train_top5");
+  std::string file = (dir / "logits.pth").string();
+  // references/classification/utils.py accuracy(): pred = output.topk(5, 1, True, True).indices; a hit when the
+  // target is among them. Normal logits have no ties, where torch.topk's order is unspecified.
+  auto want = nlohmann::json::parse(run_python(
+      "import json, torch\ntorch.manual_seed(0)\n"
+      "logits = torch.randn(500, 10) * 3\nlabels = torch.randint(0, 10, (500,))\n"
+      "torch.save({'logits': logits, 'labels': labels}, '" + file + "')\n"
+      "pred = logits.topk(5, 1, True, True).indices\n"
+      "top5 = int(pred.eq(labels[:, None]).any(1).sum())\n"
+      "loss = float(torch.nn.functional.cross_entropy(logits.double(), labels, reduction='sum'))\n"
+      "print(json.dumps([top5, loss]))\n",
+      dir));
+  Value saved = load(file);
+  examples::EvalSums s;
+  examples::add_top5_and_loss(s, saved["logits"].to_tensor().to_vector<float>(), saved["labels"].to_tensor().to_vector<int64_t>());
+  CHECK(s.top5 == want[0].get<double>());
+  CHECK(s.top5 < 500);  // some misses: the check can fail
+  CHECK(s.loss == Approx(want[1].get<double>()).epsilon(1e-12));
+  // ties: the target tied for fifth place counts, sixth place does not
+  examples::EvalSums t;
+  examples::add_top5_and_loss(t, {5, 4, 3, 2, 1, 1, 0, 0, 0, 0}, {5});
+  examples::add_top5_and_loss(t, {5, 4, 3, 2, 1.5f, 1, 0, 0, 0, 0}, {5});
+  CHECK(t.top5 == 1);
 }
