@@ -386,7 +386,7 @@ TEST_CASE("a state_dict of another optimizer is refused naming what it holds and
                "[Adam] state[0] has no 'step' (it holds 'momentum_buffer'); Adam's state is 'step', 'exp_avg', "
                "'exp_avg_sq' (and 'max_exp_avg_sq' with amsgrad): was the state_dict saved by another optimizer?");
   check_throws([&] { sgd.load_state_dict(adam_state); },
-               "[SGD] state[0] holds 'step', but SGD's state is 'momentum_buffer' alone");
+               "[SGD] state[0] holds 'step', but SGD's state is 'momentum_buffer' (and 'master_param'");
   // Adam and AdamW keep the same state; torch 2.x's decoupled_weight_decay tells their groups apart
   check_throws([&] { adamw.load_state_dict(adam_state); },
                "[AdamW] param group 0 was saved with decoupled_weight_decay=False (Adam's weight decay); load it into Adam");
