@@ -304,6 +304,8 @@ int run(const Args& a) {
   if (!resume_state.is_none()) {
     examples::check_resumed_optimizer(resume_state["optimizer"], a.optim.opt, resume);
     resume_part("optimizer", [&](const ht::Value& v) { opt.load_state_dict(v); });
+    if (dtype != ht::kFloat32 && examples::rebuild_masters(opt, *model, resume_state) && lead)
+      std::printf("note: %s has no 'master_param' in its optimizer state; fp32 masters rebuilt from 'model'\n", resume.c_str());
     if (schedule.scheduler) {
       if (resume_state.to_dict().contains("scheduler"))
         resume_part("scheduler", [&](const ht::Value& v) { schedule.scheduler->load_state_dict(v); });

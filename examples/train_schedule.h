@@ -55,6 +55,24 @@ inline void check_resumed_optimizer(const ht::Value& sd, const std::string& opt,
            ", or start a new run from its weights with --init ", path, " --opt ", opt);
 }
 
+// A resumed 16-bit run whose optimizer state has no 'master_param' (a checkpoint written by PyTorch): the fp32
+// masters are rebuilt from the checkpoint's fp32 'model' weights rather than from their 16-bit rounding.
+// Returns whether it rebuilt them.
+inline bool rebuild_masters(ht::optim::Optimizer& opt, const ht::nn::Module& model, const ht::Value& checkpoint) {
+  const ht::Value& state = checkpoint["optimizer"]["state"];
+  for (const auto& [index, entry] : state.to_dict().items())
+    if (entry.is_dict() && entry.to_dict().contains("master_param")) return false;
+  ht::StateDict weights = ht::to_state_dict(checkpoint["model"]);
+  std::vector<ht::Tensor> fp32;
+  for (const auto& [name, p] : model.named_parameters()) {
+    const ht::Tensor* w = weights.find(name);
+    HT_CHECK(w, "'model' has no '", name, "' to rebuild its fp32 master from");
+    fp32.push_back(w->to(p.device(), ht::kFloat32));
+  }
+  opt.load_master_params(fp32);
+  return true;
+}
+
 struct Schedule {
   std::unique_ptr<ht::optim::LRScheduler> scheduler;  // null for --sched none
   bool per_step = false;                              // stepped after every optimizer step, else every epoch

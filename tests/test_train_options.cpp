@@ -439,3 +439,26 @@ TEST_CASE("evaluation's top-5 and loss equal torchvision's accuracy(topk=(1, 5))
   examples::add_top5_and_loss(t, {5, 4, 3, 2, 1.5f, 1, 0, 0, 0, 0}, {5});
   CHECK(t.top5 == 1);
 }
+
+TEST_CASE("an fp16 resume whose optimizer state has no master_param rebuilds the fp32 masters from 'model'") {
+  // A checkpoint as PyTorch writes it has no master_param; halftorch's 'model' entry holds the fp32 masters, so
+  // the same checkpoint without them must resume to the very same weights (not from their fp16 rounding).
+  auto dir = testing::temp_dir("train_rebuild_masters");
+  auto p = [&](const std::string& f) { return (dir / f).string(); };
+  std::string common = bin("train_resnet18") + " --device cpu --limit 48 --batch-size 16 --seed 4";
+  auto first = run_command(common + " --checkpoint " + p("ck") + " --out " + p("x.pth"));
+  INFO(first.output);
+  REQUIRE(first.exit_code == 0);
+  run_python("import torch\nck = torch.load('" + p("ck") + "')\nassert ck['optimizer']['state']\n"
+             "for s in ck['optimizer']['state'].values(): del s['master_param']\n"
+             "torch.save(ck, '" + p("stripped") + "')\n",
+             dir);
+  auto a = run_command(common + " --epochs 2 --resume " + p("ck") + " --out " + p("a.pth"));
+  auto b = run_command(common + " --epochs 2 --resume " + p("stripped") + " --out " + p("b.pth"));
+  INFO(a.output << b.output);
+  REQUIRE(a.exit_code == 0);
+  REQUIRE(b.exit_code == 0);
+  CHECK(b.output.find("has no 'master_param' in its optimizer state; fp32 masters rebuilt from 'model'") != std::string::npos);
+  CHECK(a.output.find("master_param") == std::string::npos);
+  require_same_tensors(p("a.pth"), p("b.pth"));
+}
