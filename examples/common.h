@@ -49,6 +49,14 @@ inline Split load_split(const DataSpec& spec, const std::string& dir, bool train
 }
 
 // "auto" picks CUDA when a GPU is present; "cuda" without one is an error that says so.
+// A state_dict file, or the "model" entry of a checkpoint dict (train_resnet18's, or torch.save({"model": ...})).
+inline ht::StateDict read_weights(const std::string& path) {
+  ht::Value v = ht::load(path);
+  HT_CHECK(v.is_dict(), path, ": expected a state_dict or a checkpoint dict, got a ", v.kind_name());
+  if (const ht::Value* m = v.to_dict().find(std::string("model")); m && m->is_dict()) return ht::to_state_dict(*m);
+  return ht::to_state_dict(v);
+}
+
 inline ht::Device pick_device(const std::string& choice) {
   if (choice == "cpu") return ht::kCPU;
   bool gpu = ht::cuda::is_available();

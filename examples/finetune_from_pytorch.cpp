@@ -9,16 +9,6 @@
 
 using namespace ht;
 
-namespace {
-// A state_dict file, or the "model" entry of a checkpoint dict.
-StateDict read_weights(const std::string& path) {
-  Value v = load(path);
-  HT_CHECK(v.is_dict(), path, ": expected a state_dict or a checkpoint dict, got a ", v.kind_name());
-  if (const Value* m = v.to_dict().find(std::string("model")); m && m->is_dict()) return to_state_dict(*m);
-  return to_state_dict(v);
-}
-}  // namespace
-
 int main(int argc, char** argv) {
   std::string in, out, precision = "fp16", device_name = "auto";
   int64_t steps = 50;
@@ -42,7 +32,7 @@ int main(int argc, char** argv) {
   try {
     Device device = examples::pick_device(device_name);
     DType dtype = precision == "fp16" ? kFloat16 : kFloat32;
-    StateDict weights = read_weights(in);
+    StateDict weights = examples::read_weights(in);
     const Tensor* fc = weights.find("fc.weight");
     const Tensor* conv1 = weights.find("conv1.weight");
     HT_CHECK(fc && conv1, in, ": not a ResNet-18 state_dict (no fc.weight or conv1.weight)");

@@ -21,6 +21,7 @@
 #include "examples/eval_metrics.h"
 #include "examples/folder_data.h"
 #include "examples/model_ema.h"
+#include "examples/progress.h"
 #include "examples/tensorboard.h"
 #include "examples/train_schedule.h"
 
@@ -190,28 +191,7 @@ ht::StateDict state_dict_as(const ht::nn::Module& model, ht::DType dtype, const 
   return sd;
 }
 
-// One progress line: a bar redrawn in place on a terminal, a plain line every `every` steps otherwise.
-struct Progress {
-  bool tty = isatty(STDOUT_FILENO);
-  int64_t total, every;
-  Progress(int64_t total_steps) : total(total_steps), every(std::max<int64_t>(1, total_steps / 10)) {}
-  void show(int64_t epoch, int64_t step, double loss, double ips, std::optional<double> scale) {
-    char extra[64] = "";
-    if (scale) std::snprintf(extra, sizeof extra, "  scale %g", *scale);
-    if (tty) {
-      int filled = int(30 * step / std::max<int64_t>(total, 1));
-      std::printf("\repoch %lld [%-30s] %lld/%lld  loss %.4f  %.0f img/s%s", static_cast<long long>(epoch),
-                  std::string(size_t(filled), '=').c_str(), static_cast<long long>(step),
-                  static_cast<long long>(total), loss, ips, extra);
-      if (step == total) std::printf("\n");
-      std::fflush(stdout);
-    } else if (step % every == 0 || step == total) {
-      std::printf("epoch %lld step %lld/%lld  loss %.4f  %.0f img/s%s\n", static_cast<long long>(epoch),
-                  static_cast<long long>(step), static_cast<long long>(total), loss, ips, extra);
-      std::fflush(stdout);
-    }
-  }
-};
+using examples::Progress;
 
 namespace dist = ht::distributed;
 int g_rank = 0;
@@ -269,6 +249,14 @@ int run(const Args& a) {
   // --resume auto: continue from --checkpoint when an earlier run (killed or finished) left one, else start
   std::string resume = a.resume;
   if (resume == "auto") resume = std::filesystem::exists(a.checkpoint) ? a.checkpoint : "";
+  // loads the checkpoint's entry `key`; an error names the file and the entry
+  auto resume_part = [&](const char* key, const auto& load) {
+    try {
+      load(resume_state[key]);
+    } catch (const ht::Error& e) {
+      ht::fail(resume, ": '", key, "': ", e.what());
+    }
+  };
   if (!resume.empty()) {
     if (lead && a.resume == "auto") std::printf("resuming from %s\n", resume.c_str());
     resume_state = ht::load(resume);
@@ -286,12 +274,13 @@ int run(const Args& a) {
   if (!a.pretrained.empty()) examples::load_pretrained(*model, a.pretrained, num_classes);
   if (!a.init.empty()) {
     try {
-      model->load_state_dict(ht::load_state_dict_file(a.init));
+      model->load_state_dict(examples::read_weights(a.init));
     } catch (const ht::Error& e) {
       ht::fail("--init ", a.init, ": ", e.what());
     }
   }
-  if (!resume_state.is_none()) model->load_state_dict(ht::to_state_dict(resume_state["model"]));
+  if (!resume_state.is_none())
+    resume_part("model", [&](const ht::Value& v) { model->load_state_dict(ht::to_state_dict(v)); });
   model->to(device).to(dtype);
   if (a.channels_last) model->to(ht::MemoryFormat::ChannelsLast);
   model->train();
@@ -313,12 +302,17 @@ int run(const Args& a) {
   // built before the states are loaded, as in PyTorch: a scheduler's constructor writes the param groups
   examples::Schedule schedule = examples::make_schedule(a.optim, opt, a.epochs, opt_steps_per_epoch);
   if (!resume_state.is_none()) {
-    opt.load_state_dict(resume_state["optimizer"]);
+    examples::check_resumed_optimizer(resume_state["optimizer"], a.optim.opt, resume);
+    resume_part("optimizer", [&](const ht::Value& v) { opt.load_state_dict(v); });
+    if (dtype != ht::kFloat32 && examples::rebuild_masters(opt, *model, resume_state) && lead)
+      std::printf("note: %s has no 'master_param' in its optimizer state; fp32 masters rebuilt from 'model'\n", resume.c_str());
     if (schedule.scheduler) {
-      if (resume_state.to_dict().contains("scheduler")) schedule.scheduler->load_state_dict(resume_state["scheduler"]);
+      if (resume_state.to_dict().contains("scheduler"))
+        resume_part("scheduler", [&](const ht::Value& v) { schedule.scheduler->load_state_dict(v); });
       else if (lead) std::printf("note: %s has no 'scheduler'; the --sched %s schedule restarts\n", resume.c_str(), a.optim.sched.c_str());
     }
-    if (scaled && resume_state.to_dict().contains("scaler")) scaler.load_state_dict(resume_state["scaler"]);
+    if (scaled && resume_state.to_dict().contains("scaler"))
+      resume_part("scaler", [&](const ht::Value& v) { scaler.load_state_dict(v); });
     else if (scaled && lead) std::printf("note: %s has no 'scaler'; the loss scale starts at %g\n", resume.c_str(), scaler.get_scale());
   }
 
@@ -359,7 +353,7 @@ int run(const Args& a) {
       ema->load(ht::to_state_dict(resume_state["model_ema"]), device);
     else if (!resume_state.is_none() && lead)
       std::printf("note: %s has no 'model_ema'; the average starts at its weights\n", resume.c_str());
-    ema_model = ht::nn::resnet18({.num_classes = 10, .in_channels = spec.channels});
+    ema_model = ht::nn::resnet18({.num_classes = num_classes, .in_channels = spec.channels});
     ema_model->to(device).to(dtype);
     if (a.channels_last) ema_model->to(ht::MemoryFormat::ChannelsLast);
   }
@@ -391,6 +385,7 @@ int run(const Args& a) {
     examples::save_checkpoint_atomically(ck, a.checkpoint, a.keep);
   };
   double accuracy = -1;
+  examples::RunProgress run_progress(start_epoch, a.epochs, resume_batch, steps_per_epoch, a.batch_size, sampler.num_samples(), world);
   for (int64_t epoch = start_epoch; epoch < a.epochs; ++epoch) {
     sampler.set_epoch(epoch);
     std::vector<int64_t> order = sampler.indices();  // with one process: the whole epoch's permutation
@@ -438,7 +433,7 @@ int run(const Args& a) {
       double ips = double(end - begin) * world / secs;
       ++global_step;
       if (!lead) continue;
-      progress.show(epoch + 1, step + 1, loss_value, ips, scaled ? std::optional<double>(scale_used) : std::nullopt);
+      progress.show(run_progress, epoch + 1, a.epochs, step + 1, loss_value, ips, scaled ? std::optional<double>(scale_used) : std::nullopt);
       if (log.is_open()) {
         nlohmann::json j = {{"epoch", epoch + 1}, {"step", global_step}, {"loss", loss_value},
                             {"lr", lr_used}, {"images_per_s", ips}};
@@ -472,6 +467,7 @@ int run(const Args& a) {
                 metrics.top5_accuracy(), metrics.mean_loss());
     if (ema_metrics) std::printf("  (EMA: accuracy %.4f  top-5 %.4f)", ema_metrics->accuracy(), ema_metrics->top5_accuracy());
     std::printf("\n");
+    run_progress.epoch_done(epoch + 1, accuracy);
     if (log.is_open()) {
       nlohmann::json j = {{"epoch", epoch + 1}, {"test_accuracy", accuracy}, {"test_top5", metrics.top5_accuracy()},
                           {"test_loss", metrics.mean_loss()}};
@@ -492,12 +488,18 @@ int run(const Args& a) {
   if (!lead) return 0;
   ht::save(state_dict_as(*model, ht::kFloat16, nullptr), a.out);
   std::printf("saved %s\n", a.out.c_str());
+  std::vector<std::string> files{a.out};  // for the summary
   if (ema) {  // beside --out: model_fp16.pth -> model_fp16_ema.pth
     std::string ema_out = a.out.size() > 4 && a.out.ends_with(".pth") ? a.out.substr(0, a.out.size() - 4) + "_ema.pth"
                                                                        : a.out + "_ema";
     ht::save(ema->saved(ht::kFloat16), ema_out);
     std::printf("saved %s (--model-ema %g)\n", ema_out.c_str(), a.model_ema);
+    files.push_back(ema_out);
   }
+  if (!a.checkpoint.empty() && start_epoch < a.epochs) files.push_back(a.checkpoint);  // this run wrote it
+  if (log.is_open()) files.push_back(a.log);
+  if (tb) files.push_back(tb->path());
+  run_progress.print_summary(accuracy, files);
   std::printf("test accuracy: %.4f\n", accuracy);
   return 0;
 }

@@ -31,6 +31,48 @@ inline std::unique_ptr<ht::optim::Optimizer> make_optimizer(const OptimFlags& f,
                                            ht::optim::AdamOptions{.lr = f.lr, .weight_decay = std::max(0.0, f.weight_decay)});
 }
 
+// Which --opt wrote a torch.optim state_dict, told by its param groups: SGD's hold momentum and dampening, Adam's
+// and AdamW's betas, and torch 2.x (and halftorch) mark AdamW's with decoupled_weight_decay=True. "adam or adamw"
+// when only betas tell (torch 1.x), "" when nothing does.
+inline std::string saved_optimizer(const ht::Value& sd) {
+  if (!sd.is_dict() || !sd.to_dict().contains("param_groups")) return "";
+  const ht::Value& groups = sd["param_groups"];
+  if (!groups.is_list() || groups.items().empty() || !groups.items()[0].is_dict()) return "";
+  const ht::Dict& g = groups.items()[0].to_dict();
+  if (g.contains("momentum") && g.contains("dampening")) return "sgd";
+  if (!g.contains("betas")) return "";
+  const ht::Value* decoupled = g.find(std::string("decoupled_weight_decay"));
+  if (!decoupled || !decoupled->is_bool()) return "adam or adamw";
+  return decoupled->to_bool() ? "adamw" : "adam";
+}
+
+// --resume with another --opt than the checkpoint's: an error naming both, and the ways on.
+inline void check_resumed_optimizer(const ht::Value& sd, const std::string& opt, const std::string& path) {
+  std::string saved = saved_optimizer(sd);
+  bool same = saved.empty() || saved == opt || (saved == "adam or adamw" && opt != "sgd");
+  HT_CHECK(same, path, ": its optimizer state was written by --opt ", saved, ", but this run has --opt ", opt,
+           "; resume with --opt ", saved == "adam or adamw" ? std::string("adam") : saved,
+           ", or start a new run from its weights with --init ", path, " --opt ", opt);
+}
+
+// A resumed 16-bit run whose optimizer state has no 'master_param' (a checkpoint written by PyTorch): the fp32
+// masters are rebuilt from the checkpoint's fp32 'model' weights rather than from their 16-bit rounding.
+// Returns whether it rebuilt them.
+inline bool rebuild_masters(ht::optim::Optimizer& opt, const ht::nn::Module& model, const ht::Value& checkpoint) {
+  const ht::Value& state = checkpoint["optimizer"]["state"];
+  for (const auto& [index, entry] : state.to_dict().items())
+    if (entry.is_dict() && entry.to_dict().contains("master_param")) return false;
+  ht::StateDict weights = ht::to_state_dict(checkpoint["model"]);
+  std::vector<ht::Tensor> fp32;
+  for (const auto& [name, p] : model.named_parameters()) {
+    const ht::Tensor* w = weights.find(name);
+    HT_CHECK(w, "'model' has no '", name, "' to rebuild its fp32 master from");
+    fp32.push_back(w->to(p.device(), ht::kFloat32));
+  }
+  opt.load_master_params(fp32);
+  return true;
+}
+
 struct Schedule {
   std::unique_ptr<ht::optim::LRScheduler> scheduler;  // null for --sched none
   bool per_step = false;                              // stepped after every optimizer step, else every epoch

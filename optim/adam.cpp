@@ -48,8 +48,8 @@ AdamW::AdamW(std::vector<ParamGroup<AdamWOptions>> groups, AdamWOptions defaults
 }
 
 void Adam::add_adam_group(std::vector<Tensor> params, const AdamOptions& options) {
-  option_keys_ = {"lr",      "betas",      "eps",            "weight_decay", "amsgrad",
-                  "maximize", "foreach", "capturable", "differentiable", "fused"};
+  option_keys_ = {"lr",      "betas",   "eps",        "weight_decay",   "amsgrad",
+                  "maximize", "foreach", "capturable", "differentiable", "fused", "decoupled_weight_decay"};
   check_options(options, name_);
   add_group(std::move(params), name_);
   options_.push_back(options);
@@ -129,6 +129,7 @@ void Adam::write_group_options(size_t group, Dict& out) const {
   out.set("capturable", false);
   out.set("differentiable", false);
   out.set("fused", false);
+  out.set("decoupled_weight_decay", decoupled_);  // torch 2.x's key: AdamW is Adam with it set
 }
 
 void Adam::read_group_options(size_t group, const Dict& in) {
@@ -143,6 +144,12 @@ void Adam::read_group_options(size_t group, const Dict& in) {
   if (const Value* v = in.find("weight_decay")) o.weight_decay = v->to_double();
   if (const Value* v = in.find("amsgrad")) o.amsgrad = v->to_bool();
   if (const Value* v = in.find("maximize")) o.maximize = v->to_bool();
+  // torch 2.x's Adam with decoupled_weight_decay=True is AdamW; halftorch's are two classes, so a group saved by
+  // the other one would change what weight decay means
+  if (const Value* v = in.find("decoupled_weight_decay"); v && v->is_bool())
+    HT_CHECK(v->to_bool() == decoupled_ || o.weight_decay == 0, "[", name_, "] param group ", group,
+             " was saved with decoupled_weight_decay=", v->to_bool() ? "True (AdamW's" : "False (Adam's",
+             " weight decay); load it into ", v->to_bool() ? "AdamW" : "Adam");
   check_options(o, name_);
   options_[group] = o;
 }
@@ -157,10 +164,13 @@ void Adam::write_param_state(size_t index, Dict& out) const {
 
 void Adam::read_param_state(size_t index, const Dict& in) {
   State st;
-  const Value& step = in.at("step");
+  const char* layout = "'step', 'exp_avg', 'exp_avg_sq' (and 'max_exp_avg_sq' with amsgrad)";
+  const Value& step = state_entry(in, index, "step", name_, layout);
+  HT_CHECK(step.is_tensor() || step.is_int() || step.is_double(), "[", name_, "] state[", index,
+           "]['step'] should be a number or a tensor, got ", step.kind_name());
   st.step = full({}, step.is_tensor() ? step.to_tensor().item_double() : step.to_double(), {.dtype = kFloat32});
-  st.exp_avg = state_tensor(in.at("exp_avg"), index, "exp_avg");
-  st.exp_avg_sq = state_tensor(in.at("exp_avg_sq"), index, "exp_avg_sq");
+  st.exp_avg = state_tensor(state_entry(in, index, "exp_avg", name_, layout), index, "exp_avg");
+  st.exp_avg_sq = state_tensor(state_entry(in, index, "exp_avg_sq", name_, layout), index, "exp_avg_sq");
   if (const Value* v = in.find("max_exp_avg_sq")) st.max_exp_avg_sq = state_tensor(*v, index, "max_exp_avg_sq");
   state_[index] = std::move(st);
 }

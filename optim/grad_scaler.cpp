@@ -174,12 +174,19 @@ void GradScaler::load_state_dict(const Value& sd) {
   HT_CHECK(sd.is_dict() && !sd.to_dict().empty(),
            "[GradScaler] The source state dict is empty, possibly because it was saved from a disabled instance of "
            "GradScaler.");
-  init_scale_ = sd["scale"].to_double();
+  auto number = [&](const char* key) -> const Value& {
+    const Value* v = sd.to_dict().find(std::string(key));
+    HT_CHECK(v && (v->is_double() || v->is_int()), "[GradScaler] expected torch.amp.GradScaler's state_dict ('scale', ",
+             "'growth_factor', 'backoff_factor', 'growth_interval', '_growth_tracker'), but '", key, "' is ",
+             v ? std::string("a ") + v->kind_name() : std::string("missing"));
+    return *v;
+  };
+  init_scale_ = number("scale").to_double();
   if (initialized_) scale_ = float(init_scale_);
-  growth_factor_ = sd["growth_factor"].to_double();
-  backoff_factor_ = sd["backoff_factor"].to_double();
-  growth_interval_ = sd["growth_interval"].to_int();
-  init_growth_tracker_ = sd["_growth_tracker"].to_int();
+  growth_factor_ = number("growth_factor").to_double();
+  backoff_factor_ = number("backoff_factor").to_double();
+  growth_interval_ = number("growth_interval").to_int();
+  init_growth_tracker_ = number("_growth_tracker").to_int();
   if (initialized_) growth_tracker_ = int32_t(init_growth_tracker_);
 }
 

@@ -103,6 +103,15 @@ Tensor Optimizer::state_tensor(const Value& v, size_t index, const char* key) co
   return out;
 }
 
+const Value& Optimizer::state_entry(const Dict& in, size_t index, const char* key, const char* op,
+                                    const char* expected) {
+  if (const Value* v = in.find(std::string(key))) return *v;
+  std::string held;
+  for (const auto& [k, v] : in.items()) held += (held.empty() ? "'" : ", '") + key_str(k) + "'";
+  fail("[", op, "] state[", index, "] has no '", key, "' (it holds ", held.empty() ? "nothing" : held, "); ", op,
+       "'s state is ", expected, ": was the state_dict saved by another optimizer?");
+}
+
 std::vector<Tensor> Optimizer::master_params() const {
   std::vector<Tensor> out;
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -185,10 +194,14 @@ Value Optimizer::state_dict() const {
 }
 
 void Optimizer::load_state_dict(const Value& sd) {
-  HT_CHECK(sd.is_dict(), "[load_state_dict] expected a dict with \"state\" and \"param_groups\", got ",
-           sd.kind_name());
+  HT_CHECK(sd.is_dict() && sd.to_dict().contains("state") && sd.to_dict().contains("param_groups"),
+           "[load_state_dict] expected torch.optim's layout, a dict with 'state' and 'param_groups', got ",
+           sd.is_dict() ? "a dict without them" : sd.kind_name());
   const Value& saved_groups = sd["param_groups"];
   const Value& saved_state = sd["state"];
+  HT_CHECK(saved_groups.is_list() && saved_state.is_dict(),
+           "[load_state_dict] expected 'param_groups' to be a list and 'state' a dict, got a ", saved_groups.kind_name(),
+           " and a ", saved_state.kind_name());
   HT_CHECK(saved_groups.items().size() == groups_.size(),
            "[load_state_dict] loaded state dict has a different number of parameter groups");
   // saved index -> our index, pairing the groups' params lists in order (as torch.optim does)

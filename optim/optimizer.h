@@ -95,6 +95,9 @@ class Optimizer {
   Tensor checked_grad(size_t index, const char* op) const;
   // A saved state tensor as fp32 on the parameter's device, with the parameter's shape and strides.
   Tensor state_tensor(const Value& v, size_t index, const char* key) const;
+  // The entry `key` of state[index]; when it is missing, an error naming the keys the entry has and the ones
+  // `op`'s state holds (`expected`), as a state saved by another optimizer gives.
+  static const Value& state_entry(const Dict& in, size_t index, const char* key, const char* op, const char* expected);
 
   std::vector<Tensor> params_;
   std::vector<Tensor> masters_;

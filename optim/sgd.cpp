@@ -108,6 +108,12 @@ void SGD::write_param_state(size_t index, Dict& out) const {
 }
 
 void SGD::read_param_state(size_t index, const Dict& in) {
+  // torch.optim.SGD keeps only a momentum buffer (1.13: None without momentum; 2.x: no entry at all), and
+  // halftorch a 16-bit parameter's master_param beside it, so any other key is another optimizer's state
+  for (const auto& [k, v] : in.items())
+    HT_CHECK(key_str(k) == "momentum_buffer" || key_str(k) == "master_param", "[SGD] state[", index, "] holds '",
+             key_str(k), "', but SGD's state is 'momentum_buffer' (and 'master_param' for 16-bit parameters): was the ",
+             "state_dict saved by another optimizer?");
   stepped_[index] = true;
   const Value* v = in.find("momentum_buffer");
   momentum_buffers_[index] = v && v->is_tensor() ? state_tensor(*v, index, "momentum_buffer") : Tensor();

@@ -135,9 +135,21 @@ inline int free_port() {
   return ntohs(a.sin_port);
 }
 
+// A folder for one test's files, removed with everything in it when the test binary exits (set
+// HT_KEEP_TEST_DIRS=1 to keep them for a look): training tests leave hundreds of MB of checkpoints each.
 inline std::filesystem::path temp_dir(const std::string& name) {
+  struct RemovedAtExit {
+    std::vector<std::filesystem::path> paths;
+    ~RemovedAtExit() {
+      if (const char* keep = std::getenv("HT_KEEP_TEST_DIRS"); keep && std::string(keep) == "1") return;
+      std::error_code ec;
+      for (const auto& p : paths) std::filesystem::remove_all(p, ec);
+    }
+  };
+  static RemovedAtExit made;
   auto p = std::filesystem::temp_directory_path() / ("halftorch-test-" + name + "-" + std::to_string(::getpid()));
   std::filesystem::create_directories(p);
+  made.paths.push_back(p);
   return p;
 }
 

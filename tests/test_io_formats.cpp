@@ -1,4 +1,6 @@
-// io: safetensors and .npy (round trips, NumPy interop, the format's rules), and zip64 checkpoints.
+// io: safetensors (round trips, the `safetensors` library both ways, the format's rules) and .npy (NumPy interop), and zip64
+// checkpoints.
+#include <cmath>
 #include <fstream>
 
 #include "io/file.h"
@@ -61,6 +63,43 @@ TEST_CASE("safetensors: round trip keeps names, order, dtypes, values and metada
   Value vb = ht::load(tmp / "v.safetensors");
   CHECK(vb["t"].to_tensor().to_vector<float>() == views["t"].to_tensor().to_vector<float>());
   CHECK(vb["t"].to_tensor().is_contiguous());
+}
+
+TEST_CASE("safetensors: the safetensors library reads what halftorch writes and the other way round",
+          "[io][torch2]") {
+  std::string py = ht::testing::torch2_python();  // the venv holds PyPI's safetensors package
+  if (py.empty()) return;
+  TempDir tmp;
+  std::string script = quote(std::string(HT_SOURCE_DIR) + "/tests/py/safetensors_check.py");
+  RunResult r = run(py + " " + script + " make " + quote(tmp.path().string()));
+  INFO(r.out);
+  REQUIRE(r.rc == 0);
+  // safetensors.torch.save_file's file holds what torch.save wrote of the same tensors
+  Value lib = ht::load(tmp / "lib.safetensors"), want = ht::load(tmp / "lib.pt");
+  REQUIRE(lib.to_dict().size() == want.to_dict().size());
+  for (const auto& [key, t] : want.to_dict().items()) {
+    INFO(ht::key_str(key));
+    const Value* got = lib.to_dict().find(key);
+    REQUIRE(got != nullptr);
+    const ht::Tensor &g = got->to_tensor(), &w = t.to_tensor();
+    CHECK(g.dtype() == w.dtype());
+    CHECK(g.sizes() == w.sizes());
+    std::vector<double> gv = g.to_vector<double>(), wv = w.to_vector<double>();
+    REQUIRE(gv.size() == wv.size());
+    for (size_t i = 0; i < gv.size(); ++i) CHECK((gv[i] == wv[i] || (std::isnan(gv[i]) && std::isnan(wv[i]))));
+  }
+  const Value& meta = lib.to_dict().attrs->at("__metadata__"s);
+  CHECK(meta["format"].to_string() == "pt");
+  CHECK(meta["source"].to_string().rfind("safetensors ", 0) == 0);
+  // and halftorch's file, with a non-contiguous view added and a metadata entry more, loads in the library
+  lib.to_dict().set("f32_t"s, lib["f32"].to_tensor().t());
+  Value new_meta = meta;
+  new_meta.to_dict().set("writer"s, "halftorch");
+  lib.to_dict().attrs->set("__metadata__"s, new_meta);
+  ht::save(lib, tmp / "ht.safetensors");
+  r = run(py + " " + script + " check " + quote(tmp.path().string()) + " " + quote(tmp / "ht.safetensors"));
+  INFO(r.out);
+  CHECK(r.rc == 0);
 }
 
 TEST_CASE("safetensors: what the format forbids is refused with a clear error", "[io]") {

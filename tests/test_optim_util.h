@@ -12,10 +12,12 @@
 
 namespace optim_test {
 
-// Runs tests/py/<script> with `args` under Debian's python3 (torch 1.13); fails the test with its output on error.
-inline void run_script(const std::string& script, const std::string& args, const std::filesystem::path& dir) {
+// Runs tests/py/<script> with `args` under `python` (default: Debian's python3, torch 1.13); fails the test with
+// its output on error.
+inline void run_script(const std::string& script, const std::string& args, const std::filesystem::path& dir,
+                       const std::string& python = HT_PYTHON) {
   auto log = dir / (script + ".log");
-  std::string cmd = std::string(HT_PYTHON) + " " + HT_SOURCE_DIR + "/tests/py/" + script + " " + args + " > " +
+  std::string cmd = python + " " + HT_SOURCE_DIR + "/tests/py/" + script + " " + args + " > " +
                     log.string() + " 2>&1";
   int rc = std::system(cmd.c_str());
   std::stringstream ss;

@@ -334,6 +334,64 @@ TEST_CASE("--resume takes a checkpoint torch 2.x wrote with only model, optimize
   REQUIRE_THAT(b.output, Catch::Contains("expected 'epoch' to be an integer"));
 }
 
+TEST_CASE("torch 2.x Adam + GradScaler continue a checkpoint train_resnet18 wrote, as train_resnet18 --resume does",
+          "[torch2]") {
+  // The other direction of the test above: halftorch's --amp float16 checkpoint after epoch 1, loaded in Python with
+  // torch.load's default weights_only=True into torchvision's model, torch.optim.Adam and torch.amp.GradScaler,
+  // runs epoch 2; train_resnet18 --resume runs the same epoch. The first loss is the same weights' forward (the --amp
+  // bound of its first step), the second follows one Adam step of each (the --amp test's later-step bound), the loss
+  // scales are equal, and Adam's step counts continue from the file's in both.
+  std::string py = testing::torch2_python();
+  if (py.empty()) return;
+  auto dir = testing::temp_dir("resume_in_torch2");
+  auto p = [&](const char* f) { return (dir / f).string(); };
+  // 3 batches an epoch: the scale starts at 65536, and float16 gradients overflow at 65536 and 32768 (those steps are
+  // skipped), so epoch 1 ends with one Adam step taken
+  std::string common = bin("train_resnet18") + " --device cpu --amp float16 --no-shuffle --limit 96 --batch-size 32 --seed 1";
+  auto first = run_command(common + " --epochs 1 --checkpoint " + p("ck.pth") + " --out " + p("a.pth"));
+  INFO(first.output);
+  REQUIRE(first.exit_code == 0);
+  auto resumed = run_command(common + " --epochs 2 --resume " + p("ck.pth") + " --checkpoint " + p("ck2.pth") + " --log " +
+                             p("log.jsonl") + " --out " + p("b.pth"));
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  auto log = read_log(dir / "log.jsonl");
+  std::vector<double> losses = step_losses(log);
+  REQUIRE(losses.size() == 3);
+  std::string code = py_prelude() +
+                     "ck = torch.load('" + p("ck.pth") + "')  # weights_only=True, torch 2.6+'s default\n"
+                     "m = fmnist.resnet18_1ch(); m.load_state_dict(ck['model']); m.train()\n"
+                     "opt = torch.optim.Adam(m.parameters(), lr=1e-3); opt.load_state_dict(ck['optimizer'])\n"
+                     "scaler = torch.amp.GradScaler('cpu'); scaler.load_state_dict(ck['scaler'])\n"
+                     "steps_before = sorted({float(s['step']) for s in opt.state.values()})\n"
+                     "x, y = fmnist.load(True, 96)\n"
+                     "rows = []\n"
+                     "for i in (0, 32, 64):\n"
+                     "    with torch.autocast('cpu', dtype=torch.float16):\n"
+                     "        loss = torch.nn.functional.cross_entropy(m(x[i:i+32]), y[i:i+32])\n"
+                     "    rows.append([loss.item(), scaler.get_scale()])\n"
+                     "    opt.zero_grad(); scaler.scale(loss).backward(); scaler.step(opt); scaler.update()\n"
+                     "steps_after = sorted({float(s['step']) for s in opt.state.values()})\n"
+                     "print(json.dumps({'rows': rows, 'epoch': ck['epoch'], 'before': steps_before, 'after': steps_after}))\n";
+  auto want = nlohmann::json::parse(run_python(code, dir, py));
+  REQUIRE(want["epoch"].get<int64_t>() == 1);
+  const double bound[2] = {2e-3, 3e-2};
+  for (size_t i = 0; i < 2; ++i) {
+    double torch_loss = want["rows"][i][0].get<double>();
+    INFO("epoch 2 step " << i + 1 << ": halftorch " << losses[i] << ", torch 2.x " << torch_loss);
+    REQUIRE(std::fabs(losses[i] - torch_loss) <= bound[i] * torch_loss);
+    REQUIRE(log[i]["scale"].get<double>() == want["rows"][i][1].get<double>());
+  }
+  REQUIRE(log[2]["scale"].get<double>() == want["rows"][2][1].get<double>());
+  // torch's Adam started from the file's step counts, and both continued them alike
+  REQUIRE(want["before"] == nlohmann::json::array({1.0}));
+  REQUIRE(want["after"].size() == 1);
+  Value ck = load(p("ck2.pth"));
+  REQUIRE(ck["epoch"].to_int() == 2);
+  for (const auto& [index, state] : ck["optimizer"]["state"].to_dict().items())
+    REQUIRE(state["step"].to_tensor().item<double>() == want["after"][0].get<double>());
+}
+
 TEST_CASE("train_resnet18 explains bad input and exits non-zero") {
   auto dir = testing::temp_dir("train_errors");
   auto r = run_command(bin("train_resnet18") + " --data-dir " + (dir / "nowhere").string());

@@ -1,12 +1,16 @@
-// train_resnet18's optimizer, schedule and gradient flags against PyTorch: the lr of every batch under each
+// train_resnet18's optimizer, schedule, gradient and run flags against PyTorch: the lr of every batch under each
 // --sched equals torch.optim.lr_scheduler's (LinearLR warmup joined by SequentialLR, as torchvision's reference
 // script builds it) across a resume; ht::nn::utils::clip_grad_norm_ / clip_grad_value_ equal torch.nn.utils' on
-// the same gradients; and SGD (nesterov, weight decay) with --clip-grad, --accum-steps and --label-smoothing
-// follows the same recipe written in PyTorch step for step.
+// the same gradients; SGD (nesterov, weight decay) with --clip-grad, --accum-steps and --label-smoothing follows
+// the same recipe written in PyTorch step for step; kill -9 and --resume auto; a resume with another --opt or a
+// broken entry; the progress line and summary; --model-ema against timm's rule; top-5 against torchvision's.
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
 
 #include "core/ops.h"
 #include "core/random.h"
+#include "examples/eval_metrics.h"
 #include "io/serialize.h"
 #include "nn/utils.h"
 #include "tests/helpers.h"
@@ -273,4 +277,188 @@ TEST_CASE("kill -9 mid-step or mid-checkpoint, rerun with --resume auto: the wei
       REQUIRE(logged(dir / "b.jsonl", "loss") == logged(dir / "a.jsonl", "loss"));
     }
   }
+}
+
+TEST_CASE("--resume with another --opt, or a checkpoint entry in the wrong layout, names what it found and expected") {
+  auto dir = testing::temp_dir("train_resume_mismatch");
+  auto p = [&](const std::string& f) { return (dir / f).string(); };
+  std::string common = bin("train_resnet18") + " --device cpu --precision fp32 --limit 32 --batch-size 16 --seed 2";
+  auto sgd = run_command(common + " --opt sgd --checkpoint " + p("sgd.ck") + " --out " + p("sgd.pth"));
+  INFO(sgd.output);
+  REQUIRE(sgd.exit_code == 0);
+  auto adam = run_command(common + " --checkpoint " + p("adam.ck") + " --out " + p("adam.pth"));
+  REQUIRE(adam.exit_code == 0);
+  struct Case {
+    std::string flags, message;
+  };
+  const Case cases[] = {
+      {"--opt adam --resume " + p("sgd.ck"),
+       p("sgd.ck") + ": its optimizer state was written by --opt sgd, but this run has --opt adam; resume with --opt sgd, "
+       "or start a new run from its weights with --init " + p("sgd.ck") + " --opt adam"},
+      {"--opt adamw --resume " + p("adam.ck"), "written by --opt adam, but this run has --opt adamw"},
+      {"--opt sgd --resume " + p("adam.ck"), "written by --opt adam, but this run has --opt sgd"},
+  };
+  for (const auto& c : cases) {
+    auto r = run_command(common + " --epochs 2 --out " + p("x.pth") + " " + c.flags);
+    INFO(c.flags << "\n" << r.output);
+    REQUIRE(r.exit_code == 1);
+    REQUIRE(r.output.find(c.message) != std::string::npos);
+  }
+  // the way on that the message offers: the checkpoint's weights, a new optimizer
+  auto init = run_command(common + " --opt adam --init " + p("sgd.ck") + " --out " + p("x.pth"));
+  INFO(init.output);
+  REQUIRE(init.exit_code == 0);
+  // torch 1.x's AdamW groups carry no decoupled_weight_decay: Adam's and AdamW's cannot be told apart and either
+  // resumes; an Adam state without 'step', or a scaler without its keys, names the entry and the layout expected
+  run_python("import torch\nck = torch.load('" + p("adam.ck") + "')\n"
+             "g = ck['optimizer']['param_groups'][0]; del g['decoupled_weight_decay']\n"
+             "torch.save(ck, '" + p("torch1.ck") + "')\n"
+             "del ck['optimizer']['state'][0]['step']; torch.save(ck, '" + p("nostep.ck") + "')\n"
+             "ck = torch.load('" + p("torch1.ck") + "'); ck['scaler'] = {'scale': 1024.0}\n"
+             "torch.save(ck, '" + p("scaler.ck") + "')\n",
+             dir);
+  auto adamw = run_command(common + " --epochs 2 --opt adamw --resume " + p("torch1.ck") + " --out " + p("x.pth"));
+  INFO(adamw.output);
+  REQUIRE(adamw.exit_code == 0);
+  const Case broken[] = {
+      {"nostep.ck", p("nostep.ck") + ": 'optimizer': [Adam] state[0] has no 'step' (it holds 'exp_avg', 'exp_avg_sq'); "
+                    "Adam's state is 'step', 'exp_avg', 'exp_avg_sq'"},
+      {"scaler.ck", p("scaler.ck") + ": 'scaler': [GradScaler] expected torch.amp.GradScaler's state_dict ('scale', "
+                    "'growth_factor', 'backoff_factor', 'growth_interval', '_growth_tracker'), but 'growth_factor' is missing"},
+  };
+  for (const auto& c : broken) {
+    auto r = run_command(common + " --amp float16 --epochs 2 --resume " + p(c.flags) + " --out " + p("x.pth"));
+    INFO(c.flags << "\n" << r.output);
+    REQUIRE(r.exit_code == 1);
+    REQUIRE(r.output.find(c.message) != std::string::npos);
+  }
+}
+
+TEST_CASE("progress: a tqdm-like line per tenth of an epoch when stdout is not a terminal, and one summary at the end") {
+  auto dir = testing::temp_dir("train_progress");
+  auto p = [&](const std::string& f) { return (dir / f).string(); };
+  auto r = run_command(bin("train_resnet18") + " --device cpu --precision fp32 --limit 160 --batch-size 8 --epochs 2 "
+                       "--out " + p("m.pth") + " --checkpoint " + p("ck.pth") + " --log " + p("log.jsonl"));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // 20 batches an epoch: a line every 2 batches, with the epoch's and the run's elapsed<remaining
+  const std::regex line(R"(epoch ([12])/2 (\d+)/20 \[\d\d:\d\d<\d\d:\d\d, \d+ img/s\] loss \d+\.\d{4}  run \d\d:\d\d<(\d\d:\d\d|\?))");
+  std::istringstream lines(r.output);
+  std::string text;
+  std::vector<int> steps;
+  while (std::getline(lines, text)) {
+    std::smatch m;
+    if (std::regex_match(text, m, line)) steps.push_back(std::stoi(m[2]));
+  }
+  REQUIRE(steps == std::vector<int>{2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20});
+  REQUIRE(r.output.find("\r") == std::string::npos);  // no bar redrawn into a log
+  // the summary: last and best top-1 as the epochs printed them, wall time, throughput, the files written; the
+  // final line stays the top-1 accuracy
+  auto accuracy = [&](int epoch) {
+    std::string label = "epoch " + std::to_string(epoch) + ": test accuracy ";
+    auto at = r.output.find(label);
+    REQUIRE(at != std::string::npos);
+    return r.output.substr(at + label.size(), 6);
+  };
+  std::string best = std::max(accuracy(1), accuracy(2));
+  std::smatch m;
+  REQUIRE(std::regex_search(r.output, m, std::regex(R"(done in \d\d:\d\d \(\d+\.\d s\): top-1 last (\S+), best (\S+) \(epoch (\d)\); 320 images trained at \d+ img/s)")));
+  CHECK(m[1] == accuracy(2));
+  CHECK(m[2] == best);
+  CHECK(accuracy(std::stoi(m[3])) == best);
+  REQUIRE(r.output.find("wrote " + p("m.pth") + " " + p("ck.pth") + " " + p("log.jsonl") + "\ntest accuracy: " + accuracy(2) + "\n") !=
+          std::string::npos);
+  // on a terminal (script(1) gives it one) the bar is redrawn in place at every batch
+  auto tty = run_command("script -qec " + std::string("'") + bin("train_resnet18") + " --device cpu --precision fp32 --limit 32 "
+                         "--batch-size 16 --out " + p("t.pth") + "' /dev/null");
+  INFO(tty.output);
+  REQUIRE(tty.exit_code == 0);
+  REQUIRE(tty.output.find("\repoch 1/1 [==========          ] 1/2 [") != std::string::npos);
+  REQUIRE(tty.output.find("\repoch 1/1 [====================] 2/2 [") != std::string::npos);
+}
+
+TEST_CASE("--model-ema follows timm's ModelEmaV2 rule replayed in PyTorch on the same weights, step by step") {
+  auto dir = testing::temp_dir("train_model_ema");
+  auto p = [&](const std::string& f) { return (dir / f).string(); };
+  run_python("import sys, torch\nsys.path.insert(0, '" + std::string(HT_SOURCE_DIR) + "/tests/py')\nimport fmnist\n"
+             "torch.manual_seed(0)\ntorch.save(fmnist.resnet18_1ch().state_dict(), '" + p("init.pth") + "')\n",
+             dir);
+  // 4 batches, fp16 (the average is taken of the fp32 masters, which start from the init rounded to fp16): a
+  // checkpoint after every optimizer step, 3 kept, so ck.3, ck.2, ck.1 and ck hold the model and its average after
+  // steps 1 to 4
+  auto r = run_command(bin("train_resnet18") + " --device cpu --limit 64 --batch-size 16 --model-ema 0.9 --init " +
+                       p("init.pth") + " --checkpoint " + p("ck") + " --save-every 1 --keep 3 --out " + p("m.pth"));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE_THAT(r.output, Catch::Contains("(EMA: accuracy"));
+  std::string cks = p("ck.3") + " " + p("ck.2") + " " + p("ck.1") + " " + p("ck");
+  auto diffs = nlohmann::json::parse(run_python("import runpy, sys\nsys.argv = ['ema_check.py', '0.9', '" + p("init.pth") +
+                                                "'] + '" + cks + " --half-init'.split()\nrunpy.run_path('" + HT_SOURCE_DIR +
+                                                "/tests/py/ema_check.py', run_name='__main__')\n",
+                                                dir));
+  REQUIRE(diffs.size() == 4);
+  for (size_t t = 0; t < diffs.size(); ++t) {
+    INFO("after step " << t + 1 << ": largest difference " << diffs[t][0] << ", integer entries differing " << diffs[t][1]);
+    CHECK(diffs[t][0].get<double>() == 0.0);  // bit for bit: the same fp32 operations in the same order
+    CHECK(diffs[t][1].get<int>() == 0);
+  }
+  // <out>_ema.pth is the last average in fp16, as ModelEmaV2's module.half() would save it
+  StateDict ema16 = load_state_dict_file(p("m_ema.pth")), ema32 = to_state_dict(load(p("ck"))["model_ema"]);
+  REQUIRE(ema16.size() == ema32.size());
+  for (size_t i = 0; i < ema16.size(); ++i) {
+    const auto& [name, t] = ema16.tensors[i];
+    if (!t.is_floating_point()) continue;
+    REQUIRE(t.dtype() == kFloat16);
+    testing::check_equal(t, ema32.tensors[i].second.to(kFloat16), name);
+  }
+}
+
+TEST_CASE("evaluation's top-5 and loss equal torchvision's accuracy(topk=(1, 5)) and cross_entropy on the same logits") {
+  auto dir = testing::temp_dir("train_top5");
+  std::string file = (dir / "logits.pth").string();
+  // references/classification/utils.py accuracy(): pred = output.topk(5, 1, True, True).indices; a hit when the
+  // target is among them. Normal logits have no ties, where torch.topk's order is unspecified.
+  auto want = nlohmann::json::parse(run_python(
+      "import json, torch\ntorch.manual_seed(0)\n"
+      "logits = torch.randn(500, 10) * 3\nlabels = torch.randint(0, 10, (500,))\n"
+      "torch.save({'logits': logits, 'labels': labels}, '" + file + "')\n"
+      "pred = logits.topk(5, 1, True, True).indices\n"
+      "top5 = int(pred.eq(labels[:, None]).any(1).sum())\n"
+      "loss = float(torch.nn.functional.cross_entropy(logits.double(), labels, reduction='sum'))\n"
+      "print(json.dumps([top5, loss]))\n",
+      dir));
+  Value saved = load(file);
+  examples::EvalSums s;
+  examples::add_top5_and_loss(s, saved["logits"].to_tensor().to_vector<float>(), saved["labels"].to_tensor().to_vector<int64_t>());
+  CHECK(s.top5 == want[0].get<double>());
+  CHECK(s.top5 < 500);  // some misses: the check can fail
+  CHECK(s.loss == Approx(want[1].get<double>()).epsilon(1e-12));
+  // ties: the target tied for fifth place counts, sixth place does not
+  examples::EvalSums t;
+  examples::add_top5_and_loss(t, {5, 4, 3, 2, 1, 1, 0, 0, 0, 0}, {5});
+  examples::add_top5_and_loss(t, {5, 4, 3, 2, 1.5f, 1, 0, 0, 0, 0}, {5});
+  CHECK(t.top5 == 1);
+}
+
+TEST_CASE("an fp16 resume whose optimizer state has no master_param rebuilds the fp32 masters from 'model'") {
+  // A checkpoint as PyTorch writes it has no master_param; halftorch's 'model' entry holds the fp32 masters, so
+  // the same checkpoint without them must resume to the very same weights (not from their fp16 rounding).
+  auto dir = testing::temp_dir("train_rebuild_masters");
+  auto p = [&](const std::string& f) { return (dir / f).string(); };
+  std::string common = bin("train_resnet18") + " --device cpu --limit 48 --batch-size 16 --seed 4";
+  auto first = run_command(common + " --checkpoint " + p("ck") + " --out " + p("x.pth"));
+  INFO(first.output);
+  REQUIRE(first.exit_code == 0);
+  run_python("import torch\nck = torch.load('" + p("ck") + "')\nassert ck['optimizer']['state']\n"
+             "for s in ck['optimizer']['state'].values(): del s['master_param']\n"
+             "torch.save(ck, '" + p("stripped") + "')\n",
+             dir);
+  auto a = run_command(common + " --epochs 2 --resume " + p("ck") + " --out " + p("a.pth"));
+  auto b = run_command(common + " --epochs 2 --resume " + p("stripped") + " --out " + p("b.pth"));
+  INFO(a.output << b.output);
+  REQUIRE(a.exit_code == 0);
+  REQUIRE(b.exit_code == 0);
+  CHECK(b.output.find("has no 'master_param' in its optimizer state; fp32 masters rebuilt from 'model'") != std::string::npos);
+  CHECK(a.output.find("master_param") == std::string::npos);
+  require_same_tensors(p("a.pth"), p("b.pth"));
 }

@@ -2,6 +2,9 @@
 
   io_check.py same A B [--weights-only]     B (halftorch's) loads like A (torch's): values, types, layouts,
                                             storage sharing and _metadata
+  io_check.py pairs A1 B1 A2 B2 ... [--mmap]
+                                            `same` for every pair in one process, with torch.load's defaults
+                                            (2.6+: weights_only=True), and again with mmap=True (torch 2.x)
   io_check.py case NAME FILE [--weights-only]
                                             FILE holds io_make.NAME() (e.g. all_dtypes, views)
   io_check.py layout FILE                   FILE has PyTorch 2.x's zip layout (prefix, records, alignment)
@@ -53,6 +56,27 @@ def load(path, weights_only):
         finally:
             torch.serialization.pickle = saved
     return torch.load(path, weights_only=True) if weights_only else torch.load(path)
+
+
+def same(a, b):
+    diffs = compare(a, b)
+    if sharing_groups(a) != sharing_groups(b):
+        diffs.append(f"storage sharing {sharing_groups(a)} vs {sharing_groups(b)}")
+    return diffs
+
+
+def pairs(paths, mmap):
+    """Each halftorch file B loads like its torch-written A, by default and memory-mapped; diffs name B."""
+    diffs = []
+    for a_path, b_path in zip(paths[::2], paths[1::2]):
+        a = torch.load(a_path, weights_only=False)  # torch wrote A; 2.x's weights_only=True refuses protocol 4's FRAME
+        modes = [("default", {})] + ([("mmap=True", {"mmap": True})] if mmap else [])
+        for mode, kwargs in modes:
+            try:
+                diffs += [f"{b_path} ({mode}): {d}" for d in same(a, torch.load(b_path, **kwargs))]
+            except Exception as e:  # noqa: BLE001 - any failure to load is a finding, reported with the file
+                diffs.append(f"{b_path} ({mode}): {type(e).__name__}: {e}")
+    return diffs
 
 
 def report(diffs):
@@ -123,17 +147,11 @@ def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     wo = "--weights-only" in sys.argv
     if args[0] == "same":
-        a, b = torch.load(args[1]), load(args[2], wo)
-        diffs = compare(a, b)
-        if sharing_groups(a) != sharing_groups(b):
-            diffs.append(f"storage sharing {sharing_groups(a)} vs {sharing_groups(b)}")
-        report(diffs)
+        report(same(torch.load(args[1]), load(args[2], wo)))
+    elif args[0] == "pairs":
+        report(pairs(args[1:], "--mmap" in sys.argv))
     elif args[0] == "case":
-        want, got = getattr(io_make, args[1])(), load(args[2], wo)
-        diffs = compare(want, got)
-        if sharing_groups(want) != sharing_groups(got):
-            diffs.append(f"storage sharing {sharing_groups(want)} vs {sharing_groups(got)}")
-        report(diffs)
+        report(same(getattr(io_make, args[1])(), load(args[2], wo)))
     elif args[0] == "resnet":
         import torchvision
         m = torchvision.models.resnet18()

@@ -67,24 +67,31 @@ def checkpoint():
 
 
 def rezip(src, dst, prefix, extra, compression=zipfile.ZIP_STORED):
-    """Re-packs a torch.save zip under another prefix with extra records (Python's zipfile: unaligned)."""
+    """Re-packs a torch.save zip under another prefix with extra records (Python's zipfile: unaligned); torch 2.x
+    writes most of those records itself, and those keep torch's content."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", compression) as zout:
+        written = set()
         for info in zin.infolist():
             name = prefix + "/" + info.filename.split("/", 1)[1]
             zout.writestr(name, zin.read(info.filename))
+            written.add(name)
         for name, data in extra.items():
-            zout.writestr(prefix + "/" + name, data)
+            if prefix + "/" + name not in written:
+                zout.writestr(prefix + "/" + name, data)
 
 
 def big_endian(src, dst, itemsize):
-    """What a big-endian machine's torch.save (2.1+) writes: byteorder 'big' and byte-swapped storages."""
+    """What a big-endian machine's torch.save (2.1+) writes: byteorder 'big' and byte-swapped storages (torch
+    1.13 writes no byteorder record, 2.x a 'little' one that this replaces)."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        byteorder = zin.infolist()[0].filename.split("/")[0] + "/byteorder"
         for info in zin.infolist():
             data = zin.read(info.filename)
             if "/data/" in info.filename:
                 data = b"".join(data[i:i + itemsize][::-1] for i in range(0, len(data), itemsize))
-            zout.writestr(info.filename, data)
-        zout.writestr(zin.infolist()[0].filename.split("/")[0] + "/byteorder", "big")
+            if info.filename != byteorder:
+                zout.writestr(info.filename, data)
+        zout.writestr(byteorder, "big")
 
 
 def evil_pickle(path, cmd):
