@@ -61,10 +61,22 @@ class EpochRun {
     for (std::thread& t : workers_) t.join();
   }
 
+  // The next batch that has data (batches whose every sample was skipped are passed over).
   std::optional<Batch> next() {
-    int64_t n = int64_t(batches_.size());
-    if (consumed_ >= n) return std::nullopt;
-    if (workers_.empty()) return make(batches_[size_t(consumed_++)]);
+    while (consumed_ < int64_t(batches_.size())) {
+      Batch b = workers_.empty() ? make(batches_[size_t(consumed_++)]) : take_ready();
+      if (b.data.defined()) return b;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  struct Result {
+    Batch batch;
+    std::exception_ptr error;
+  };
+
+  Batch take_ready() {
     Result r;
     {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -78,23 +90,22 @@ class EpochRun {
     return std::move(r.batch);
   }
 
- private:
-  struct Result {
-    Batch batch;
-    std::exception_ptr error;
-  };
-
   Batch make(const std::vector<int64_t>& indices) const {
     std::vector<Example> examples;
+    std::vector<int64_t> kept;
     examples.reserve(indices.size());
     for (int64_t i : indices) {
       try {
-        examples.push_back(dataset_->get(i));
+        Example e = dataset_->get(i);
+        if (!e.data.defined()) continue;
+        examples.push_back(std::move(e));
+        kept.push_back(i);
       } catch (const std::exception& e) {
         fail("[DataLoader] loading sample ", i, " failed: ", e.what());
       }
     }
-    return options_.collate(examples, indices);
+    if (examples.empty()) return {};
+    return options_.collate(examples, kept);
   }
 
   void work() {

@@ -4,7 +4,8 @@
 // With num_workers > 0, that many threads load whole batches ahead, at most num_workers * prefetch_factor
 // batches in flight (PyTorch's bound), and the caller receives them in sampler order: the batches are the same
 // for any worker count. An exception while loading a sample reaches the caller with the sample's index in the
-// message. Leaving the loop early (or destroying the loader) stops and joins the workers.
+// message. Leaving the loop early (or destroying the loader) stops and joins the workers. Examples without data
+// (skipped samples, see Example) are left out of their batch, and a batch left empty is not yielded at all.
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -15,15 +15,9 @@ struct EvalSums {
   double mean_loss() const { return n ? loss / n : 0.0; }
 };
 
-// Images [begin, end) of `split`. Top-1 is the argmax (the first of equal maxima, as torch.argmax); the target
-// is in the top 5 when fewer than 5 logits exceed its own. The loss is log-sum-exp minus the target's logit, in
-// double from the float32 logits.
-inline EvalSums evaluate_sums(ht::nn::Module& model, const Split& split, int64_t begin, int64_t end, const Feed& feed,
-                              int64_t batch_size) {
-  EvalSums s;
-  std::vector<float> logits;
-  s.top1 = double(count_correct(model, split, begin, end, feed, batch_size, &logits));
-  std::vector<int64_t> labels = split.labels.narrow(0, begin, end - begin).to_vector<int64_t>();
+// Adds a batch's top-5 hits, loss and count from its float32 logits (rows of C) and targets. The target is in
+// the top 5 when fewer than 5 logits exceed its own. The loss is log-sum-exp minus the target's logit, in double.
+inline void add_top5_and_loss(EvalSums& s, const std::vector<float>& logits, const std::vector<int64_t>& labels) {
   const size_t n = labels.size(), c = n ? logits.size() / n : 0;
   for (size_t i = 0; i < n; ++i) {
     const float* row = logits.data() + i * c;
@@ -38,7 +32,16 @@ inline EvalSums evaluate_sums(ht::nn::Module& model, const Split& split, int64_t
     s.top5 += above < 5;
     s.loss += mx + std::log(sum) - double(target);
   }
-  s.n = double(n);
+  s.n += double(n);
+}
+
+// Images [begin, end) of `split`. Top-1 is the argmax (the first of equal maxima, as torch.argmax).
+inline EvalSums evaluate_sums(ht::nn::Module& model, const Split& split, int64_t begin, int64_t end, const Feed& feed,
+                              int64_t batch_size) {
+  EvalSums s;
+  std::vector<float> logits;
+  s.top1 = double(count_correct(model, split, begin, end, feed, batch_size, &logits));
+  add_top5_and_loss(s, logits, split.labels.narrow(0, begin, end - begin).to_vector<int64_t>());
   return s;
 }
 
