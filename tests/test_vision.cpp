@@ -13,6 +13,7 @@
 #include "io/npy.h"
 #include "tests/helpers.h"
 #include "vision/image_folder.h"
+#include "vision/resample.h"
 #include "vision/transforms.h"
 
 using namespace ht;
@@ -43,7 +44,7 @@ const Fixture& fixture() {
                             "/tests/py/image_folder_make.py', run_name='__main__')\n",
                         f.dir, py);
     testing::run_python("import runpy, sys\nsys.argv = ['', '" + f.root.string() + "', '" + f.dir.string() +
-                            "', '256,224', '36,32', '300,299']\nrunpy.run_path('" + src +
+                            "', '256,224', '36,32', '300,299', '20,16']\nrunpy.run_path('" + src +
                             "/tests/py/image_folder_check.py', run_name='__main__')\n",
                         f.dir, py);
     std::ifstream(f.dir / "folder.json") >> f.folder;
@@ -99,7 +100,8 @@ TEST_CASE("decode_image equals PIL's Image.open(path).convert('RGB')", "[vision]
 TEST_CASE("Resize + CenterCrop + ToTensor are within 1/255 of torchvision's PIL pipeline", "[vision]") {
   const Fixture& f = fixture();
   if (!f.ok) return;
-  for (auto [r, s] : {std::pair{256, 224}, {36, 32}, {300, 299}}) {
+  // Resize(20) shrinks the 31x400 and 640x97 pictures, where Pillow 13 resizes vertically first.
+  for (auto [r, s] : {std::pair{256, 224}, {36, 32}, {300, 299}, {20, 16}}) {
     ImageFolder ds(f.root.string(), {.transform = Compose({Resize(r), CenterCrop(s), ToTensor()})});
     Tensor want = npy(f.dir / ("eval_" + std::to_string(r) + "_" + std::to_string(s) + ".npy"));
     REQUIRE(want.size(0) == ds.size());
@@ -192,6 +194,73 @@ for H, W in [(100, 1000), (1000, 100), (300, 350), (37, 29)]:
     REQUIRE(b.left == tj);
     REQUIRE(b.height == th);
     REQUIRE(b.width == tw);
+  }
+}
+
+TEST_CASE("RandomResizedCrop on an encoded JPEG decodes at the DCT scale its box allows, as PIL's draft mode",
+          "[vision]") {
+  const Fixture& f = fixture();
+  if (!f.ok) return;
+  // (file, box, output size): scales 1/8, 1/2, 1/4 and 1 on 500x375 and 375x500 photos-sized JPEGs, colour
+  // 4:2:0, colour 4:4:4 and gray.
+  struct Case {
+    std::string file;
+    Box box;
+    int64_t size;
+  };
+  std::vector<Case> cases{{"cat/q4_50.jpg", {0, 0, 375, 500}, 32},      {"cat/q4_50.jpg", {10, 20, 200, 260}, 64},
+                          {"cat/q4_95.JPEG", {100, 50, 150, 120}, 24},  {"cat/q4_95.JPEG", {5, 7, 100, 120}, 224},
+                          {"Dog/g4.jpeg", {0, 0, 375, 500}, 32},         {"cat/q5_50.jpg", {33, 41, 300, 200}, 40},
+                          {"cat/q5_50.jpg", {1, 3, 499, 374}, 100}};
+  nlohmann::json spec = nlohmann::json::array();
+  for (const Case& c : cases)
+    spec.push_back({(f.root / c.file).string(), c.box.top, c.box.left, c.box.height, c.box.width, c.size});
+  fs::path spec_file = f.dir / "draft_cases.json";
+  std::ofstream(spec_file) << spec.dump();
+  // PIL: Image.draft at the reduction PIL's rule gives for the box (the largest of 8, 4, 2, 1 not above
+  // min(box side // size)), the box scaled to the reduced image and widened to whole pixels, crop, bilinear resize.
+  testing::run_python(R"(
+import json, numpy as np
+from PIL import Image
+for k, (p, t, l, h, w, size) in enumerate(json.load(open(")" + spec_file.string() + R"("))):
+    im = Image.open(p); W, H = im.size
+    d = max([1] + [s for s in (2, 4, 8) if w >= size * s and h >= size * s])
+    if d > 1: im.draft("RGB", (W // d, H // d))
+    assert im.size == (-(-W // d), -(-H // d)), (p, im.size, d)
+    rw, rh = im.size
+    x0, y0 = l * rw // W, t * rh // H
+    x1, y1 = min(rw, -(-(l + w) * rw // W)), min(rh, -(-(t + h) * rh // H))
+    out = im.convert("RGB").crop((x0, y0, max(x1, x0 + 1), max(y1, y0 + 1))).resize((size, size), Image.BILINEAR)
+    np.save(")" + f.dir.string() + R"(/draft%d.npy" % k, np.asarray(out))
+)",
+                      f.dir, testing::torch2_python());
+  for (size_t k = 0; k < cases.size(); ++k) {
+    const Case& c = cases[k];
+    std::string path = (f.root / c.file).string();
+    INFO(c.file << " box " << c.box.left << "," << c.box.top << " " << c.box.width << "x" << c.box.height << " -> "
+                 << c.size);
+    std::vector<uint8_t> bytes = read_image_file(path);
+    auto [w, h] = jpeg_size(bytes, path);
+    Image got = draft_resized_crop({path, bytes, w, h}, c.box, c.size);
+    Tensor want = npy(f.dir / ("draft" + std::to_string(k) + ".npy"));
+    REQUIRE(want.sizes() == Shape{c.size, c.size, 3});
+    REQUIRE(got.width == c.size);
+    REQUIRE(got.height == c.size);
+    const uint8_t* wp = want.data_ptr<uint8_t>();
+    // The reduced decode against the full one: the same picture, a little softer.
+    Image full = resize_bilinear(crop(decode_image(path), c.box), c.size, c.size);
+    int worst = 0, differing = 0;
+    double mean_to_full = 0;
+    for (size_t i = 0; i < got.pixels.size(); ++i) {
+      worst = std::max(worst, std::abs(int(got.pixels[i]) - int(wp[i])));
+      differing += got.pixels[i] != wp[i];
+      mean_to_full += std::abs(int(got.pixels[i]) - int(full.pixels[i]));
+    }
+    mean_to_full /= double(got.pixels.size());
+    INFO("worst difference to PIL's draft pipeline " << worst << " (" << differing << " of " << got.pixels.size()
+                                                       << " values), mean difference to a full decode " << mean_to_full);
+    REQUIRE(worst == 0);  // the same libjpeg-turbo scaled IDCT and Pillow's resampling: bit-exact
+    REQUIRE(mean_to_full < 6.0);
   }
 }
 
