@@ -1,6 +1,7 @@
 // ht::data: Dataset, samplers and DataLoader (batching, seeded shuffles, worker threads, errors, early exit).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <set>
@@ -213,4 +214,41 @@ TEST_CASE("TensorDataset and a custom collate", "[data]") {
   }
   REQUIRE_THROWS_WITH(TensorDataset(images, from_vector<int64_t>({1, 2}, {2})),
                       Catch::Contains("same first dimension"));
+}
+
+TEST_CASE("DataLoader leaves samples without data out of their batch, and skips emptied batches", "[data]") {
+  // Multiples of 3 are unusable (no data), as ImageFolder's skip_bad_images returns them: with batch_size 1 their
+  // batches are emptied, with 4 batches lose some rows.
+  class Holey : public Dataset {
+   public:
+    int64_t size() const override { return 20; }
+    Example get(int64_t i) const override {
+      Tensor target = scalar_tensor(double(i), {.dtype = kInt64});
+      if (i % 3 == 0) return {Tensor(), target};
+      return {from_vector<float>({float(i), float(2 * i)}, {2}), target};
+    }
+  };
+  auto ds = std::make_shared<Holey>();
+  std::vector<int64_t> usable;
+  for (int64_t i = 0; i < 20; ++i)
+    if (i % 3) usable.push_back(i);
+  for (int64_t batch : {1, 4}) {
+    for (int workers : {0, 3}) {
+      DataLoader loader(ds, {.batch_size = batch, .shuffle = true, .seed = 5, .num_workers = workers});
+      std::vector<std::vector<int64_t>> batches = run_epoch(loader);
+      for (const auto& b : batches) REQUIRE(!b.empty());
+      std::vector<int64_t> all = flatten(batches);
+      std::sort(all.begin(), all.end());
+      REQUIRE(all == usable);
+    }
+  }
+}
+
+TEST_CASE("ListSampler gives its indices in its order every epoch", "[data]") {
+  auto ds = std::make_shared<CountingDataset>(10);
+  DataLoader loader(ds, {.batch_size = 2, .num_workers = 2}, std::make_shared<ListSampler>(std::vector<int64_t>{7, 2, 9}));
+  for (int64_t epoch : {0, 3}) {
+    loader.set_epoch(epoch);
+    REQUIRE(run_epoch(loader) == std::vector<std::vector<int64_t>>{{7, 2}, {9}});
+  }
 }
