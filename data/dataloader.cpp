@@ -1,6 +1,7 @@
 #include "data/dataloader.h"
 
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <map>
@@ -8,6 +9,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "data/pin_memory.h"
 
 namespace ht::data {
 
@@ -105,7 +107,12 @@ class EpochRun {
       }
     }
     if (examples.empty()) return {};
-    return options_.collate(examples, kept);
+    Batch batch = options_.collate(examples, kept);
+    if (options_.pin_memory) {
+      batch.data = pin_memory(batch.data);
+      batch.target = pin_memory(batch.target);
+    }
+    return batch;
   }
 
   void work() {
@@ -146,6 +153,13 @@ DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, DataLoaderOptions optio
   HT_CHECK(dataset_ != nullptr, "[DataLoader] expected a dataset, got null");
   HT_CHECK(options_.batch_size > 0, "[DataLoader] expected batch_size > 0, got ", options_.batch_size);
   HT_CHECK(options_.num_workers >= 0, "[DataLoader] expected num_workers >= 0, got ", options_.num_workers);
+  if (options_.pin_memory && !pin_memory_available()) {
+    options_.pin_memory = false;
+    static std::once_flag warned;
+    std::call_once(warned, [] {
+      std::fprintf(stderr, "warning: DataLoader pin_memory is set but no GPU is available: pinned memory is not used\n");
+    });
+  }
   if (!sampler_) {
     int64_t n = dataset_->size();
     if (options_.shuffle) sampler_ = std::make_shared<RandomSampler>(n, options_.seed);

@@ -17,6 +17,7 @@
 #include <halftorch/halftorch.h>
 
 #include "data/dataloader.h"
+#include "data/pin_memory.h"
 #include "examples/common.h"
 #include "examples/eval_metrics.h"
 #include "vision/image_folder.h"
@@ -91,22 +92,36 @@ struct Rows {
 
 // One epoch's batches of `data`: rows order[first_batch * batch_size ...] in batch_size groups, gathered from
 // memory or loaded by the folder's DataLoader workers ahead of the caller (the augmentations of epoch `epoch`).
+// For a CUDA `device`, a folder's batches come in pinned memory and each is copied to the GPU asynchronously while
+// the previous one computes (handed out one batch ahead); in-memory batches stay on the CPU.
 class EpochBatches {
  public:
   EpochBatches(const SplitData& data, std::vector<int64_t> order, int64_t first_batch, int64_t batch_size,
-               int64_t epoch)
+               int64_t epoch, ht::Device device = ht::kCPU)
       : data_(data), order_(std::move(order)), at_(std::min(int64_t(order_.size()), first_batch * batch_size)),
-        batch_size_(batch_size) {
+        batch_size_(batch_size), device_(device) {
     if (!data.folder) return;
     auto rest = std::make_shared<ht::data::ListSampler>(
         std::vector<int64_t>(order_.begin() + std::ptrdiff_t(at_), order_.end()));
-    loader_.emplace(data.folder, ht::data::DataLoaderOptions{.batch_size = batch_size, .num_workers = data.workers},
+    loader_.emplace(data.folder,
+                    ht::data::DataLoaderOptions{.batch_size = batch_size, .num_workers = data.workers,
+                                                .pin_memory = device.is_cuda()},
                     rest);
     loader_->set_epoch(epoch);
   }
 
   // The next batch; none when the epoch is over (early, when --skip-bad-images emptied whole batches).
   std::optional<Rows> next() {
+    if (!loader_ || !device_.is_cuda()) return next_on_host();
+    if (!started_) ahead_ = to_device(next_on_host());
+    started_ = true;
+    std::optional<Rows> out = std::move(ahead_);
+    ahead_ = to_device(next_on_host());  // its copy overlaps the caller's work on `out`
+    return out;
+  }
+
+ private:
+  std::optional<Rows> next_on_host() {
     if (!loader_) {
       if (at_ >= int64_t(order_.size())) return std::nullopt;
       int64_t end = std::min(int64_t(order_.size()), at_ + batch_size_);
@@ -115,17 +130,24 @@ class EpochBatches {
       return r;
     }
     if (!it_) it_.emplace(loader_->begin());
-    else ++*it_;
+    else if (*it_ != std::default_sentinel) ++*it_;
     if (*it_ == std::default_sentinel) return std::nullopt;
     return Rows{(*it_)->data, (*it_)->target};
   }
 
- private:
+  std::optional<Rows> to_device(std::optional<Rows> r) const {
+    if (!r) return r;
+    return Rows{ht::data::to_device(r->images, device_, true), ht::data::to_device(r->labels, device_, true)};
+  }
+
   const SplitData& data_;
   std::vector<int64_t> order_;
   int64_t at_, batch_size_;
+  ht::Device device_;
   std::optional<ht::data::DataLoader> loader_;
   std::optional<ht::data::DataLoader::Iterator> it_;
+  bool started_ = false;
+  std::optional<Rows> ahead_;
 };
 
 // Top-1, top-5 and loss (eval_metrics.h) of images [begin, end) of `data`; a folder's are decoded as they go.

@@ -401,7 +401,8 @@ int run(const Args& a) {
   for (int64_t epoch = start_epoch; epoch < a.epochs; ++epoch) {
     sampler.set_epoch(epoch);
     // this rank's share of the epoch's permutation (with one process, all of it)
-    examples::EpochBatches batches(train, sampler.indices(), epoch == start_epoch ? resume_batch : 0, a.batch_size, epoch);
+    examples::EpochBatches batches(train, sampler.indices(), epoch == start_epoch ? resume_batch : 0, a.batch_size, epoch,
+                                   device);
     Progress progress(steps_per_epoch);
     for (int64_t step = epoch == start_epoch ? resume_batch : 0; step < steps_per_epoch; ++step) {
       auto t0 = std::chrono::steady_clock::now();

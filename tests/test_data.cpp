@@ -1,4 +1,5 @@
-// ht::data: Dataset, samplers and DataLoader (batching, seeded shuffles, worker threads, errors, early exit).
+// ht::data: Dataset, samplers and DataLoader (batching, seeded shuffles, worker threads, errors, early exit,
+// skipped samples, pinned memory).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 
 #include "data/dataloader.h"
 #include "data/dataset.h"
+#include "data/pin_memory.h"
 #include "data/samplers.h"
 #include "tests/helpers.h"
 
@@ -250,5 +252,47 @@ TEST_CASE("ListSampler gives its indices in its order every epoch", "[data]") {
   for (int64_t epoch : {0, 3}) {
     loader.set_epoch(epoch);
     REQUIRE(run_epoch(loader) == std::vector<std::vector<int64_t>>{{7, 2}, {9}});
+  }
+}
+
+TEST_CASE("pin_memory: pinned batches and asynchronous copies where a GPU is, the same batches without", "[data]") {
+  auto ds = std::make_shared<CountingDataset>(50);
+  DataLoader plain(ds, {.batch_size = 8, .shuffle = true, .seed = 3, .num_workers = 2});
+  DataLoader pinned(ds, {.batch_size = 8, .shuffle = true, .seed = 3, .num_workers = 2, .pin_memory = true});
+  REQUIRE(run_epoch(plain) == run_epoch(pinned));
+  Tensor x = from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
+  REQUIRE(pin_memory_available() == cuda::is_available());
+  if (!pin_memory_available()) {
+    // As PyTorch: nothing is pinned without a GPU, pinning explicitly is an error saying why, copies are plain.
+    for (Batch& b : pinned) REQUIRE(!is_pinned(b.data));
+    REQUIRE_THROWS_WITH(pin_memory(x), Catch::Contains("[pin_memory] needs a GPU"));
+    REQUIRE(!is_pinned(x));
+    testing::check_equal(to_device(x, kCPU, true), x);
+    if (testing::require_cuda()) FAIL("HT_REQUIRE_CUDA=1 but no CUDA device is available");
+    WARN("CUDA not available: skipping the pinned-memory and asynchronous-copy checks");
+    return;
+  }
+  for (Batch& b : pinned) {
+    REQUIRE(is_pinned(b.data));
+    REQUIRE(is_pinned(b.target));
+  }
+  Tensor p = pin_memory(x.t());  // a non-contiguous source becomes a contiguous pinned copy
+  REQUIRE(is_pinned(p));
+  REQUIRE(!is_pinned(x));
+  testing::check_equal(p, x.t());
+  // Copies queued behind a long chain of kernels on the default stream; the source freed right after the call
+  // (its deleter waits for the copy).
+  Generator gen(1);
+  Tensor big = rand({1024, 1024}, gen).to(kCUDA);
+  for (int k = 0; k < 20; ++k) big = div(matmul(big, big), 1024.0);
+  std::vector<Tensor> copies, wants;
+  for (int k = 0; k < 8; ++k) {
+    Tensor host = rand({64, 3, 32, 32}, gen);
+    wants.push_back(host);
+    copies.push_back(to_device(pin_memory(host), kCUDA, true));
+  }
+  for (int k = 0; k < 8; ++k) {
+    REQUIRE(copies[size_t(k)].device().is_cuda());
+    testing::check_equal(copies[size_t(k)].to(kCPU), wants[size_t(k)]);  // ordered after the copy
   }
 }
