@@ -648,4 +648,22 @@ TEST_CASE("train_resnet18 --data folder --augment is deterministic for any --wor
   REQUIRE(plain.exit_code == 0);
   REQUIRE(!bytes("serial.pth").empty());
   REQUIRE(bytes("serial.pth") != bytes("plain.pth"));
+  // eval_resnet18 on the train split: stops naming the file and writes no logits, or with --skip-bad-images
+  // warns and leaves the file's row out.
+  auto eval = [&](const std::string& flags) {
+    fs::remove(f.dir / "train_logits.npy");
+    return testing::run_command(testing::bin("eval_resnet18") + " --weights " + (f.dir / "serial.pth").string() +
+                                " --data folder --data-dir " + data.string() + " --split train --image-size 32" +
+                                " --device cpu --logits " + (f.dir / "train_logits.npy").string() + " " + flags);
+  };
+  auto eval_strict = eval("");
+  INFO(eval_strict.output);
+  REQUIRE(eval_strict.exit_code != 0);
+  REQUIRE(eval_strict.output.find(bad.string()) != std::string::npos);
+  REQUIRE(!fs::exists(f.dir / "train_logits.npy"));
+  auto eval_skip = eval("--skip-bad-images");
+  INFO(eval_skip.output);
+  REQUIRE(eval_skip.exit_code == 0);
+  REQUIRE(eval_skip.output.find("skipped 1 image file(s)") != std::string::npos);
+  REQUIRE(npy(f.dir / "train_logits.npy").sizes() == Shape{ImageFolder((data / "train").string()).size() - 1, 3});
 }
