@@ -1,6 +1,7 @@
 #include "data/dataloader.h"
 
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <map>
@@ -8,6 +9,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "data/pin_memory.h"
 
 namespace ht::data {
 
@@ -61,10 +63,22 @@ class EpochRun {
     for (std::thread& t : workers_) t.join();
   }
 
+  // The next batch that has data (batches whose every sample was skipped are passed over).
   std::optional<Batch> next() {
-    int64_t n = int64_t(batches_.size());
-    if (consumed_ >= n) return std::nullopt;
-    if (workers_.empty()) return make(batches_[size_t(consumed_++)]);
+    while (consumed_ < int64_t(batches_.size())) {
+      Batch b = workers_.empty() ? make(batches_[size_t(consumed_++)]) : take_ready();
+      if (b.data.defined()) return b;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  struct Result {
+    Batch batch;
+    std::exception_ptr error;
+  };
+
+  Batch take_ready() {
     Result r;
     {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -78,23 +92,27 @@ class EpochRun {
     return std::move(r.batch);
   }
 
- private:
-  struct Result {
-    Batch batch;
-    std::exception_ptr error;
-  };
-
   Batch make(const std::vector<int64_t>& indices) const {
     std::vector<Example> examples;
+    std::vector<int64_t> kept;
     examples.reserve(indices.size());
     for (int64_t i : indices) {
       try {
-        examples.push_back(dataset_->get(i));
+        Example e = dataset_->get(i);
+        if (!e.data.defined()) continue;
+        examples.push_back(std::move(e));
+        kept.push_back(i);
       } catch (const std::exception& e) {
         fail("[DataLoader] loading sample ", i, " failed: ", e.what());
       }
     }
-    return options_.collate(examples, indices);
+    if (examples.empty()) return {};
+    Batch batch = options_.collate(examples, kept);
+    if (options_.pin_memory) {
+      batch.data = pin_memory(batch.data);
+      batch.target = pin_memory(batch.target);
+    }
+    return batch;
   }
 
   void work() {
@@ -135,6 +153,13 @@ DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, DataLoaderOptions optio
   HT_CHECK(dataset_ != nullptr, "[DataLoader] expected a dataset, got null");
   HT_CHECK(options_.batch_size > 0, "[DataLoader] expected batch_size > 0, got ", options_.batch_size);
   HT_CHECK(options_.num_workers >= 0, "[DataLoader] expected num_workers >= 0, got ", options_.num_workers);
+  if (options_.pin_memory && !pin_memory_available()) {
+    options_.pin_memory = false;
+    static std::once_flag warned;
+    std::call_once(warned, [] {
+      std::fprintf(stderr, "warning: DataLoader pin_memory is set but no GPU is available: pinned memory is not used\n");
+    });
+  }
   if (!sampler_) {
     int64_t n = dataset_->size();
     if (options_.shuffle) sampler_ = std::make_shared<RandomSampler>(n, options_.seed);

@@ -4,7 +4,9 @@
 // With num_workers > 0, that many threads load whole batches ahead, at most num_workers * prefetch_factor
 // batches in flight (PyTorch's bound), and the caller receives them in sampler order: the batches are the same
 // for any worker count. An exception while loading a sample reaches the caller with the sample's index in the
-// message. Leaving the loop early (or destroying the loader) stops and joins the workers.
+// message. Leaving the loop early (or destroying the loader) stops and joins the workers. Examples without data
+// (skipped samples, see Example) are left out of their batch, and a batch left empty is not yielded at all.
+// With pin_memory, the loading thread copies each batch into pinned memory.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -36,6 +38,9 @@ struct DataLoaderOptions {
   bool drop_last = false;
   int num_workers = 0;      // 0: load in the caller's thread
   int prefetch_factor = 2;  // batches in flight per worker
+  // Batches come in pinned host memory (data/pin_memory.h), ready for asynchronous copies to a GPU. Without a
+  // GPU (or a CUDA build) it does nothing, after one warning, as PyTorch's DataLoader.
+  bool pin_memory = false;
   Collate collate;          // default_collate when empty
 };
 

@@ -10,6 +10,8 @@
 namespace ht::data {
 
 // One sample: its data (an image as float32 [C, H, W], say) and its target (an int64 scalar class index, say).
+// An Example whose data is undefined says the sample is unusable and is to be skipped (ImageFolder with
+// skip_bad_images returns one for a corrupt file): the DataLoader leaves it out of its batch.
 struct Example {
   Tensor data;
   Tensor target;

@@ -3,6 +3,7 @@
 // and epoch give the same order in every run, with any number of loader workers.
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "halftorch/distributed/sampler.h"
@@ -37,6 +38,18 @@ class RandomSampler : public Sampler {
  private:
   int64_t n_;
   uint64_t seed_;
+};
+
+// The given indices in the given order, every epoch (PyTorch accepts any sequence of indices as a sampler): an
+// epoch's order computed elsewhere, or a range of a dataset.
+class ListSampler : public Sampler {
+ public:
+  explicit ListSampler(std::vector<int64_t> indices) : indices_(std::move(indices)) {}
+  std::vector<int64_t> indices(int64_t) const override { return indices_; }
+  int64_t size() const override { return int64_t(indices_.size()); }
+
+ private:
+  std::vector<int64_t> indices_;
 };
 
 // This rank's shard under a launcher (torchrun, Slurm, mpirun): ht::distributed::DistributedSampler's indices.

@@ -1,6 +1,6 @@
 // bench_loader: images/s of ht::data's DataLoader over an ImageFolder (decode + transforms + batching), the
 // augmenting training pipeline (RandomResizedCrop + RandomHorizontalFlip, JPEGs decoded at a reduced DCT scale
-// where the image is much larger than the crop) or the evaluation one (Resize + CenterCrop, full decode).
+// where the crop box is much larger than the output) or the evaluation one (Resize + CenterCrop, full decode).
 // tests/py/bench_loader_torch.py measures torchvision's DataLoader with PIL the same way.
 //   bench_loader --data-dir DIR [--image-size 224] [--workers N] [--batch-size 64] [--augment] [--epochs 2]
 #include <chrono>
@@ -38,9 +38,8 @@ int main(int argc, char** argv) {
     using namespace ht::vision;
     ImageFolderOptions opt;
     if (augment) {
-      opt.transform = Compose({RandomResizedCrop(image_size), RandomHorizontalFlip(), ToTensor(),
-                               Normalize(kImageNetMean, kImageNetStd)});
-      opt.draft_min_size = image_size;
+      opt.transform = examples::augment_transform(image_size);
+      opt.draft = true;
     } else {
       opt.transform = examples::eval_transform(image_size, examples::default_resize(image_size));
     }

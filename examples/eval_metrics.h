@@ -15,10 +15,10 @@ struct EvalSums {
   double mean_loss() const { return n ? loss / n : 0.0; }
 };
 
-// Adds the top-5 hits and the cross-entropy of rows of `logits` (row-major, labels.size() rows) to `s`. The target
-// is in the top 5 when fewer than 5 logits exceed its own (torch.topk breaks ties in no promised order; this counts
-// a tie for the fifth place as a hit). The loss is log-sum-exp minus the target's logit, in double from the float32
-// logits.
+// Adds a batch's top-5 hits, loss and count to `s` from its float32 logits (row-major, labels.size() rows).
+// The target is in the top 5 when fewer than 5 logits exceed its own (torch.topk breaks ties in no promised
+// order; this counts a tie for the fifth place as a hit). The loss is log-sum-exp minus the target's logit, in
+// double from the float32 logits.
 inline void add_top5_and_loss(EvalSums& s, const std::vector<float>& logits, const std::vector<int64_t>& labels) {
   const size_t n = labels.size(), c = n ? logits.size() / n : 0;
   for (size_t i = 0; i < n; ++i) {
@@ -34,6 +34,7 @@ inline void add_top5_and_loss(EvalSums& s, const std::vector<float>& logits, con
     s.top5 += above < 5;
     s.loss += mx + std::log(sum) - double(target);
   }
+  s.n += double(n);
 }
 
 // Images [begin, end) of `split`. Top-1 is the argmax (the first of equal maxima, as torch.argmax).
@@ -42,9 +43,7 @@ inline EvalSums evaluate_sums(ht::nn::Module& model, const Split& split, int64_t
   EvalSums s;
   std::vector<float> logits;
   s.top1 = double(count_correct(model, split, begin, end, feed, batch_size, &logits));
-  std::vector<int64_t> labels = split.labels.narrow(0, begin, end - begin).to_vector<int64_t>();
-  add_top5_and_loss(s, logits, labels);
-  s.n = double(labels.size());
+  add_top5_and_loss(s, logits, split.labels.narrow(0, begin, end - begin).to_vector<int64_t>());
   return s;
 }
 

@@ -3,7 +3,7 @@
 // Resize(R) + CenterCrop(S) and ImageNet normalisation), and prints `test accuracy: 0.XXXX` as its last line.
 //   eval_resnet18 --weights W.pth [--data fashion-mnist|cifar10|folder] [--data-dir DIR] [--split val|train]
 //                 [--image-size S] [--resize R] [--workers N] [--device auto|cpu|cuda]
-//                 [--precision fp16|bf16|fp32] [--limit N] [--batch-size B] [--logits OUT.npy]
+//                 [--precision fp16|bf16|fp32] [--limit N] [--batch-size B] [--logits OUT.npy] [--skip-bad-images]
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -19,11 +19,13 @@ namespace {
 struct Args {
   std::string weights, data = "fashion-mnist", data_dir, device = "auto", precision = "fp32", logits, split = "val";
   int64_t limit = -1, batch_size = 256, image_size = 224, resize = 0, workers = 2;
+  bool skip_bad_images = false;
 };
 
 const char* kUsage =
     "usage: eval_resnet18 --weights W.pth [--data fashion-mnist|cifar10|folder] [--data-dir DIR]\n"
-    "                     [--split val|train] [--image-size S] [--resize R] [--workers N]   (folder data)\n"
+    "                     [--split val|train] [--image-size S] [--resize R] [--workers N] [--skip-bad-images]\n"
+    "                     (folder data)\n"
     "                     [--device auto|cpu|cuda] [--precision fp16|bf16|fp32] [--limit N] [--batch-size B]\n"
     "                     [--logits OUT.npy]\n";
 
@@ -36,6 +38,10 @@ Args parse(int argc, char** argv) {
     if (f == "-h" || f == "--help") {
       std::cout << kUsage;
       std::exit(0);
+    }
+    if (f == "--skip-bad-images") {
+      a.skip_bad_images = true;
+      continue;
     }
     HT_CHECK(i + 1 < argc, "[eval_resnet18] expected a value after ", f);
     std::string v = argv[++i];
@@ -74,7 +80,8 @@ const ht::Tensor& require_tensor(const ht::StateDict& sd, const std::string& nam
   return *t;
 }
 
-// --data folder: DIR/<split> through ImageFolder + DataLoader; logits rows in ImageFolder's sample order.
+// --data folder: DIR/<split> through ImageFolder + DataLoader; logits rows in ImageFolder's sample order (less
+// the images --skip-bad-images skipped).
 int run_folder(const Args& a) {
   ht::StateDict sd = ht::load_state_dict_file(a.weights);
   const ht::Tensor& conv1 = require_tensor(sd, "conv1.weight", 4, a.weights);
@@ -83,7 +90,7 @@ int run_folder(const Args& a) {
            ht::shape_str(conv1.sizes()), ", but RGB images need 3 input channels");
   int64_t num_classes = fc.size(0);
   int64_t resize = a.resize ? a.resize : examples::default_resize(a.image_size);
-  auto ds = examples::folder_split(a.data_dir, a.split, a.image_size, resize);
+  auto ds = examples::folder_split(a.data_dir, a.split, a.image_size, resize, a.skip_bad_images);
   HT_CHECK(int64_t(ds->classes().size()) <= num_classes, "[eval_resnet18] ", ds->root(), " has ",
            ds->classes().size(), " classes, but the weights' fc has ", num_classes, " outputs");
   ht::Device device = examples::pick_device(a.device);
@@ -109,8 +116,12 @@ int run_folder(const Args& a) {
     std::vector<float> l = out.to_vector<float>();
     logits.insert(logits.end(), l.begin(), l.end());
   }
-  if (!a.logits.empty()) ht::io::save_npy(ht::from_vector(logits, {n, num_classes}), a.logits);
-  std::printf("test accuracy: %.4f\n", n ? double(correct) / double(n) : 0.0);
+  // --skip-bad-images: the skipped images have no row and do not count
+  examples::SplitData named{.folder = ds};
+  examples::warn_skipped_images(named);
+  const int64_t rows = int64_t(logits.size()) / num_classes;
+  if (!a.logits.empty()) ht::io::save_npy(ht::from_vector(logits, {rows, num_classes}), a.logits);
+  std::printf("test accuracy: %.4f\n", rows ? double(correct) / double(rows) : 0.0);
   return 0;
 }
 

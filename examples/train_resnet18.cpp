@@ -34,7 +34,7 @@ struct Args {
   examples::OptimFlags optim;  // --opt, --lr, --momentum, --nesterov, --weight-decay, --sched and its knobs
   double clip_grad = 0, label_smoothing = 0, model_ema = 0;
   int64_t accum_steps = 1, save_every = 0, keep = 0;
-  bool shuffle = true, augment = false, channels_last = false;
+  bool shuffle = true, augment = false, channels_last = false, skip_bad_images = false;
   std::string init, out = "model_fp16.pth", checkpoint, resume, log, tensorboard, reduce_dtype = "grad";
   int64_t image_size = 224, resize = 0, workers = 2;  // --data folder (examples/folder_data.h)
   std::string pretrained;
@@ -52,7 +52,7 @@ const char* kUsage =
     "                      [--resume CK.pth|auto] [--log LOG.jsonl] [--tensorboard DIR]\n"
     "                      [--reduce-dtype grad|fp32]\n"
     "       --data folder --data-dir DIR (DIR/train/<class>/*, DIR/val/<class>/*) [--image-size S] [--resize R]\n"
-    "                      [--workers N] [--pretrained RESNET18.pth]\n"
+    "                      [--workers N] [--pretrained RESNET18.pth] [--skip-bad-images]\n"
     "Under scripts/launch -n N (or RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT) it trains on N processes;\n"
     "--batch-size is then per process.\n";
 
@@ -125,6 +125,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--resize") number(a.resize);
     else if (k == "--workers") number(a.workers);
     else if (k == "--pretrained") a.pretrained = value();
+    else if (k == "--skip-bad-images") a.skip_bad_images = true;
     else throw UsageError("unknown argument '" + k + "'");
   }
   if (a.precision != "fp16" && a.precision != "bf16" && a.precision != "fp32")
@@ -220,8 +221,6 @@ int run(const Args& a) {
   const bool lead = g_rank == 0;  // rank 0 alone prints, logs and writes files
   const bool folder = a.data == "folder";
   HT_CHECK(!folder || !a.data_dir.empty(), "--data folder needs --data-dir DIR");
-  HT_CHECK(!folder || !a.augment, "--augment with --data folder (RandomResizedCrop + RandomHorizontalFlip) is not ",
-           "implemented in train_resnet18 yet; train without it (Resize + CenterCrop)");
   examples::DataSpec spec = folder ? examples::DataSpec{"folder", {0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}, 3}
                                    : examples::data_spec(a.data);
   std::string dir = a.data_dir.empty() ? examples::default_data_dir(spec) : a.data_dir;
@@ -234,14 +233,6 @@ int run(const Args& a) {
   if (!a.amp.empty()) feed.autocast = examples::amp_dtype(a.amp);
   const bool scaled = dtype == ht::kFloat16 || feed.autocast == ht::kFloat16;
   const std::string recipe = a.amp.empty() ? a.precision : "fp32 + autocast " + a.amp;
-
-  std::vector<std::string> classes;
-  int64_t resize = a.resize ? a.resize : examples::default_resize(a.image_size);
-  examples::Split train = folder ? examples::load_folder_split(dir, "train", a.image_size, resize, int(a.workers), a.limit, &classes)
-                                 : examples::load_split(spec, dir, true, a.limit);
-  examples::Split test = folder ? examples::load_folder_split(dir, "val", a.image_size, resize, int(a.workers), a.limit)
-                                : examples::load_split(spec, dir, false, a.limit);
-  const int64_t num_classes = folder ? int64_t(classes.size()) : 10;
 
   uint64_t seed = a.seed;
   int64_t start_epoch = 0, global_step = -1;  // -1: the checkpoint has none; derived from the epoch below
@@ -268,6 +259,22 @@ int run(const Args& a) {
     start_epoch = checkpoint_int(resume_state, "epoch", 0, resume, "starting at epoch 0");
     global_step = checkpoint_int(resume_state, "global_step", -1, resume, "counting steps from the epoch");
   }
+
+  std::vector<std::string> classes;
+  int64_t resize = a.resize ? a.resize : examples::default_resize(a.image_size);
+  // folder images are decoded batch by batch as training and evaluation read them (examples/folder_data.h)
+  examples::FolderSplitOptions fo{a.image_size, resize, false, seed, a.skip_bad_images, int(a.workers), a.limit};
+  examples::SplitData train, test;
+  if (folder) {
+    test = examples::folder_split_data(dir, "val", fo);
+    fo.augment = a.augment;
+    train = examples::folder_split_data(dir, "train", fo);
+    classes = train.folder->classes();
+  } else {
+    train.memory = examples::load_split(spec, dir, true, a.limit);
+    test.memory = examples::load_split(spec, dir, false, a.limit);
+  }
+  const int64_t num_classes = folder ? int64_t(classes.size()) : 10;
 
   ht::manual_seed(seed);
   auto model = ht::nn::resnet18({.num_classes = num_classes, .in_channels = spec.channels});
@@ -388,15 +395,18 @@ int run(const Args& a) {
   examples::RunProgress run_progress(start_epoch, a.epochs, resume_batch, steps_per_epoch, a.batch_size, sampler.num_samples(), world);
   for (int64_t epoch = start_epoch; epoch < a.epochs; ++epoch) {
     sampler.set_epoch(epoch);
-    std::vector<int64_t> order = sampler.indices();  // with one process: the whole epoch's permutation
+    // this rank's share of the epoch's permutation (with one process, all of it)
+    examples::EpochBatches batches(train, sampler.indices(), epoch == start_epoch ? resume_batch : 0, a.batch_size, epoch,
+                                   device);
     Progress progress(steps_per_epoch);
     for (int64_t step = epoch == start_epoch ? resume_batch : 0; step < steps_per_epoch; ++step) {
       auto t0 = std::chrono::steady_clock::now();
-      int64_t begin = step * a.batch_size, end = std::min(int64_t(order.size()), begin + a.batch_size);
-      ht::Tensor x = examples::gather_rows(train.images, order, begin, end);
+      std::optional<examples::Rows> rows = batches.next();
+      if (!rows) break;  // --skip-bad-images emptied whole batches
+      ht::Tensor x = rows->images;
       if (a.augment && spec.name == "cifar10")
         x = augment_batch(x, ht::splitmix64(seed + 7919 * uint64_t(global_step)) + uint64_t(g_rank * a.batch_size));
-      ht::Tensor y = examples::gather_rows(train.labels, order, begin, end).to(device);
+      ht::Tensor y = rows->labels.to(device);
       ht::Tensor loss;
       {
         ht::amp::AutocastGuard autocast = feed.autocast_scope();
@@ -430,7 +440,7 @@ int run(const Args& a) {
         loss_value = l.item<double>();
       }
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      double ips = double(end - begin) * world / secs;
+      double ips = double(x.size(0)) * world / secs;
       ++global_step;
       if (!lead) continue;
       progress.show(run_progress, epoch + 1, a.epochs, step + 1, loss_value, ips, scaled ? std::optional<double>(scale_used) : std::nullopt);
@@ -457,6 +467,8 @@ int run(const Args& a) {
     if (schedule.scheduler && !schedule.per_step) schedule.scheduler->step();
     examples::EvalSums metrics = test_metrics(*model, true);
     accuracy = metrics.accuracy();
+    examples::warn_skipped_images(train);
+    examples::warn_skipped_images(test);
     std::optional<examples::EvalSums> ema_metrics;
     if (ema) {
       ema_model->load_state_dict(ema->state());

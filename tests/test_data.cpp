@@ -1,6 +1,8 @@
-// ht::data: Dataset, samplers and DataLoader (batching, seeded shuffles, worker threads, errors, early exit).
+// ht::data: Dataset, samplers and DataLoader (batching, seeded shuffles, worker threads, errors, early exit,
+// skipped samples, pinned memory).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <set>
@@ -8,6 +10,7 @@
 
 #include "data/dataloader.h"
 #include "data/dataset.h"
+#include "data/pin_memory.h"
 #include "data/samplers.h"
 #include "tests/helpers.h"
 
@@ -213,4 +216,83 @@ TEST_CASE("TensorDataset and a custom collate", "[data]") {
   }
   REQUIRE_THROWS_WITH(TensorDataset(images, from_vector<int64_t>({1, 2}, {2})),
                       Catch::Contains("same first dimension"));
+}
+
+TEST_CASE("DataLoader leaves samples without data out of their batch, and skips emptied batches", "[data]") {
+  // Multiples of 3 are unusable (no data), as ImageFolder's skip_bad_images returns them: with batch_size 1 their
+  // batches are emptied, with 4 batches lose some rows.
+  class Holey : public Dataset {
+   public:
+    int64_t size() const override { return 20; }
+    Example get(int64_t i) const override {
+      Tensor target = scalar_tensor(double(i), {.dtype = kInt64});
+      if (i % 3 == 0) return {Tensor(), target};
+      return {from_vector<float>({float(i), float(2 * i)}, {2}), target};
+    }
+  };
+  auto ds = std::make_shared<Holey>();
+  std::vector<int64_t> usable;
+  for (int64_t i = 0; i < 20; ++i)
+    if (i % 3) usable.push_back(i);
+  for (int64_t batch : {1, 4}) {
+    for (int workers : {0, 3}) {
+      DataLoader loader(ds, {.batch_size = batch, .shuffle = true, .seed = 5, .num_workers = workers});
+      std::vector<std::vector<int64_t>> batches = run_epoch(loader);
+      for (const auto& b : batches) REQUIRE(!b.empty());
+      std::vector<int64_t> all = flatten(batches);
+      std::sort(all.begin(), all.end());
+      REQUIRE(all == usable);
+    }
+  }
+}
+
+TEST_CASE("ListSampler gives its indices in its order every epoch", "[data]") {
+  auto ds = std::make_shared<CountingDataset>(10);
+  DataLoader loader(ds, {.batch_size = 2, .num_workers = 2}, std::make_shared<ListSampler>(std::vector<int64_t>{7, 2, 9}));
+  for (int64_t epoch : {0, 3}) {
+    loader.set_epoch(epoch);
+    REQUIRE(run_epoch(loader) == std::vector<std::vector<int64_t>>{{7, 2}, {9}});
+  }
+}
+
+TEST_CASE("pin_memory: pinned batches and asynchronous copies where a GPU is, the same batches without", "[data]") {
+  auto ds = std::make_shared<CountingDataset>(50);
+  DataLoader plain(ds, {.batch_size = 8, .shuffle = true, .seed = 3, .num_workers = 2});
+  DataLoader pinned(ds, {.batch_size = 8, .shuffle = true, .seed = 3, .num_workers = 2, .pin_memory = true});
+  REQUIRE(run_epoch(plain) == run_epoch(pinned));
+  Tensor x = from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
+  REQUIRE(pin_memory_available() == cuda::is_available());
+  if (!pin_memory_available()) {
+    // As PyTorch: nothing is pinned without a GPU, pinning explicitly is an error saying why, copies are plain.
+    for (Batch& b : pinned) REQUIRE(!is_pinned(b.data));
+    REQUIRE_THROWS_WITH(pin_memory(x), Catch::Contains("[pin_memory] needs a GPU"));
+    REQUIRE(!is_pinned(x));
+    testing::check_equal(to_device(x, kCPU, true), x);
+    if (testing::require_cuda()) FAIL("HT_REQUIRE_CUDA=1 but no CUDA device is available");
+    WARN("CUDA not available: skipping the pinned-memory and asynchronous-copy checks");
+    return;
+  }
+  for (Batch& b : pinned) {
+    REQUIRE(is_pinned(b.data));
+    REQUIRE(is_pinned(b.target));
+  }
+  Tensor p = pin_memory(x.t());  // a non-contiguous source becomes a contiguous pinned copy
+  REQUIRE(is_pinned(p));
+  REQUIRE(!is_pinned(x));
+  testing::check_equal(p, x.t());
+  // Copies queued behind a long chain of kernels on the default stream; the source freed right after the call
+  // (its deleter waits for the copy).
+  Generator gen(1);
+  Tensor big = rand({1024, 1024}, gen).to(kCUDA);
+  for (int k = 0; k < 20; ++k) big = div(matmul(big, big), 1024.0);
+  std::vector<Tensor> copies, wants;
+  for (int k = 0; k < 8; ++k) {
+    Tensor host = rand({64, 3, 32, 32}, gen);
+    wants.push_back(host);
+    copies.push_back(to_device(pin_memory(host), kCUDA, true));
+  }
+  for (int k = 0; k < 8; ++k) {
+    REQUIRE(copies[size_t(k)].device().is_cuda());
+    testing::check_equal(copies[size_t(k)].to(kCPU), wants[size_t(k)]);  // ordered after the copy
+  }
 }

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ht::vision {
@@ -27,5 +28,24 @@ Image decode_image(const std::string& path, int64_t min_width = 0, int64_t min_h
 Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& path, int64_t min_width = 0,
                   int64_t min_height = 0);
 Image decode_png(const std::vector<uint8_t>& bytes, const std::string& path);
+
+// A JPEG file read into memory, with its size from the header, not yet decoded. ImageFolder hands one to the
+// transforms when its options ask for draft decoding, so that RandomResizedCrop can draw its box on the full-size
+// image (torchvision's distribution) and then decode at the smallest DCT scale that keeps the box at least its
+// output size; any other transform decodes it in full first.
+struct EncodedJpeg {
+  std::string path;
+  std::vector<uint8_t> bytes;
+  int64_t width = 0, height = 0;
+};
+
+// The file's bytes: empty, unreadable or unknown files are errors naming the file, as in decode_image.
+std::vector<uint8_t> read_image_file(const std::string& path);
+bool is_jpeg(const std::vector<uint8_t>& bytes);
+// The width and height in a JPEG's header (an error naming the file when there is no readable header).
+std::pair<int64_t, int64_t> jpeg_size(const std::vector<uint8_t>& bytes, const std::string& path);
+// Decodes bytes already read from `path` (JPEG or PNG by signature).
+Image decode_image_bytes(const std::vector<uint8_t>& bytes, const std::string& path, int64_t min_width = 0,
+                         int64_t min_height = 0);
 
 }  // namespace ht::vision

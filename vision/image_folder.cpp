@@ -64,11 +64,33 @@ ImageFolder::ImageFolder(std::string root, ImageFolderOptions options)
 data::Example ImageFolder::get(int64_t index) const {
   HT_CHECK(index >= 0 && index < size(), "[ImageFolder] index ", index, " out of range for ", size(), " samples");
   const auto& [path, target] = samples_[size_t(index)];
+  Tensor label = scalar_tensor(double(target), {.dtype = kInt64});
   Rng rng(mix(mix(mix(options_.seed) ^ uint64_t(epoch_.load())) ^ uint64_t(index)));
-  Sample s = options_.transform(decode_image(path, options_.draft_min_size, options_.draft_min_size), rng);
+  Sample s;
+  try {
+    std::vector<uint8_t> bytes = read_image_file(path);
+    if (options_.draft && is_jpeg(bytes)) {
+      auto [w, h] = jpeg_size(bytes, path);
+      s = options_.transform(EncodedJpeg{path, std::move(bytes), w, h}, rng);
+    } else {
+      s = options_.transform(decode_image_bytes(bytes, path), rng);
+    }
+  } catch (const IOError&) {  // the file's fault (decoding); a transform's own errors always propagate
+    if (!options_.skip_bad_images) throw;
+    std::lock_guard<std::mutex> lock(bad_mutex_);
+    bad_.insert(index);
+    return {Tensor(), label};
+  }
   HT_CHECK(std::holds_alternative<Tensor>(s), "[ImageFolder] the transform of ", root_,
            " must end in a tensor (add ToTensor()), got an image");
-  return {std::get<Tensor>(s), scalar_tensor(double(target), {.dtype = kInt64})};
+  return {std::get<Tensor>(s), label};
+}
+
+std::vector<std::string> ImageFolder::bad_files() const {
+  std::lock_guard<std::mutex> lock(bad_mutex_);
+  std::vector<std::string> paths;
+  for (int64_t i : bad_) paths.push_back(samples_[size_t(i)].first);
+  return paths;
 }
 
 }  // namespace ht::vision

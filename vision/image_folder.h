@@ -3,10 +3,13 @@
 // folder whose name ends, case-insensitively, in one of torchvision's IMG_EXTENSIONS, sorted by folder then name
 // (as sorted(os.walk(...)) and sorted(fnames) order them); other files are ignored, and a class folder without
 // any image is an error, as in torchvision. get(i) decodes sample i and runs the transform (torchvision's
-// default loader: PIL open + convert("RGB")).
+// default loader: PIL open + convert("RGB")). With skip_bad_images, a file that cannot be decoded comes back as
+// an Example without data, which the DataLoader leaves out of its batch, and is listed in bad_files().
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,9 +26,12 @@ inline const std::vector<std::string> kImageExtensions{".jpg", ".jpeg", ".png", 
 struct ImageFolderOptions {
   Transform transform;  // ToTensor() when empty
   uint64_t seed = 0;    // random transforms draw from a generator seeded with (seed, epoch, index)
-  // > 0: JPEGs may be decoded at a reduced DCT scale (1/2 .. 1/8) that keeps both sides >= this (PIL's draft mode);
-  // for augmenting training pipelines only, since the pixels then differ from a full decode.
-  int64_t draft_min_size = 0;
+  // JPEGs reach the transforms still encoded, so RandomResizedCrop decodes them at the reduced DCT scale its box
+  // allows (PIL's draft mode; vision/transforms.h). For augmenting training pipelines only: the pixels then
+  // differ from torchvision's full decode.
+  bool draft = false;
+  // A file that is corrupt, truncated, empty or not an image is skipped (get returns no data) instead of raising.
+  bool skip_bad_images = false;
 };
 
 class ImageFolder : public data::Dataset {
@@ -40,6 +46,8 @@ class ImageFolder : public data::Dataset {
   // (path, class index) in sample order: torchvision's dataset.samples.
   const std::vector<std::pair<std::string, int64_t>>& samples() const { return samples_; }
   const std::string& root() const { return root_; }
+  // The paths of the samples skipped so far (skip_bad_images), in sample order.
+  std::vector<std::string> bad_files() const;
 
  private:
   std::string root_;
@@ -47,6 +55,8 @@ class ImageFolder : public data::Dataset {
   std::vector<std::string> classes_;
   std::vector<std::pair<std::string, int64_t>> samples_;
   std::atomic<int64_t> epoch_{0};
+  mutable std::mutex bad_mutex_;
+  mutable std::set<int64_t> bad_;
 };
 
 // The sorted class folder names of `root` (torchvision's find_classes); an error when there are none.

@@ -13,6 +13,9 @@ namespace {
 
 struct TjHandle {
   tjhandle h = tjInitDecompress();
+  TjHandle() = default;
+  TjHandle(const TjHandle&) = delete;
+  TjHandle& operator=(const TjHandle&) = delete;
   ~TjHandle() {
     if (h) tjDestroy(h);
   }
@@ -29,23 +32,39 @@ tjscalingfactor pick_scale(int w, int h, int64_t min_w, int64_t min_h) {
   return best;
 }
 
+struct JpegHeader {
+  int width = 0, height = 0, colorspace = 0;
+};
+
+JpegHeader read_header(const TjHandle& tj, const std::vector<uint8_t>& bytes, const std::string& path) {
+  HT_CHECK(tj.h != nullptr, "[decode_jpeg] libjpeg-turbo could not start: ", tjGetErrorStr());
+  JpegHeader hd;
+  int subsamp = 0;
+  if (tjDecompressHeader3(tj.h, bytes.data(), static_cast<unsigned long>(bytes.size()), &hd.width, &hd.height,
+                          &subsamp, &hd.colorspace) != 0)
+    fail_io("[decode_jpeg] ", path, " is not a readable JPEG: ", tjGetErrorStr2(tj.h));
+  return hd;
+}
+
 }  // namespace
+
+std::pair<int64_t, int64_t> jpeg_size(const std::vector<uint8_t>& bytes, const std::string& path) {
+  JpegHeader hd = read_header(TjHandle{}, bytes, path);
+  return {hd.width, hd.height};
+}
 
 Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& path, int64_t min_width, int64_t min_height) {
   TjHandle tj;
-  HT_CHECK(tj.h != nullptr, "[decode_jpeg] libjpeg-turbo could not start: ", tjGetErrorStr());
-  int w = 0, h = 0, subsamp = 0, colorspace = 0;
-  if (tjDecompressHeader3(tj.h, bytes.data(), static_cast<unsigned long>(bytes.size()), &w, &h, &subsamp, &colorspace) != 0)
-    fail("[decode_jpeg] ", path, " is not a readable JPEG: ", tjGetErrorStr2(tj.h));
-  HT_CHECK(colorspace != TJCS_CMYK && colorspace != TJCS_YCCK, "[decode_jpeg] ", path,
-           " is a CMYK JPEG; halftorch decodes grayscale and YCbCr/RGB JPEGs only");
+  auto [w, h, colorspace] = read_header(tj, bytes, path);
+  HT_CHECK_IO(colorspace != TJCS_CMYK && colorspace != TJCS_YCCK, "[decode_jpeg] ", path,
+              " is a CMYK JPEG; halftorch decodes grayscale and YCbCr/RGB JPEGs only");
   tjscalingfactor f = pick_scale(w, h, min_width, min_height);
   Image img(TJSCALED(w, f), TJSCALED(h, f));
   // Every warning is an error too: libjpeg-turbo reports a truncated file ("Premature end of JPEG file") as a
   // warning and fills the rest grey, where PIL raises "image file is truncated".
   if (tjDecompress2(tj.h, bytes.data(), static_cast<unsigned long>(bytes.size()), img.pixels.data(), int(img.width),
                     0, int(img.height), TJPF_RGB, TJFLAG_STOPONWARNING) != 0)
-    fail("[decode_jpeg] ", path, " is a corrupt or truncated JPEG: ", tjGetErrorStr2(tj.h));
+    fail_io("[decode_jpeg] ", path, " is a corrupt or truncated JPEG: ", tjGetErrorStr2(tj.h));
   return img;
 }
 

@@ -97,7 +97,7 @@ bool read_png(PngRead& r) {
 Image decode_png(const std::vector<uint8_t>& bytes, const std::string& path) {
   auto r = std::make_unique<PngRead>();
   r->bytes = &bytes;
-  if (!read_png(*r)) fail("[decode_png] ", path, " is a corrupt or truncated PNG: ", r->message);
+  if (!read_png(*r)) fail_io("[decode_png] ", path, " is a corrupt or truncated PNG: ", r->message);
   return std::move(r->image);
 }
 

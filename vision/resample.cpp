@@ -103,6 +103,17 @@ Image resize_bilinear(const Image& src, int64_t width, int64_t height) {
   HT_CHECK(src.width > 0 && src.height > 0, "[resize] expected a non-empty image, got ", src.width, "x", src.height);
   if (width == src.width && height == src.height) return src;
   Coeffs ch = precompute(src.width, width), cv = precompute(src.height, height);
+  // Pillow 13 runs the vertical pass first when the height shrinks by more than twice as many pixels as the width
+  // (ImagingResampleInner, python-pillow/Pillow pull request 9549); the rounding between the passes makes the
+  // order visible in the pixels, so it is followed here.
+  if (src.height - height > 0 && src.height - height > (src.width - width) * 2) {
+    Image temp(src.width, height);
+    vertical(src, temp, 0, cv);
+    if (width == src.width) return temp;
+    Image out(width, height);
+    horizontal(temp, out, 0, ch);
+    return out;
+  }
   // The horizontal pass covers only the rows the vertical pass reads (ImagingResampleInner's ybox).
   int64_t y_first = cv.first.front(), y_last = cv.first.back() + cv.count.back();
   const Image* rows = &src;

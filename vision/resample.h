@@ -1,5 +1,6 @@
 // PIL's bilinear resampling (Pillow's src/libImaging/Resample.c, ImagingResample with BILINEAR), the resize
-// torchvision runs on PIL images: separable, horizontal pass first, then vertical; a triangle filter whose support
+// torchvision runs on PIL images: separable, horizontal pass first, then vertical (vertical first where Pillow 13
+// does that: resample.cpp); a triangle filter whose support
 // grows with the downscale factor (so downscaling averages, the "antialias"); coefficients normalised to sum 1,
 // then fixed point with 22 fractional bits; each pass rounds to uint8.
 #pragma once

@@ -11,9 +11,11 @@ namespace ht::vision {
 
 namespace {
 
-const Image& as_image(const Sample& s, const char* op) {
-  HT_CHECK(std::holds_alternative<Image>(s), "[", op, "] expected an image (put it before ToTensor), got a tensor");
-  return std::get<Image>(s);
+// The sample as a decoded image (moved out of it): an encoded JPEG is decoded in full, as PIL opens it.
+Image take_image(Sample& s, const char* op) {
+  HT_CHECK(!std::holds_alternative<Tensor>(s), "[", op, "] expected an image (put it before ToTensor), got a tensor");
+  if (auto* jpeg = std::get_if<EncodedJpeg>(&s)) return decode_jpeg(jpeg->bytes, jpeg->path);
+  return std::move(std::get<Image>(s));
 }
 
 // Python's round(): half to even (std::nearbyint in the default rounding mode).
@@ -87,6 +89,24 @@ Box random_resized_crop_box(int64_t width, int64_t height, Rng& rng, std::pair<d
   return {(height - h) / 2, (width - w) / 2, h, w};
 }
 
+Image draft_resized_crop(const EncodedJpeg& jpeg, const Box& box, int64_t size) {
+  int64_t denom = 1;
+  for (int64_t d : {2, 4, 8})
+    if (box.width >= size * d && box.height >= size * d) denom = d;
+  // libjpeg-turbo's 1/d output is ceil(side / d) pixels: asking for at least that picks exactly scale 1/d.
+  Image img = decode_jpeg(jpeg.bytes, jpeg.path, (jpeg.width + denom - 1) / denom, (jpeg.height + denom - 1) / denom);
+  if (img.width == jpeg.width && img.height == jpeg.height) return resize_bilinear(crop(img, box), size, size);
+  // The box in the reduced image's pixels, widened outwards to whole pixels.
+  auto scaled = [](int64_t begin, int64_t length, int64_t reduced, int64_t full) {
+    int64_t first = begin * reduced / full;
+    int64_t last = std::min(reduced, ((begin + length) * reduced + full - 1) / full);
+    return std::pair{first, std::max<int64_t>(last - first, 1)};
+  };
+  auto [left, width] = scaled(box.left, box.width, img.width, jpeg.width);
+  auto [top, height] = scaled(box.top, box.height, img.height, jpeg.height);
+  return resize_bilinear(crop(img, {top, left, height, width}), size, size);
+}
+
 Tensor to_tensor(const Image& img) {
   Tensor out = empty({3, img.height, img.width}, {.dtype = kFloat32});
   float* dst = out.data_ptr<float>();
@@ -102,18 +122,20 @@ Tensor to_tensor(const Image& img) {
 
 Transform Resize(int64_t size) {
   HT_CHECK(size > 0, "[Resize] expected a positive size, got ", size);
-  return [size](Sample s, Rng&) -> Sample { return resize_shorter(as_image(s, "Resize"), size); };
+  return [size](Sample s, Rng&) -> Sample { return resize_shorter(take_image(s, "Resize"), size); };
 }
 
 Transform CenterCrop(int64_t size) {
   HT_CHECK(size > 0, "[CenterCrop] expected a positive size, got ", size);
-  return [size](Sample s, Rng&) -> Sample { return center_crop(as_image(s, "CenterCrop"), size, size); };
+  return [size](Sample s, Rng&) -> Sample { return center_crop(take_image(s, "CenterCrop"), size, size); };
 }
 
 Transform RandomResizedCrop(int64_t size, std::pair<double, double> scale, std::pair<double, double> ratio) {
   HT_CHECK(size > 0, "[RandomResizedCrop] expected a positive size, got ", size);
   return [=](Sample s, Rng& rng) -> Sample {
-    const Image& img = as_image(s, "RandomResizedCrop");
+    if (auto* jpeg = std::get_if<EncodedJpeg>(&s))
+      return draft_resized_crop(*jpeg, random_resized_crop_box(jpeg->width, jpeg->height, rng, scale, ratio), size);
+    Image img = take_image(s, "RandomResizedCrop");
     Box box = random_resized_crop_box(img.width, img.height, rng, scale, ratio);
     return resize_bilinear(crop(img, box), size, size);
   };
@@ -121,14 +143,14 @@ Transform RandomResizedCrop(int64_t size, std::pair<double, double> scale, std::
 
 Transform RandomHorizontalFlip(double p) {
   return [p](Sample s, Rng& rng) -> Sample {
-    const Image& img = as_image(s, "RandomHorizontalFlip");
+    Image img = take_image(s, "RandomHorizontalFlip");
     if (uniform(rng, 0.0, 1.0) < p) return hflip(img);
-    return s;
+    return img;
   };
 }
 
 Transform ToTensor() {
-  return [](Sample s, Rng&) -> Sample { return to_tensor(as_image(s, "ToTensor")); };
+  return [](Sample s, Rng&) -> Sample { return to_tensor(take_image(s, "ToTensor")); };
 }
 
 Transform Normalize(std::vector<float> mean, std::vector<float> std) {

@@ -1,6 +1,8 @@
 // ht::vision transforms with torchvision.transforms' semantics and defaults, on PIL-like RGB images up to
 // ToTensor and on float32 [C, H, W] tensors after it. Compose chains them; a random transform draws from the
-// Rng it is handed (ImageFolder seeds one per (seed, epoch, sample)).
+// Rng it is handed (ImageFolder seeds one per (seed, epoch, sample)). An image transform handed a not yet decoded
+// JPEG (ImageFolder's draft option) decodes it in full first, except RandomResizedCrop, which decodes only as
+// much resolution as its box needs.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -15,7 +17,8 @@
 namespace ht::vision {
 
 using Rng = std::mt19937_64;
-using Sample = std::variant<Image, Tensor>;  // an image before ToTensor, a float32 [C, H, W] tensor after
+// an image before ToTensor (decoded, or a JPEG still encoded), a float32 [C, H, W] tensor after
+using Sample = std::variant<Image, Tensor, EncodedJpeg>;
 using Transform = std::function<Sample(Sample, Rng&)>;
 
 // The crop box torchvision's transforms use: top row, left column, height, width.
@@ -37,6 +40,10 @@ Image hflip(const Image& img);
 // `scale` and a log-uniform aspect ratio in `ratio`, then the central fallback.
 Box random_resized_crop_box(int64_t width, int64_t height, Rng& rng, std::pair<double, double> scale = {0.08, 1.0},
                             std::pair<double, double> ratio = {3.0 / 4.0, 4.0 / 3.0});
+// RandomResizedCrop's output from an encoded JPEG: `box` is drawn on the full-size image; the JPEG is decoded at the
+// smallest DCT scale (1, 1/2, 1/4, 1/8) at which the box keeps at least size x size pixels (PIL's draft rule:
+// scale <= the box's side // size), the box is scaled with it, cropped and resized to size x size.
+Image draft_resized_crop(const EncodedJpeg& jpeg, const Box& box, int64_t size);
 // float32 [3, H, W] in [0, 1]: pixel / 255 (torchvision's ToTensor).
 Tensor to_tensor(const Image& img);
 
