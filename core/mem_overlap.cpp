@@ -28,14 +28,14 @@ MemOverlapStatus overlap_status(const Tensor& a, const Tensor& b) {
 }
 
 void check_write_overlap(const Tensor& self, const char* op, const WriteOverlap& rules) {
-  HT_CHECK(has_internal_overlap(self) != MemOverlap::Yes, "[", op,
+  const Tensor& written = rules.written.defined() ? rules.written : self;
+  HT_CHECK(rules.allow_internal_overlap || has_internal_overlap(written) != MemOverlap::Yes, "[", op,
            "] unsupported operation: more than one element of the written-to tensor refers to a single memory "
            "location. Please clone() the tensor before performing the operation.");
   auto fail_shared = [op] {
     fail("[", op, "] unsupported operation: some elements of the input tensor and the written-to tensor refer to a "
          "single memory location. Please clone() the tensor before performing the operation.");
   };
-  const Tensor& written = rules.written.defined() ? rules.written : self;
   for (const Tensor& in : rules.no_partial_overlap)
     if (in.defined() && overlap_status(written, in) == MemOverlapStatus::Partial) fail_shared();
   for (const Tensor& in : rules.no_overlap) {

@@ -18,13 +18,13 @@ MemOverlap has_internal_overlap(const Tensor& t);
 enum class MemOverlapStatus { Full, Partial, TooHard, No };
 MemOverlapStatus overlap_status(const Tensor& a, const Tensor& b);
 
-// The rules an in-place op writes under: the written tensor may not have elements that share memory (fill_ and
-// zero_, which torch lets write into an expanded tensor, make no check), and its inputs may not share memory with
-// the part of it the op writes.
+// The rules an in-place op writes under: the tensor it writes may not have elements that share memory, unless
+// the op writes them one value each (fill_, masked_fill_, index_put_), and its inputs may not share memory with it.
 struct WriteOverlap {
+  bool allow_internal_overlap = false;
   std::vector<Tensor> no_partial_overlap;  // elementwise inputs: the same memory (x.add_(x)) is fine, part is not
   std::vector<Tensor> no_overlap;          // scatter_'s and index_put_'s inputs: no memory shared at all
-  Tensor written;                          // what the inputs are checked against, when not all of self
+  Tensor written;                          // the part of self the op writes, when not all of it (index_put_)
 };
 // Fails with torch's "unsupported operation" messages, naming `op`, when writing `self` breaks a rule.
 void check_write_overlap(const Tensor& self, const char* op, const WriteOverlap& rules);

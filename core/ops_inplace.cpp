@@ -18,11 +18,27 @@ bool can_cast(DType from, DType to) {
   return true;
 }
 
+// Writes result's values at the flat (row-major) positions `pos` of a self whose elements share memory (an
+// expanded tensor), in pos's order: each memory location keeps the last value written to it, as torch's serial
+// kernels leave it, and the locations no position reaches keep theirs.
+void write_at_positions(const Tensor& self, const Tensor& result, const Tensor& pos) {
+  Tensor distinct = self.detach();  // one element per memory location: the stride-0 dims cut to one
+  for (int64_t d = 0; d < self.dim(); ++d)
+    if (self.stride(d) == 0) distinct = distinct.narrow(d, 0, 1);
+  TensorOptions index_opt{.dtype = kInt64, .device = self.device()};
+  Tensor location = arange(distinct.numel(), index_opt).reshape(distinct.sizes()).expand(self.sizes()).reshape({-1});
+  Tensor merged = scatter(distinct.reshape({-1}), 0, index_select(location, 0, pos),
+                          index_select(result.reshape({-1}), 0, pos));
+  detail::write_values(distinct, merged.reshape(distinct.sizes()));
+}
+
 // `compute` maps the tensor's value to the op's result. `saves_self`: its backward reads the tensor's old value,
 // which the write destroys, so it computes on a recorded clone instead. `overlap`: the inputs torch checks for
-// memory shared with the written tensor (which may itself not be an expanded one: the result is written whole).
+// memory shared with the written tensor, and whether that may be an expanded one; if so, `written_positions`
+// gives the flat positions the op writes (in its order), the only ones written there.
 Tensor& in_place(Tensor& self, const char* op, bool saves_self, const detail::WriteOverlap& overlap,
-                 const std::function<Tensor(const Tensor&)>& compute) {
+                 const std::function<Tensor(const Tensor&)>& compute,
+                 const std::function<Tensor()>& written_positions = nullptr) {
   autograd::check_in_place_allowed(self, op);
   detail::check_write_overlap(self, op, overlap);
   bool track = autograd::grad_enabled();
@@ -38,7 +54,12 @@ Tensor& in_place(Tensor& self, const char* op, bool saves_self, const detail::Wr
   if (result.dtype() != self.dtype()) result = result.to(self.dtype());
   {
     NoGradGuard no_grad;
-    detail::write_values(self, result);
+    if (detail::has_internal_overlap(self) != detail::MemOverlap::Yes) {
+      detail::write_values(self, result);
+    } else {
+      HT_CHECK(written_positions, "[", op, "] internal error: an expanded tensor passed the overlap check");
+      write_at_positions(self, result, written_positions());
+    }
   }
   if (track) autograd::take_history(self, result);
   return self;
@@ -52,12 +73,12 @@ Tensor operand(const Tensor& other, const Tensor& self) {
 
 bool needs_grad(const Tensor& t) { return t.defined() && t.requires_grad() && autograd::grad_enabled(); }
 
-// The memory rules of libtorch's index_put_ (at::indexing::set_item): the values (and an index tensor) are
-// checked against the view that the basic indices pick, not all of self. Basic indices alone copy the values into
-// that view (copy_'s rule: the same memory is fine); with a tensor index it is index_put_ on that view, which
-// shares no memory with its values or index.
+// The memory rules of libtorch's index_put_ (at::indexing::set_item), checked against the view that the basic
+// indices pick. Basic indices alone copy the values into that view (copy_'s rules; a number fills it, which may
+// be expanded); with a tensor index it is index_put_ on that view, which may be expanded (torch warns that this
+// is deprecated) but shares no memory with the values or the index.
 detail::WriteOverlap index_put_overlap(const Tensor& self, const std::vector<indexing::TensorIndex>& indices,
-                                       const Tensor& values) {
+                                       const Tensor& values, bool fills) {
   std::vector<indexing::TensorIndex> basic;
   Tensor index;
   for (const auto& i : indices) {
@@ -71,8 +92,37 @@ detail::WriteOverlap index_put_overlap(const Tensor& self, const std::vector<ind
       basic.push_back(indexing::Slice());
   }
   Tensor view = self.detach().index(basic);
-  if (!index.defined()) return {.no_partial_overlap = {values}, .written = view};
-  return {.no_overlap = {values, index}, .written = view};
+  if (!index.defined()) return {.allow_internal_overlap = fills, .no_partial_overlap = {values}, .written = view};
+  return {.allow_internal_overlap = true, .no_overlap = {values, index}, .written = view};
+}
+
+// index_put_ with values, or with a number (`fills`)
+Tensor& index_put(Tensor& self, const std::vector<indexing::TensorIndex>& indices, const Tensor& values, bool fills) {
+  // a scatter into the flat positions that the same indices pick
+  Tensor picked = detail::index_positions(self, indices);
+  Shape picked_shape = picked.sizes();
+  Tensor positions = picked.reshape({-1});
+  auto compute = [&](const Tensor& s) {
+    Tensor vals = values.to(s.dtype());
+    Tensor flat_vals = vals.expand(picked_shape).reshape({-1});
+    Tensor written;
+    {
+      NoGradGuard no_grad;
+      written = scatter(s.reshape({-1}), 0, positions, flat_vals).reshape(s.sizes());
+    }
+    // IndexPutBackward0: the written positions' gradient goes to the values, the rest to the old tensor
+    return autograd::record("index_put", written, {s, vals}, [positions, picked_shape](const autograd::Inputs& in, const Tensor&,
+                                                                                        const Tensor& g) {
+      Tensor flat = g.reshape({-1});
+      Tensor g_self = in[0].requires_grad() ? scatter(flat, 0, positions, 0).reshape(g.sizes()) : Tensor();
+      Tensor g_vals = in[1].requires_grad()
+                          ? sum_to(ht::index_select(flat, 0, positions).reshape(picked_shape), in[1].sizes())
+                          : Tensor();
+      return autograd::Grads{g_self, g_vals};
+    });
+  };
+  return in_place(self, "index_put_", false, index_put_overlap(self, indices, values, fills), compute,
+                  [&] { return positions; });
 }
 }  // namespace
 
@@ -115,36 +165,16 @@ Tensor& Tensor::scatter_(int64_t dim, const Tensor& index, Scalar value) {
                   [&](const Tensor& s) { return ht::scatter(s, dim, index, value); });
 }
 Tensor& Tensor::index_put_(const std::vector<indexing::TensorIndex>& indices, const Tensor& values) {
-  // a scatter into the flat positions that the same indices pick
-  Tensor picked = detail::index_positions(*this, indices);
-  Shape picked_shape = picked.sizes();
-  Tensor positions = picked.reshape({-1});
-  return in_place(*this, "index_put_", false, index_put_overlap(*this, indices, values), [&](const Tensor& s) {
-    Tensor vals = values.to(s.dtype());
-    Tensor flat_vals = vals.expand(picked_shape).reshape({-1});
-    Tensor written;
-    {
-      NoGradGuard no_grad;
-      written = scatter(s.reshape({-1}), 0, positions, flat_vals).reshape(s.sizes());
-    }
-    // IndexPutBackward0: the written positions' gradient goes to the values, the rest to the old tensor
-    return autograd::record("index_put", written, {s, vals}, [positions, picked_shape](const autograd::Inputs& in, const Tensor&,
-                                                                                        const Tensor& g) {
-      Tensor flat = g.reshape({-1});
-      Tensor g_self = in[0].requires_grad() ? scatter(flat, 0, positions, 0).reshape(g.sizes()) : Tensor();
-      Tensor g_vals = in[1].requires_grad()
-                          ? sum_to(ht::index_select(flat, 0, positions).reshape(picked_shape), in[1].sizes())
-                          : Tensor();
-      return autograd::Grads{g_self, g_vals};
-    });
-  });
+  return index_put(*this, indices, values, false);
 }
 Tensor& Tensor::index_put_(const std::vector<indexing::TensorIndex>& indices, Scalar value) {
-  return index_put_(indices, scalar_tensor(value.to_double(), {.dtype = dtype(), .device = device()}));
+  return index_put(*this, indices, scalar_tensor(value.to_double(), {.dtype = dtype(), .device = device()}), true);
 }
 Tensor& Tensor::masked_fill_(const Tensor& mask, Scalar value) {
-  return in_place(*this, "masked_fill_", false, {.no_partial_overlap = {mask}},
-                  [&](const Tensor& s) { return ht::masked_fill(s, mask, value); });
+  // torch writes an expanded tensor too (with a deprecation warning): only where the mask is set
+  return in_place(*this, "masked_fill_", false, {.allow_internal_overlap = true, .no_partial_overlap = {mask}},
+                  [&](const Tensor& s) { return ht::masked_fill(s, mask, value); },
+                  [&] { return detail::index_positions(*this, {mask.expand(sizes())}); });
 }
 
 }  // namespace ht
