@@ -316,6 +316,19 @@ TEST_CASE("var, std and norm match a float64 reference in every floating dtype, 
     sum(norm(z, p, {1})).backward();
     testing::check_equal(z.grad(), zeros({2, 3}, {.dtype = kFloat64}), "zero norm gradient");
   }
+  // a NaN element: torch's rules give the NaN element no gradient for p = 1 and INFINITY (its sign is taken as
+  // 0), and NaN everywhere for the p that divide by the NaN norm (checked against torch 2.15)
+  for (double p : {1.0, 2.0, 3.0, 1.5, 0.5, double(INFINITY)}) {
+    INFO("p = " << p);
+    Tensor x = tensor<double>({NAN, 1.0, -2.0, 0.0}).requires_grad_();
+    Tensor n = norm(x, p);
+    REQUIRE(std::isnan(n.item<double>()));
+    n.backward();
+    std::vector<double> g = x.grad().to_vector<double>();
+    if (p == 1) REQUIRE(g == std::vector<double>{0, 1, -1, 0});
+    else if (std::isinf(p)) REQUIRE(g == std::vector<double>{0, 0, 0, 0});
+    else for (double e : g) REQUIRE(std::isnan(e));
+  }
   Tensor c = full({4}, 2.0, {.dtype = kFloat64}).requires_grad_();
   ht::std(c).backward();
   testing::check_equal(c.grad(), zeros({4}, {.dtype = kFloat64}), "zero std gradient");
