@@ -127,17 +127,21 @@ Tensor& index_put(Tensor& self, const std::vector<indexing::TensorIndex>& indice
 }  // namespace
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
-  return in_place(*this, "add_", false, {.no_partial_overlap = {other}}, [&](const Tensor& s) { return add(s, operand(other, *this), alpha); });
+  return in_place(*this, "add_", false, {.no_partial_overlap = {other}},
+                  [&](const Tensor& s) { return add(s, operand(other, *this), alpha); });
 }
 Tensor& Tensor::sub_(const Tensor& other, double alpha) {
-  return in_place(*this, "sub_", false, {.no_partial_overlap = {other}}, [&](const Tensor& s) { return sub(s, operand(other, *this), alpha); });
+  return in_place(*this, "sub_", false, {.no_partial_overlap = {other}},
+                  [&](const Tensor& s) { return sub(s, operand(other, *this), alpha); });
 }
 Tensor& Tensor::mul_(const Tensor& other) {
   // mul's node saves both operands (each one's gradient reads the other)
-  return in_place(*this, "mul_", needs_grad(*this) || needs_grad(other), {.no_partial_overlap = {other}}, [&](const Tensor& s) { return mul(s, operand(other, *this)); });
+  return in_place(*this, "mul_", needs_grad(*this) || needs_grad(other), {.no_partial_overlap = {other}},
+                  [&](const Tensor& s) { return mul(s, operand(other, *this)); });
 }
 Tensor& Tensor::div_(const Tensor& other) {
-  return in_place(*this, "div_", false, {.no_partial_overlap = {other}}, [&](const Tensor& s) { return div(s, operand(other, *this)); });
+  return in_place(*this, "div_", false, {.no_partial_overlap = {other}},
+                  [&](const Tensor& s) { return div(s, operand(other, *this)); });
 }
 Tensor& Tensor::add_(Scalar other) {
   return in_place(*this, "add_", false, {}, [&](const Tensor& s) { return add(s, other); });

@@ -49,7 +49,7 @@ bool is_16bit(DType t) { return t == kFloat16 || t == kBFloat16; }
 // float16 and bfloat16 values computed in float32 (PyTorch's opmath type)
 Tensor in_opmath(const Tensor& x) { return is_16bit(x.dtype()) ? x.detach().to(kFloat32) : x.detach(); }
 
-// the sign of each element (torch.sgn on real tensors): -1, 0 or 1
+// the sign of each element (torch.sgn on real tensors): -1, 0 or 1; 0 for NaN, as torch's norm gradients give it
 Tensor sgn(const Tensor& x) { return sub(gt(x, 0.0).to(x.dtype()), lt(x, 0.0).to(x.dtype())); }
 
 Tensor var_values(const Tensor& xf, const Reduction& r, double correction, bool keepdim) {
@@ -135,9 +135,13 @@ Tensor norm_backward(const Tensor& g, const Tensor& x, double p, const Tensor& n
 
 }  // namespace
 
-Tensor var(const Tensor& x, Shape dims, bool unbiased, bool keepdim) { return record_var(x, std::move(dims), unbiased, keepdim); }
+Tensor var(const Tensor& x, Shape dims, bool unbiased, bool keepdim) {
+  return record_var(x, std::move(dims), unbiased, keepdim);
+}
 Tensor var(const Tensor& x, bool unbiased) { return record_var(x, Shape{}, unbiased, false); }
-Tensor std(const Tensor& x, Shape dims, bool unbiased, bool keepdim) { return record_std(x, std::move(dims), unbiased, keepdim); }
+Tensor std(const Tensor& x, Shape dims, bool unbiased, bool keepdim) {
+  return record_std(x, std::move(dims), unbiased, keepdim);
+}
 Tensor std(const Tensor& x, bool unbiased) { return record_std(x, Shape{}, unbiased, false); }
 
 Tensor norm(const Tensor& x, double p, Shape dims, bool keepdim) {
