@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/autograd.h"
+#include "core/mem_overlap.h"
 #include "core/ops.h"
 #include "core/random.h"
 #include "core/raw.h"
@@ -44,11 +45,13 @@ Tensor rand(Shape sizes, TensorOptions opt) { return rand(std::move(sizes), defa
 Tensor randn(Shape sizes, TensorOptions opt) { return randn(std::move(sizes), default_generator(), opt); }
 
 void uniform_(Tensor& t, double low, double high, Generator* gen) {
+  detail::check_write_overlap(t, "uniform_", {});  // before drawing: a refused write leaves the generator alone
   NoGradGuard g;
   t.copy_(add(mul(rand(t.sizes(), gen ? *gen : default_generator(), {.dtype = kFloat64, .device = t.device()}),
                   high - low), low));
 }
 void normal_(Tensor& t, double mean, double std, Generator* gen) {
+  detail::check_write_overlap(t, "normal_", {});
   NoGradGuard g;
   t.copy_(add(mul(randn(t.sizes(), gen ? *gen : default_generator(), {.dtype = kFloat64, .device = t.device()}),
                   std), mean));

@@ -150,6 +150,19 @@ Tensor var(const Tensor& x, bool unbiased = true);
 Tensor var(const Tensor& x, Shape dims, bool unbiased = true, bool keepdim = false);
 Tensor std(const Tensor& x, bool unbiased = true);
 Tensor std(const Tensor& x, Shape dims, bool unbiased = true, bool keepdim = false);
+// one dim: without these, var(x, 1) and var(x, {1}) would convert the dim to `unbiased`
+inline Tensor var(const Tensor& x, int64_t dim, bool unbiased = true, bool keepdim = false) {
+  return var(x, Shape{dim}, unbiased, keepdim);
+}
+inline Tensor var(const Tensor& x, int dim, bool unbiased = true, bool keepdim = false) {
+  return var(x, Shape{dim}, unbiased, keepdim);
+}
+inline Tensor std(const Tensor& x, int64_t dim, bool unbiased = true, bool keepdim = false) {
+  return std(x, Shape{dim}, unbiased, keepdim);
+}
+inline Tensor std(const Tensor& x, int dim, bool unbiased = true, bool keepdim = false) {
+  return std(x, Shape{dim}, unbiased, keepdim);
+}
 // the p-norm of all elements, or over dims (p = INFINITY: the largest magnitude)
 Tensor norm(const Tensor& x, double p = 2);
 Tensor norm(const Tensor& x, double p, Shape dims, bool keepdim = false);

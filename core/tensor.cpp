@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "core/autograd.h"
+#include "core/mem_overlap.h"
 #include "core/ops.h"
 #include "core/raw.h"
 #include "kernels/kernels.h"
@@ -373,14 +374,6 @@ Tensor Tensor::to(Device dev, DType dt, bool force_copy, MemoryFormat format) co
 }
 
 namespace {
-void check_in_place(const Tensor& t, const char* op) {
-  HT_CHECK(!(t.requires_grad() && t.is_leaf() && autograd::grad_enabled()), "[", op,
-           "] a leaf Variable that requires grad is being used in an in-place operation; wrap it in NoGradGuard");
-  t.storage()->bump_version();
-}
-}  // namespace
-
-namespace {
 // The write itself, not recorded.
 void copy_values(const Tensor& self, const Tensor& src) {
   if (self.numel() == 0) return;
@@ -401,10 +394,11 @@ void copy_values(const Tensor& self, const Tensor& src) {
 }
 
 // fill_ and zero_: recorded (as PyTorch's FillBackward2 / ZeroBackward0) when the tensor had a history, which
-// the fill cuts: the old value's gradient is zero, as derivatives.yaml says.
+// the fill cuts: the old value's gradient is zero, as derivatives.yaml says. torch lets them write into an
+// expanded tensor (every element gets the same value), so they make no overlap check.
 Tensor& fill_values(Tensor& self, double value, const char* op) {
-  check_in_place(self, op);
   autograd::check_in_place_allowed(self, op);
+  self.storage()->bump_version();
   bool track = autograd::grad_enabled() && self.requires_grad();
   Tensor old = track ? autograd::history_of(self) : Tensor();
   if (self.numel() > 0)
@@ -418,14 +412,19 @@ Tensor& fill_values(Tensor& self, double value, const char* op) {
 }
 }  // namespace
 
+void detail::write_values(const Tensor& t, const Tensor& src) {
+  t.storage()->bump_version();
+  copy_values(t, src);
+}
+
 Tensor& Tensor::copy_(const Tensor& src) {
-  check_in_place(*this, "copy_");
-  HT_CHECK(src.defined(), "[copy_] expected a defined source tensor, got an undefined one");
   autograd::check_in_place_allowed(*this, "copy_");
+  HT_CHECK(src.defined(), "[copy_] expected a defined source tensor, got an undefined one");
+  detail::check_write_overlap(*this, "copy_", {.no_partial_overlap = {src}});
   bool track = autograd::grad_enabled() && (requires_grad() || src.requires_grad());
   if (src.requires_grad()) autograd::check_not_partial_view(*this, "copy_");
   Tensor old = track ? autograd::history_of(*this) : Tensor();
-  copy_values(*this, src);
+  detail::write_values(*this, src);
   // PyTorch's CopyBackwards: the old value gets a zero gradient, src gets it summed to its shape, dtype and device
   if (track)
     autograd::take_history(*this, autograd::record("copy_", detach(), {old, src}, [](const Inputs& in, const Tensor&,

@@ -215,6 +215,8 @@ class Tensor {
   Tensor std(int64_t dim, bool unbiased = true, bool keepdim = false) const;
   Tensor std(int dim, bool unbiased = true, bool keepdim = false) const { return std(int64_t(dim), unbiased, keepdim); }
   Tensor norm(double p = 2) const;
+  Tensor norm(double p, Shape dims, bool keepdim = false) const;
+  Tensor norm(double p, int64_t dim, bool keepdim = false) const;
   Tensor cumsum(int64_t dim) const;
   Tensor masked_fill(const Tensor& mask, Scalar value) const;
   Tensor index_select(int64_t dim, const Tensor& index) const;
@@ -355,6 +357,9 @@ namespace detail {
 // views a tensor, detached, with its dims in it. Apply it to the destination and every operand alike.
 Shape kernel_order(const Tensor& t);
 Tensor in_order(const Tensor& t, const Shape& order);
+// src's values (broadcast to t's shape, cast to its dtype) written into t, moving t's version counter: copy_'s
+// write without its checks or recording, for in-place ops that check and record at their own entry.
+void write_values(const Tensor& t, const Tensor& src);
 // x.slice recorded as `name` (split and chunk give views PyTorch calls SplitBackward0)
 Tensor slice_as(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step, const char* name);
 }  // namespace detail

@@ -56,6 +56,8 @@ Tensor Tensor::std(bool unbiased) const { return ht::std(*this, unbiased); }
 Tensor Tensor::std(Shape dims, bool unbiased, bool keepdim) const { return ht::std(*this, std::move(dims), unbiased, keepdim); }
 Tensor Tensor::std(int64_t dim, bool unbiased, bool keepdim) const { return ht::std(*this, Shape{dim}, unbiased, keepdim); }
 Tensor Tensor::norm(double p) const { return ht::norm(*this, p); }
+Tensor Tensor::norm(double p, Shape dims, bool keepdim) const { return ht::norm(*this, p, std::move(dims), keepdim); }
+Tensor Tensor::norm(double p, int64_t dim, bool keepdim) const { return ht::norm(*this, p, Shape{dim}, keepdim); }
 Tensor Tensor::cumsum(int64_t dim) const { return ht::cumsum(*this, dim); }
 Tensor Tensor::masked_fill(const Tensor& mask, Scalar value) const { return ht::masked_fill(*this, mask, value); }
 Tensor Tensor::index_select(int64_t dim, const Tensor& index) const { return ht::index_select(*this, dim, index); }

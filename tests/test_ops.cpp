@@ -1,5 +1,7 @@
 // Every core op: forward against a float64 host reference in each floating dtype on every device, with a
 // non-contiguous input; float64 finite-difference gradients; broadcasting; and error messages.
+#include <algorithm>
+#include <cmath>
 #include <functional>
 
 #include "core/autocast.h"
@@ -228,6 +230,117 @@ TEST_CASE("reductions over dims with keepdim, accumulating wide for 16-bit input
   check_gradients([](const std::vector<Tensor>& in) { return std::get<0>(max(in[0], 1)); }, {sample(-1, 1, 4, {3, 4})});
   check_gradients([](const std::vector<Tensor>& in) { return max(in[0]); }, {sample(-1, 1, 5, {3, 4})});
   REQUIRE_THROWS_WITH(sum(ones({2, 3}), {3}), Catch::Contains("[sum] dim 3 out of range for a 2-d tensor"));
+}
+
+namespace {
+// f over the elements each output value reduces (dims last, row-major), in float64 on the host
+Tensor reduce_ref(const Tensor& x, const Shape& dims, bool keepdim, const std::function<double(std::vector<double>)>& f) {
+  Tensor x64 = x.to(kCPU, kFloat64);
+  Shape perm, out_shape;
+  int64_t inner = 1;
+  auto reduced = [&](int64_t d) { return dims.empty() || std::find(dims.begin(), dims.end(), d) != dims.end(); };
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (!reduced(d)) perm.push_back(d);
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (reduced(d)) {
+      perm.push_back(d);
+      inner *= x.size(d);
+    }
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (!reduced(d) || keepdim) out_shape.push_back(reduced(d) ? 1 : x.size(d));
+  std::vector<double> v = x64.permute(perm).contiguous().to_vector<double>(), out;
+  for (size_t at = 0; at < v.size(); at += size_t(inner))
+    out.push_back(f(std::vector<double>(v.begin() + long(at), v.begin() + long(at) + inner)));
+  return from_vector(out, out_shape);
+}
+double var_ref(const std::vector<double>& v, double correction) {
+  double m = 0, ss = 0;
+  for (double e : v) m += e / double(v.size());
+  for (double e : v) ss += (e - m) * (e - m);
+  return ss / (double(v.size()) - correction);
+}
+double norm_ref(const std::vector<double>& v, double p) {
+  double acc = 0;
+  for (double e : v) acc = std::isinf(p) ? std::max(acc, std::fabs(e)) : acc + std::pow(std::fabs(e), p);
+  return std::isinf(p) ? acc : std::pow(acc, 1 / p);
+}
+}  // namespace
+
+TEST_CASE("var, std and norm match a float64 reference in every floating dtype, contiguous or not", "[cuda]") {
+  Tensor x64 = sample(-1, 1, 37, {2, 3, 4});
+  for (Device dev : testing::test_devices()) {
+    for (DType dt : kFloats) {
+      Tensor x = x64.to(dev, dt);
+      Tensor xt = x.transpose(0, 2);  // [4, 3, 2], not contiguous
+      double tol = tol_for(dt) * 8;
+      std::string what = std::string(dtype_name(dt)) + " on " + dev.str();
+      auto var_of = [](double c) { return [c](std::vector<double> v) { return var_ref(v, c); }; };
+      auto std_of = [](double c) { return [c](std::vector<double> v) { return std::sqrt(var_ref(v, c)); }; };
+      auto norm_of = [](double p) { return [p](std::vector<double> v) { return norm_ref(v, p); }; };
+      check_close(var(x), reduce_ref(x, {}, false, var_of(1)), tol, tol, "var " + what);
+      check_close(var(xt, {1}), reduce_ref(xt, {1}, false, var_of(1)), tol, tol, "var dim 1 " + what);
+      check_close(var(xt, {0, 2}, false, true), reduce_ref(xt, {0, 2}, true, var_of(0)), tol, tol, "var biased keepdim " + what);
+      check_close(ht::std(xt, false), reduce_ref(xt, {}, false, std_of(0)), tol, tol, "std biased " + what);
+      check_close(xt.std(-1, true, true), reduce_ref(xt, {2}, true, std_of(1)), tol, tol, "std dim -1 keepdim " + what);
+      check_close(norm(xt), reduce_ref(xt, {}, false, norm_of(2)), tol, tol, "norm " + what);
+      check_close(xt.norm(1, 0), reduce_ref(xt, {0}, false, norm_of(1)), tol, tol, "norm 1 dim 0 " + what);
+      check_close(xt.norm(INFINITY, {0, 1}, true), reduce_ref(xt, {0, 1}, true, norm_of(INFINITY)), tol, tol,
+                  "norm inf dims 0,1 keepdim " + what);
+      check_close(norm(xt, 3, {2}), reduce_ref(xt, {2}, false, norm_of(3)), tol, tol, "norm 3 dim 2 " + what);
+      check_close(norm(xt, 0.5, {1}, true), reduce_ref(xt, {1}, true, norm_of(0.5)), tol, tol, "norm 0.5 " + what);
+      REQUIRE(var(x).dtype() == dt);
+      REQUIRE(ht::std(x, 1).sizes() == Shape{2, 4});  // one dim, not `unbiased`
+      REQUIRE(x.norm(1.5, 1).dtype() == dt);
+    }
+  }
+  // 16-bit inputs are reduced in float and rounded once: 4097 ones have the norm sqrt(4097), 64 in float16 (a
+  // float16 running sum of squares stops at 2048: 45.25); the variance of 4096 zeros and one 64 needs the small
+  // squared deviations that a float16 sum near 4096 (spacing 4) would drop
+  REQUIRE(norm(ones({4097}, {.dtype = kFloat16})).item<float>() == 64.0f);
+  Tensor spread = cat({zeros({4096}, {.dtype = kFloat16}), full({1}, 64.0, {.dtype = kFloat16})});
+  REQUIRE(std::fabs(var(spread, false).item<float>() - float(64.0 * 64.0 * 4096 / (4097.0 * 4097.0))) < 1e-3f);
+
+  check_gradients([](const std::vector<Tensor>& in) { return var(in[0]); }, {sample(-1, 1, 3, {3, 4})});
+  check_gradients([](const std::vector<Tensor>& in) { return var(in[0].t(), {0}, false, true); }, {sample(-1, 1, 4, {3, 4})});
+  check_gradients([](const std::vector<Tensor>& in) { return ht::std(in[0], {0, 2}); }, {sample(-1, 1, 5, {2, 3, 4})});
+  check_gradients([](const std::vector<Tensor>& in) { return ht::std(in[0], false); }, {sample(-1, 1, 6, {3, 4})});
+  for (double p : {1.0, 2.0, 3.0, 1.5, 0.5, double(INFINITY)}) {
+    INFO("p = " << p);
+    check_gradients([p](const std::vector<Tensor>& in) { return norm(in[0], p); }, {sample(0.1, 1, 7, {3, 4})});
+    check_gradients([p](const std::vector<Tensor>& in) { return norm(in[0].t(), p, {1}, true); }, {sample(-1, 1, 8, {3, 4})});
+  }
+  // torch defines the gradient of a zero norm (and of a zero std) as 0, for every p
+  for (double p : {1.0, 2.0, 3.0, 1.5, 0.5, double(INFINITY)}) {
+    INFO("p = " << p);
+    Tensor z = zeros({2, 3}, {.dtype = kFloat64}).requires_grad_();
+    sum(norm(z, p, {1})).backward();
+    testing::check_equal(z.grad(), zeros({2, 3}, {.dtype = kFloat64}), "zero norm gradient");
+  }
+  // a NaN element: torch's rules give the NaN element no gradient for p = 1 and INFINITY (its sign is taken as
+  // 0), and NaN everywhere for the p that divide by the NaN norm (checked against torch 2.15)
+  for (double p : {1.0, 2.0, 3.0, 1.5, 0.5, double(INFINITY)}) {
+    INFO("p = " << p);
+    Tensor x = tensor<double>({NAN, 1.0, -2.0, 0.0}).requires_grad_();
+    Tensor n = norm(x, p);
+    REQUIRE(std::isnan(n.item<double>()));
+    n.backward();
+    std::vector<double> g = x.grad().to_vector<double>();
+    if (p == 1) REQUIRE(g == std::vector<double>{0, 1, -1, 0});
+    else if (std::isinf(p)) REQUIRE(g == std::vector<double>{0, 0, 0, 0});
+    else for (double e : g) REQUIRE(std::isnan(e));
+  }
+  Tensor c = full({4}, 2.0, {.dtype = kFloat64}).requires_grad_();
+  ht::std(c).backward();
+  testing::check_equal(c.grad(), zeros({4}, {.dtype = kFloat64}), "zero std gradient");
+  // one element and Bessel's correction: no degrees of freedom, NaN value and gradient as in torch
+  Tensor one = full({1}, 2.0, {.dtype = kFloat64}).requires_grad_();
+  Tensor v1 = var(one);
+  REQUIRE(std::isnan(v1.item<double>()));
+  v1.backward();
+  REQUIRE(std::isnan(one.grad().item<double>()));
+  REQUIRE_THROWS_WITH(var(ones({2, 3}), {1, -1}), Catch::Contains("[var] dim -1 appears more than once"));
+  REQUIRE_THROWS_WITH(norm(ones({2}), -1), Catch::Contains("[norm] p must be positive"));
+  REQUIRE_THROWS_WITH(ht::std(ones({2}, {.dtype = kInt64})), Catch::Contains("[std] expected a floating-point input"));
 }
 
 TEST_CASE("matmul: 2-d, batched with broadcasting, transposed operands, 1-d, 16-bit", "[cuda]") {
