@@ -18,6 +18,11 @@ struct Image {
   const uint8_t* row(int64_t y) const { return pixels.data() + size_t(y * width * 3); }
 };
 
+// The crop box torchvision's transforms use: top row, left column, height, width.
+struct Box {
+  int64_t top = 0, left = 0, height = 0, width = 0;
+};
+
 // Decodes a JPEG or PNG file (told apart by its first bytes, not its name) into RGB as PIL's
 // Image.open(path).convert("RGB") does: grayscale replicated, palettes expanded, alpha dropped (not composited),
 // 16-bit samples cut to their high byte. A file that is empty, truncated, corrupt or neither format is an error
