@@ -37,17 +37,17 @@ void split_for_avx2(Coeffs& c, int64_t out_size) {
 
 }  // namespace
 
-Coeffs precompute(int64_t in_size, int64_t out_size) {
+Coeffs precompute(int64_t in_size, int64_t out_size, int64_t first_out, int64_t n_out) {
   double scale = double(in_size) / double(out_size);
   double filterscale = std::max(scale, 1.0);
   double support = 1.0 * filterscale;
   Coeffs c;
   c.ksize = int(std::ceil(support)) * 2 + 1;
-  c.first.resize(size_t(out_size));
-  c.count.resize(size_t(out_size));
-  c.weights.assign(size_t(out_size * c.ksize), 0);
+  c.first.resize(size_t(n_out));
+  c.count.resize(size_t(n_out));
+  c.weights.assign(size_t(n_out * c.ksize), 0);
   std::vector<double> k(size_t(c.ksize));
-  for (int64_t xx = 0; xx < out_size; ++xx) {
+  for (int64_t xx = first_out; xx < first_out + n_out; ++xx) {
     double center = (double(xx) + 0.5) * scale;
     double ss = 1.0 / filterscale;
     int xmin = std::max(int(center - support + 0.5), 0);  // (int) truncates, as in C
@@ -59,13 +59,13 @@ Coeffs precompute(int64_t in_size, int64_t out_size) {
     }
     for (int x = 0; x < xmax; ++x) {
       double w = ww != 0.0 ? k[size_t(x)] / ww : k[size_t(x)];
-      c.weights[size_t(xx * c.ksize + x)] =
+      c.weights[size_t((xx - first_out) * c.ksize + x)] =
           w < 0 ? int32_t(-0.5 + w * (1 << kPrecisionBits)) : int32_t(0.5 + w * (1 << kPrecisionBits));
     }
-    c.first[size_t(xx)] = xmin;
-    c.count[size_t(xx)] = xmax;
+    c.first[size_t(xx - first_out)] = xmin;
+    c.count[size_t(xx - first_out)] = xmax;
   }
-  split_for_avx2(c, out_size);
+  split_for_avx2(c, n_out);
   return c;
 }
 
@@ -117,63 +117,87 @@ Passes passes(ResampleCode code) {
   return {resample::horizontal_portable, resample::vertical_portable};
 }
 
-// Pillow's ImagingResampleInner on `src` (already the crop box) to width x height, which differs from src's size.
-Image resample_rows(const PixelRows& src, int64_t width, int64_t height, Passes pass) {
+// Pillow's ImagingResampleInner from `src` (already the crop box) to width x height, of which only `window`
+// (inside width x height) is computed. Each output pixel depends only on its own coefficients, so the window
+// holds the same bytes as that part of the full result.
+Image resample_window(PixelRows src, int64_t width, int64_t height, const Box& window, Passes pass) {
+  const bool resize_x = width != src.width, resize_y = height != src.height;
   // Pillow 13 runs the vertical pass first when the height shrinks by more than twice as many pixels as the width
   // (ImagingResampleInner, python-pillow/Pillow pull request 9549); the rounding between the passes makes the
   // order visible in the pixels, so it is followed here.
-  if (src.height - height > 0 && src.height - height > (src.width - width) * 2) {
-    Image temp(src.width, height);
-    pass.vertical(src, temp, 0, resample::precompute(src.height, height));
-    if (width == src.width) return temp;
-    Image out(width, height);
-    pass.horizontal(rows_of(temp), out, 0, resample::precompute(src.width, width));
+  const bool vertical_first = src.height - height > 0 && src.height - height > (src.width - width) * 2;
+  // An axis that keeps its size passes the window's columns or rows straight through.
+  if (!resize_x) {
+    src.data += window.left * 3;
+    src.width = window.width;
+  }
+  if (!resize_y) {
+    src.data += window.top * src.stride;
+    src.height = window.height;
+  }
+  Image out(window.width, window.height);
+  if (!resize_x && !resize_y) {
+    for (int64_t y = 0; y < window.height; ++y) std::copy_n(src.row(y), window.width * 3, out.row(y));
     return out;
   }
-  if (height == src.height) {
-    Image out(width, height);
-    pass.horizontal(src, out, 0, resample::precompute(src.width, width));
+  if (!resize_y) {
+    pass.horizontal(src, out, 0, resample::precompute(src.width, width, window.left, window.width));
     return out;
   }
-  Coeffs cv = resample::precompute(src.height, height);
-  Image out(width, height);
-  if (width == src.width) {
+  Coeffs cv = resample::precompute(src.height, height, window.top, window.height);
+  if (!resize_x) {
     pass.vertical(src, out, 0, cv);
+    return out;
+  }
+  Coeffs ch = resample::precompute(src.width, width, window.left, window.width);
+  if (vertical_first) {
+    Image temp(src.width, window.height);
+    pass.vertical(src, temp, 0, cv);
+    pass.horizontal(rows_of(temp), out, 0, ch);
     return out;
   }
   // The horizontal pass covers only the rows the vertical pass reads (ImagingResampleInner's ybox).
   int64_t y_first = cv.first.front(), y_last = cv.first.back() + cv.count.back();
-  Image temp(width, y_last - y_first);
-  pass.horizontal(src, temp, y_first, resample::precompute(src.width, width));
+  Image temp(window.width, y_last - y_first);
+  pass.horizontal(src, temp, y_first, ch);
   pass.vertical(rows_of(temp), out, y_first, cv);
   return out;
+}
+
+void check_sizes(const Image& src, int64_t width, int64_t height) {
+  HT_CHECK(width > 0 && height > 0, "[resize] expected a positive output size, got ", width, "x", height);
+  HT_CHECK(src.width > 0 && src.height > 0, "[resize] expected a non-empty image, got ", src.width, "x", src.height);
+}
+
+bool inside(const Box& box, int64_t width, int64_t height) {
+  return box.width > 0 && box.height > 0 && box.left >= 0 && box.top >= 0 && box.left + box.width <= width &&
+         box.top + box.height <= height;
 }
 
 }  // namespace
 
 Image resize_bilinear(const Image& src, int64_t width, int64_t height, ResampleCode code) {
-  HT_CHECK(width > 0 && height > 0, "[resize] expected a positive output size, got ", width, "x", height);
-  HT_CHECK(src.width > 0 && src.height > 0, "[resize] expected a non-empty image, got ", src.width, "x", src.height);
+  check_sizes(src, width, height);
   if (width == src.width && height == src.height) return src;
-  return resample_rows(rows_of(src), width, height, passes(code));
+  return resample_window(rows_of(src), width, height, {0, 0, height, width}, passes(code));
 }
 
 Image resize_bilinear(const Image& src, const Box& box, int64_t width, int64_t height, ResampleCode code) {
-  HT_CHECK(width > 0 && height > 0, "[resize] expected a positive output size, got ", width, "x", height);
-  HT_CHECK(box.width > 0 && box.height > 0 && box.left >= 0 && box.top >= 0 && box.left + box.width <= src.width &&
-               box.top + box.height <= src.height,
-           "[resize] expected a non-empty box inside the ", src.width, "x", src.height, " image, got ", box.width, "x",
-           box.height, " at (", box.left, ", ", box.top, ")");
+  check_sizes(src, width, height);
+  HT_CHECK(inside(box, src.width, src.height), "[resize] expected a non-empty box inside the ", src.width, "x",
+           src.height, " image, got ", box.width, "x", box.height, " at (", box.left, ", ", box.top, ")");
   PixelRows rows = rows_of(src);
   rows.data = src.row(box.top) + box.left * 3;
   rows.width = box.width;
   rows.height = box.height;
-  if (width == box.width && height == box.height) {  // a copy of the box
-    Image out(width, height);
-    for (int64_t y = 0; y < height; ++y) std::copy_n(rows.row(y), width * 3, out.row(y));
-    return out;
-  }
-  return resample_rows(rows, width, height, passes(code));
+  return resample_window(rows, width, height, {0, 0, height, width}, passes(code));
+}
+
+Image resize_bilinear_window(const Image& src, int64_t width, int64_t height, const Box& window, ResampleCode code) {
+  check_sizes(src, width, height);
+  HT_CHECK(inside(window, width, height), "[resize] expected a non-empty window inside the ", width, "x", height,
+           " output, got ", window.width, "x", window.height, " at (", window.left, ", ", window.top, ")");
+  return resample_window(rows_of(src), width, height, window, passes(code));
 }
 
 bool resample_has_avx2() { return cpu_has_avx2(); }

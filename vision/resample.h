@@ -16,6 +16,9 @@ Image resize_bilinear(const Image& src, int64_t width, int64_t height, ResampleC
 // resize_bilinear(crop(src, box), width, height) for a box inside src, without copying the box first.
 Image resize_bilinear(const Image& src, const Box& box, int64_t width, int64_t height,
                       ResampleCode code = ResampleCode::kBest);
+// crop(resize_bilinear(src, width, height), window) for a window inside width x height, computing only the window.
+Image resize_bilinear_window(const Image& src, int64_t width, int64_t height, const Box& window,
+                             ResampleCode code = ResampleCode::kBest);
 bool resample_has_avx2();
 
 }  // namespace ht::vision

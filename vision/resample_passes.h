@@ -12,7 +12,8 @@ namespace ht::vision::resample {
 constexpr int kPrecisionBits = 32 - 8 - 2;  // Pillow's Resample.c PRECISION_BITS
 
 // Resample.c's precompute_coeffs + normalize_coeffs_8bpc for one axis: for each output position the first input
-// index, the tap count and the fixed-point weights (ksize per position, zero past the count).
+// index, the tap count and the fixed-point weights (ksize per position, zero past the count). precompute keeps
+// the output positions first_out .. first_out + n_out - 1 of the in_size -> out_size resize.
 struct Coeffs {
   int ksize = 0;
   std::vector<int> first, count;
@@ -24,7 +25,7 @@ struct Coeffs {
   std::vector<int16_t> lo4, hi4;  // out_size * groups * 16
 };
 
-Coeffs precompute(int64_t in_size, int64_t out_size);
+Coeffs precompute(int64_t in_size, int64_t out_size, int64_t first_out, int64_t n_out);
 
 // Rows of RGB pixels inside a larger buffer (a crop box without a copy). `end` bounds what vector loads may read.
 struct PixelRows {

@@ -65,15 +65,6 @@ Sample ToNormalizedTensorStep::operator()(Sample s, Rng&) const {
   return planes_through(take_image(s, "ToTensor"), table);
 }
 
-void fuse_to_tensor_and_normalize(std::vector<Transform>& steps) {
-  for (size_t i = 0; i + 1 < steps.size(); ++i) {
-    const NormalizeStep* norm = steps[i + 1].target<NormalizeStep>();
-    if (!steps[i].target<ToTensorStep>() || !norm || norm->mean.size() != 3) continue;
-    steps[i] = ToNormalizedTensorStep{norm->mean, norm->std};
-    steps.erase(steps.begin() + std::ptrdiff_t(i + 1));
-  }
-}
-
 Transform ToTensor() { return ToTensorStep{}; }
 
 Transform Normalize(std::vector<float> mean, std::vector<float> std) {

@@ -1,6 +1,6 @@
-// Internals of vision/transforms.cpp and vision/to_tensor.cpp: the sample-as-image helper, and ToTensor and
-// Normalize as named step types so that Compose can see a ToTensor directly followed by a Normalize and run the
-// two as one pass (to_tensor.cpp), with the same float operations and so the same values.
+// Internals of vision/transforms.cpp and vision/to_tensor.cpp: the sample-as-image helper, and the transforms as
+// named step types, so that Compose can see a Resize directly followed by a CenterCrop, or a ToTensor directly
+// followed by a Normalize, and run each pair as one step that gives the same values with less work.
 #pragma once
 #include <array>
 #include <vector>
@@ -12,6 +12,22 @@ namespace ht::vision {
 // The sample as a decoded image (moved out of it): an encoded JPEG is decoded in full, as PIL opens it; a tensor
 // is an error naming `op`.
 Image take_image(Sample& s, const char* op);
+
+struct ResizeStep {
+  int64_t size;
+  Sample operator()(Sample s, Rng&) const;
+};
+
+struct CenterCropStep {
+  int64_t size;
+  Sample operator()(Sample s, Rng&) const;
+};
+
+// Resize then CenterCrop, resampling only the pixels the crop keeps (resize_bilinear_window).
+struct ResizeCenterCropStep {
+  int64_t resize, crop;
+  Sample operator()(Sample s, Rng&) const;
+};
 
 struct ToTensorStep {
   Sample operator()(Sample s, Rng&) const;
@@ -32,7 +48,8 @@ struct ToNormalizedTensorStep {
   Sample operator()(Sample s, Rng&) const;
 };
 
-// Replaces each ToTensor directly followed by a 3-channel Normalize in `steps` with one ToNormalizedTensorStep.
-void fuse_to_tensor_and_normalize(std::vector<Transform>& steps);
+// Compose's steps with each Resize directly followed by a CenterCrop made one ResizeCenterCropStep, and each
+// ToTensor directly followed by a 3-channel Normalize one ToNormalizedTensorStep.
+void fuse_steps(std::vector<Transform>& steps);
 
 }  // namespace ht::vision

@@ -46,12 +46,16 @@ Image crop(const Image& img, const Box& box) {
   return out;
 }
 
-Image center_crop(const Image& img, int64_t width, int64_t height) {
+Box center_crop_box(int64_t image_width, int64_t image_height, int64_t width, int64_t height) {
   // torchvision pads a too-small image by ((size - dim) // 2) before and the rest after, then crops at
   // round((dim - size) / 2.0) of the padded image, which lands on the same pixels as this negative offset.
-  int64_t top = img.height < height ? -((height - img.height) / 2) : py_round(double(img.height - height) / 2.0);
-  int64_t left = img.width < width ? -((width - img.width) / 2) : py_round(double(img.width - width) / 2.0);
-  return crop(img, {top, left, height, width});
+  int64_t top = image_height < height ? -((height - image_height) / 2) : py_round(double(image_height - height) / 2.0);
+  int64_t left = image_width < width ? -((width - image_width) / 2) : py_round(double(image_width - width) / 2.0);
+  return {top, left, height, width};
+}
+
+Image center_crop(const Image& img, int64_t width, int64_t height) {
+  return crop(img, center_crop_box(img.width, img.height, width, height));
 }
 
 Image hflip(const Image& img) {
@@ -111,14 +115,28 @@ Image draft_resized_crop(const EncodedJpeg& jpeg, const Box& box, int64_t size) 
   return resize_bilinear(img, {top, left, height, width}, size, size);
 }
 
+Sample ResizeStep::operator()(Sample s, Rng&) const { return resize_shorter(take_image(s, "Resize"), size); }
+
+Sample CenterCropStep::operator()(Sample s, Rng&) const {
+  return center_crop(take_image(s, "CenterCrop"), size, size);
+}
+
+Sample ResizeCenterCropStep::operator()(Sample s, Rng&) const {
+  Image img = take_image(s, "Resize");
+  auto [w, h] = resize_output_size(img.width, img.height, resize);
+  Box window = center_crop_box(w, h, crop, crop);
+  if (window.top < 0 || window.left < 0) return center_crop(resize_bilinear(img, w, h), crop, crop);  // padded
+  return resize_bilinear_window(img, w, h, window);
+}
+
 Transform Resize(int64_t size) {
   HT_CHECK(size > 0, "[Resize] expected a positive size, got ", size);
-  return [size](Sample s, Rng&) -> Sample { return resize_shorter(take_image(s, "Resize"), size); };
+  return ResizeStep{size};
 }
 
 Transform CenterCrop(int64_t size) {
   HT_CHECK(size > 0, "[CenterCrop] expected a positive size, got ", size);
-  return [size](Sample s, Rng&) -> Sample { return center_crop(take_image(s, "CenterCrop"), size, size); };
+  return CenterCropStep{size};
 }
 
 Transform RandomResizedCrop(int64_t size, std::pair<double, double> scale, std::pair<double, double> ratio) {
@@ -140,8 +158,25 @@ Transform RandomHorizontalFlip(double p) {
   };
 }
 
+void fuse_steps(std::vector<Transform>& steps) {
+  for (size_t i = 0; i + 1 < steps.size(); ++i) {
+    if (const ResizeStep* resize = steps[i].target<ResizeStep>()) {
+      if (const CenterCropStep* crop = steps[i + 1].target<CenterCropStep>()) {
+        steps[i] = ResizeCenterCropStep{resize->size, crop->size};
+        steps.erase(steps.begin() + std::ptrdiff_t(i + 1));
+      }
+    } else if (steps[i].target<ToTensorStep>()) {
+      const NormalizeStep* norm = steps[i + 1].target<NormalizeStep>();
+      if (norm && norm->mean.size() == 3) {
+        steps[i] = ToNormalizedTensorStep{norm->mean, norm->std};
+        steps.erase(steps.begin() + std::ptrdiff_t(i + 1));
+      }
+    }
+  }
+}
+
 Transform Compose(std::vector<Transform> steps) {
-  fuse_to_tensor_and_normalize(steps);
+  fuse_steps(steps);
   return [steps = std::move(steps)](Sample s, Rng& rng) -> Sample {
     for (const Transform& t : steps) s = t(std::move(s), rng);
     return s;

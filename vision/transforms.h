@@ -30,6 +30,8 @@ Image crop(const Image& img, const Box& box);
 // torchvision's CenterCrop(size): offsets int(round((dim - size) / 2.0)), rounding half to even as Python does;
 // an image smaller than size is padded with black first, as torchvision pads.
 Image center_crop(const Image& img, int64_t width, int64_t height);
+// center_crop's box on an image_width x image_height image (negative offsets where it pads).
+Box center_crop_box(int64_t image_width, int64_t image_height, int64_t width, int64_t height);
 Image hflip(const Image& img);
 void hflip_in_place(Image& img);
 // torchvision's RandomResizedCrop.get_params(img, scale, ratio): 10 tries of an area fraction uniform in
