@@ -135,7 +135,7 @@ Image resample_window(PixelRows src, int64_t width, int64_t height, const Box& w
     src.data += window.top * src.stride;
     src.height = window.height;
   }
-  Image out(window.width, window.height);
+  Image out = Image::uninitialized(window.width, window.height);
   if (!resize_x && !resize_y) {
     for (int64_t y = 0; y < window.height; ++y) std::copy_n(src.row(y), window.width * 3, out.row(y));
     return out;
@@ -151,14 +151,14 @@ Image resample_window(PixelRows src, int64_t width, int64_t height, const Box& w
   }
   Coeffs ch = resample::precompute(src.width, width, window.left, window.width);
   if (vertical_first) {
-    Image temp(src.width, window.height);
+    Image temp = Image::uninitialized(src.width, window.height);
     pass.vertical(src, temp, 0, cv);
     pass.horizontal(rows_of(temp), out, 0, ch);
     return out;
   }
   // The horizontal pass covers only the rows the vertical pass reads (ImagingResampleInner's ybox).
   int64_t y_first = cv.first.front(), y_last = cv.first.back() + cv.count.back();
-  Image temp(window.width, y_last - y_first);
+  Image temp = Image::uninitialized(window.width, y_last - y_first);
   pass.horizontal(src, temp, y_first, ch);
   pass.vertical(rows_of(temp), out, y_first, cv);
   return out;
