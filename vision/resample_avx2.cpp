@@ -21,61 +21,96 @@ __attribute__((target("avx2"))) inline __m256i finish8(__m256i lo, __m256i hi) {
   return _mm256_srai_epi32(sum, kPrecisionBits);
 }
 
-// Output pixel x's R, G, B sums (and a 0) as int32, before rounding: 4 taps per step. A 16-byte load holds taps
-// 0..3 (12 bytes); the shuffle puts taps (0, 1) in the low 128-bit lane and (2, 3) in the high one as int16 pairs
-// (R0 R1 G0 G1 B0 B1 0 0), so one vpmaddwd gives R, G, B sums of two taps per lane. Taps past the count have
-// weight 0.
-__attribute__((target("avx2"))) inline __m128i horizontal_sums(const uint8_t* src, int64_t x, const Coeffs& c,
-                                                               __m256i pairs) {
+// Output pixel x's R, G, B sums (and a 0) as int32, before rounding, in `rows` consecutive rows from src: 4 taps
+// per step. A 16-byte load holds taps 0..3 (12 bytes); the shuffle puts taps (0, 1) in the low 128-bit lane and
+// (2, 3) in the high one as int16 pairs (R0 R1 G0 G1 B0 B1 0 0), so one vpmaddwd gives R, G, B sums of two taps
+// per lane. Taps past the count have weight 0. Two rows share the position and weight loads.
+template <int rows>
+__attribute__((target("avx2"))) inline void horizontal_sums(const uint8_t* src, int64_t stride, int64_t x,
+                                                            const Coeffs& c, __m256i pairs, __m128i* sums) {
   const uint8_t* p = src + c.first[size_t(x)] * 3;
   const int groups = (c.count[size_t(x)] + 3) / 4;
   const __m256i* klo = reinterpret_cast<const __m256i*>(&c.lo4[size_t(x * c.groups * 16)]);
   const __m256i* khi = reinterpret_cast<const __m256i*>(&c.hi4[size_t(x * c.groups * 16)]);
-  __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+  __m256i lo[rows], hi[rows];
+  for (int r = 0; r < rows; ++r) lo[r] = hi[r] = _mm256_setzero_si256();
   for (int g = 0; g < groups; ++g) {
-    __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 12 * g));
-    __m256i px = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(bytes), pairs);
-    lo = _mm256_add_epi32(lo, _mm256_madd_epi16(px, _mm256_loadu_si256(klo + g)));
-    hi = _mm256_add_epi32(hi, _mm256_madd_epi16(px, _mm256_loadu_si256(khi + g)));
+    const __m256i wlo = _mm256_loadu_si256(klo + g), whi = _mm256_loadu_si256(khi + g);
+    for (int r = 0; r < rows; ++r) {
+      __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + r * stride + 12 * g));
+      __m256i px = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(bytes), pairs);
+      lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(px, wlo));
+      hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(px, whi));
+    }
   }
-  __m256i sum = _mm256_add_epi32(_mm256_slli_epi32(hi, 15), lo);
-  return _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+  for (int r = 0; r < rows; ++r) {
+    __m256i sum = _mm256_add_epi32(_mm256_slli_epi32(hi[r], 15), lo[r]);
+    sums[r] = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+  }
+}
+
+// Four pixels' sums rounded, clamped (as clip8) and stored as 12 bytes at dst; 16 bytes where there is room
+// before `end`: the 4 after the pixels are rewritten later (next pixels or next row).
+__attribute__((target("avx2"))) inline void store4(const __m128i* sums, uint8_t* dst, const uint8_t* end) {
+  // packus leaves the four pixels as R G B 0 in the order 0 2 1 3; this packs them to 12 bytes in order
+  const __m128i pack12 = _mm_setr_epi8(0, 1, 2, 8, 9, 10, 4, 5, 6, 12, 13, 14, -1, -1, -1, -1);
+  __m256i a = _mm256_set_m128i(sums[1], sums[0]), b = _mm256_set_m128i(sums[3], sums[2]);
+  a = _mm256_srai_epi32(_mm256_add_epi32(a, _mm256_set1_epi32(kHalf)), kPrecisionBits);
+  b = _mm256_srai_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(kHalf)), kPrecisionBits);
+  __m256i words = _mm256_packs_epi32(a, b);
+  __m128i rgb =
+      _mm_shuffle_epi8(_mm_packus_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1)), pack12);
+  if (dst + 16 <= end) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), rgb);
+  } else {
+    alignas(16) uint8_t last[16];
+    _mm_store_si128(reinterpret_cast<__m128i*>(last), rgb);
+    std::memcpy(dst, last, 12);
+  }
 }
 
 }  // namespace
 
-// Four output pixels are rounded, clamped and stored together. A row whose loads could pass the end of the
-// input buffer (the last rows) runs the portable code.
+// Two rows at a time, four output pixels rounded and stored together. A row whose loads could pass the end of
+// the input buffer (the last rows) runs the portable code.
 __attribute__((target("avx2"))) void horizontal_avx2(const PixelRows& in, Image& out, int64_t y0, const Coeffs& c) {
   const __m256i pairs = _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,  //
                                          6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
-  // packus leaves the four pixels as R G B 0 in the order 0 2 1 3; this packs them to 12 bytes in order
-  const __m128i pack12 = _mm_setr_epi8(0, 1, 2, 8, 9, 10, 4, 5, 6, 12, 13, 14, -1, -1, -1, -1);
   int64_t reach = 0;  // bytes past a row's start that the loads of some output pixel reach
   for (int64_t x = 0; x < out.width; ++x)
     reach = std::max<int64_t>(reach, c.first[size_t(x)] * 3 + 12 * ((c.count[size_t(x)] + 3) / 4) + 4);
-  uint8_t* const out_end = out.pixels.data() + out.pixels.size();
-  for (int64_t y = 0; y < out.height; ++y) {
+  const uint8_t* const out_end = out.pixels.data() + out.pixels.size();
+  const int64_t out_stride = out.width * 3;
+  int64_t y = 0;
+  for (; y + 2 <= out.height && in.row(y0 + y + 1) + reach <= in.end; y += 2) {
+    const uint8_t* src = in.row(y0 + y);
+    uint8_t* dst = out.row(y);
+    int64_t x = 0;
+    for (; x + 4 <= out.width; x += 4) {
+      __m128i sums[2][4];
+      for (int k = 0; k < 4; ++k) {
+        __m128i both[2];
+        horizontal_sums<2>(src, in.stride, x + k, c, pairs, both);
+        sums[0][k] = both[0];
+        sums[1][k] = both[1];
+      }
+      store4(sums[0], dst + 3 * x, dst + out_stride);  // the second row is written already: no spill into it
+      store4(sums[1], dst + out_stride + 3 * x, out_end);
+    }
+    for (; x < out.width; ++x) {
+      horizontal_pixel(src, dst, x, c);
+      horizontal_pixel(src + in.stride, dst + out_stride, x, c);
+    }
+  }
+  for (; y < out.height; ++y) {
     const uint8_t* src = in.row(y0 + y);
     uint8_t* dst = out.row(y);
     int64_t x = 0;
     if (src + reach <= in.end) {
       for (; x + 4 <= out.width; x += 4) {
-        __m256i a = _mm256_set_m128i(horizontal_sums(src, x + 1, c, pairs), horizontal_sums(src, x, c, pairs));
-        __m256i b = _mm256_set_m128i(horizontal_sums(src, x + 3, c, pairs), horizontal_sums(src, x + 2, c, pairs));
-        a = _mm256_srai_epi32(_mm256_add_epi32(a, _mm256_set1_epi32(kHalf)), kPrecisionBits);
-        b = _mm256_srai_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(kHalf)), kPrecisionBits);
-        __m256i words = _mm256_packs_epi32(a, b);  // clamped to 0..255 below, as clip8
-        __m128i rgb = _mm_shuffle_epi8(_mm_packus_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1)),
-                                       pack12);
-        // 16 bytes where there is room: the 4 after the pixels are rewritten later (next pixels or next row)
-        if (dst + 3 * x + 16 <= out_end) {
-          _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 3 * x), rgb);
-        } else {
-          alignas(16) uint8_t last[16];
-          _mm_store_si128(reinterpret_cast<__m128i*>(last), rgb);
-          std::memcpy(dst + 3 * x, last, 12);
-        }
+        __m128i sums[4];
+        for (int k = 0; k < 4; ++k) horizontal_sums<1>(src, in.stride, x + k, c, pairs, &sums[k]);
+        store4(sums, dst + 3 * x, out_end);
       }
     }
     for (; x < out.width; ++x) horizontal_pixel(src, dst, x, c);
