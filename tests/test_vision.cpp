@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <map>
 
@@ -352,6 +353,71 @@ TEST_CASE("RandomHorizontalFlip flips half of the time, and only flips", "[visio
     else REQUIRE(out.pixels == img.pixels);
   }
   CHECK(std::fabs(double(flips) / n - 0.5) < 0.02);  // 4 standard errors
+}
+
+TEST_CASE("Resampling: the AVX2 passes, a crop box and an output window give the portable code's bytes", "[vision]") {
+  // PIL equality itself is checked on the fixtures above; here every code path against the plain C++ passes, on
+  // random pictures, input boxes, output sizes and output windows: shrinking and enlarging, 1-pixel sides, both
+  // pass orders, boxes touching the buffer's last byte (where the AVX2 horizontal pass must not load past it).
+  if (!resample_has_avx2()) WARN("no AVX2 on this CPU: only the crop box path is compared");
+  std::mt19937_64 rng(7);
+  auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  int64_t compared = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    Image img(pick(1, 300), pick(1, 300));
+    for (uint8_t& v : img.pixels) v = uint8_t(pick(0, 255));
+    int64_t out_w = pick(1, trial % 4 == 0 ? 600 : 240), out_h = pick(1, trial % 4 == 1 ? 600 : 240);
+    Box box{pick(0, img.height - 1), pick(0, img.width - 1), 0, 0};
+    box.height = trial % 3 == 0 ? img.height - box.top : pick(1, img.height - box.top);
+    box.width = trial % 3 == 0 ? img.width - box.left : pick(1, img.width - box.left);
+    INFO(img.width << "x" << img.height << " -> " << out_w << "x" << out_h << ", box " << box.width << "x"
+                   << box.height << " at (" << box.left << ", " << box.top << ")");
+    Image want = resize_bilinear(img, out_w, out_h, ResampleCode::kPortable);
+    REQUIRE(resize_bilinear(img, out_w, out_h).pixels == want.pixels);
+    Image want_box = resize_bilinear(crop(img, box), out_w, out_h, ResampleCode::kPortable);
+    REQUIRE(resize_bilinear(img, box, out_w, out_h).pixels == want_box.pixels);
+    REQUIRE(resize_bilinear(img, box, out_w, out_h, ResampleCode::kPortable).pixels == want_box.pixels);
+    Box window{pick(0, out_h - 1), pick(0, out_w - 1), 0, 0};
+    window.height = pick(1, out_h - window.top);
+    window.width = pick(1, out_w - window.left);
+    INFO("window " << window.width << "x" << window.height << " at (" << window.left << ", " << window.top << ")");
+    Image want_window = crop(want, window);
+    REQUIRE(resize_bilinear_window(img, out_w, out_h, window).pixels == want_window.pixels);
+    REQUIRE(resize_bilinear_window(img, out_w, out_h, window, ResampleCode::kPortable).pixels == want_window.pixels);
+    compared += int64_t(want.pixels.size() + want_box.pixels.size() + want_window.pixels.size());
+  }
+  REQUIRE(compared > 1000000);
+}
+
+TEST_CASE("Compose runs ToTensor + Normalize as one pass with the same bits as the two steps", "[vision]") {
+  Image img(37, 23);
+  std::mt19937_64 gen(3);
+  for (uint8_t& v : img.pixels) v = uint8_t(gen());
+  Rng rng(0);
+  Tensor fused = std::get<Tensor>(Compose({ToTensor(), Normalize(kImageNetMean, kImageNetStd)})(img, rng));
+  Tensor apart = std::get<Tensor>(Normalize(kImageNetMean, kImageNetStd)(ToTensor()(img, rng), rng));
+  REQUIRE(fused.sizes() == Shape{3, 23, 37});
+  std::vector<float> f = fused.to_vector<float>(), a = apart.to_vector<float>();
+  REQUIRE(std::memcmp(f.data(), a.data(), f.size() * sizeof(float)) == 0);
+  // A Normalize of another channel count is not fused and still names the mismatch.
+  REQUIRE_THROWS_WITH(Compose({ToTensor(), Normalize({0.5f}, {0.5f})})(img, rng),
+                      Catch::Contains("[Normalize] expected a [1, H, W] tensor, got [3, 23, 37]"));
+}
+
+TEST_CASE("Compose runs Resize + CenterCrop as one step with the bytes of the two steps", "[vision]") {
+  Image img(37, 23);
+  std::mt19937_64 gen(5);
+  for (uint8_t& v : img.pixels) v = uint8_t(gen());
+  Rng rng(0);
+  // shrinking, enlarging, odd and even margins, and crops larger than the resized image (padded with black)
+  for (auto [r, c] : std::vector<std::pair<int64_t, int64_t>>{{20, 16}, {20, 17}, {23, 23}, {40, 31}, {12, 15}, {8, 30}}) {
+    INFO("Resize(" << r << ") + CenterCrop(" << c << ")");
+    Image fused = std::get<Image>(Compose({Resize(r), CenterCrop(c)})(img, rng));
+    Image apart = std::get<Image>(CenterCrop(c)(Resize(r)(img, rng), rng));
+    REQUIRE(fused.width == apart.width);
+    REQUIRE(fused.height == apart.height);
+    REQUIRE(fused.pixels == apart.pixels);
+  }
 }
 
 TEST_CASE("ImageFolder's random transforms depend on (seed, epoch, index), not on workers", "[vision]") {

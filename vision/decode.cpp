@@ -18,7 +18,17 @@ const uint8_t kPngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
 std::vector<uint8_t> read_image_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   HT_CHECK_IO(in.good(), "[decode_image] cannot open ", path, ": ", std::strerror(errno));
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // One read of the whole file where its size is known (a regular file), else to the end as it comes (a pipe).
+  std::vector<uint8_t> bytes;
+  std::streamoff size = in.seekg(0, std::ios::end) ? std::streamoff(in.tellg()) : -1;
+  if (size >= 0 && in.seekg(0)) {
+    bytes.resize(size_t(size));
+    in.read(reinterpret_cast<char*>(bytes.data()), size);
+    bytes.resize(size_t(in.gcount()));
+  } else {
+    in.clear();
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
   HT_CHECK_IO(!in.bad(), "[decode_image] cannot read ", path, ": ", std::strerror(errno));
   HT_CHECK_IO(!bytes.empty(), "[decode_image] ", path, " is an empty file (0 bytes), not an image");
   return bytes;

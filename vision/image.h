@@ -2,20 +2,53 @@
 // transforms before ToTensor work on, as torchvision's do on PIL images).
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace ht::vision {
 
+// std::allocator, except that a vector grown without a value leaves the bytes as they are instead of zeroing them:
+// decoders and resampling write every pixel anyway, and zeroing half a megabyte per photo shows in a loader's time.
+template <class T>
+struct DefaultInitAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
 struct Image {
   int64_t width = 0, height = 0;
-  std::vector<uint8_t> pixels;  // height * width * 3, row-major, RGB
+  std::vector<uint8_t, DefaultInitAllocator<uint8_t>> pixels;  // height * width * 3, row-major, RGB
 
   Image() = default;
-  Image(int64_t w, int64_t h) : width(w), height(h), pixels(size_t(w * h * 3)) {}
+  Image(int64_t w, int64_t h) : width(w), height(h), pixels(size_t(w * h * 3), 0) {}  // black
+  // Pixels not set: for code that writes every one of them.
+  static Image uninitialized(int64_t w, int64_t h) {
+    Image img;
+    img.width = w;
+    img.height = h;
+    img.pixels.resize(size_t(w * h * 3));
+    return img;
+  }
   uint8_t* row(int64_t y) { return pixels.data() + size_t(y * width * 3); }
   const uint8_t* row(int64_t y) const { return pixels.data() + size_t(y * width * 3); }
+};
+
+// The crop box torchvision's transforms use: top row, left column, height, width.
+struct Box {
+  int64_t top = 0, left = 0, height = 0, width = 0;
 };
 
 // Decodes a JPEG or PNG file (told apart by its first bytes, not its name) into RGB as PIL's

@@ -59,7 +59,7 @@ Image decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& path, in
   HT_CHECK_IO(colorspace != TJCS_CMYK && colorspace != TJCS_YCCK, "[decode_jpeg] ", path,
               " is a CMYK JPEG; halftorch decodes grayscale and YCbCr/RGB JPEGs only");
   tjscalingfactor f = pick_scale(w, h, min_width, min_height);
-  Image img(TJSCALED(w, f), TJSCALED(h, f));
+  Image img = Image::uninitialized(TJSCALED(w, f), TJSCALED(h, f));
   // Every warning is an error too: libjpeg-turbo reports a truncated file ("Premature end of JPEG file") as a
   // warning and fills the rest grey, where PIL raises "image file is truncated".
   if (tjDecompress2(tj.h, bytes.data(), static_cast<unsigned long>(bytes.size()), img.pixels.data(), int(img.width),

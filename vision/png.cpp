@@ -72,7 +72,7 @@ bool read_png(PngRead& r) {
   png_read_update_info(png, info);
   if (png_get_rowbytes(png, info) != size_t(w) * (gray16 ? 2 : 3))
     png_error(png, "unexpected row layout after conversion to RGB");
-  r.image = Image(w, h);
+  r.image = Image::uninitialized(w, h);
   r.rows.resize(h);
   // A 16-bit gray row (2 bytes a pixel) fits in the first two thirds of its RGB row; it is widened in place below.
   for (png_uint_32 y = 0; y < h; ++y) r.rows[y] = r.image.row(y);

@@ -4,37 +4,50 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "vision/resample_passes.h"
 
 namespace ht::vision {
 
-namespace {
+namespace resample {
 
-constexpr int kPrecisionBits = 32 - 8 - 2;  // Resample.c's PRECISION_BITS
+namespace {
 
 double triangle(double x) {
   x = std::fabs(x);
   return x < 1.0 ? 1.0 - x : 0.0;
 }
 
-// Resample.c's precompute_coeffs + normalize_coeffs_8bpc: for each output position, the first input index,
-// the tap count and the fixed-point weights.
-struct Coeffs {
-  int ksize = 0;
-  std::vector<int> first, count;
-  std::vector<int32_t> weights;  // out_size * ksize
-};
+// The AVX2 pass's 16-bit halves of the weights (resample_passes.h).
+void split_for_avx2(Coeffs& c, int64_t out_size) {
+  c.groups = (c.ksize + 3) / 4;
+  c.lo4.assign(size_t(out_size * c.groups * 16), 0);
+  c.hi4.assign(c.lo4.size(), 0);
+  for (int64_t xx = 0; xx < out_size; ++xx) {
+    for (int i = 0; i < c.count[size_t(xx)]; ++i) {
+      int32_t w = c.weights[size_t(xx * c.ksize + i)];
+      // lane of tap i: group i / 4, half (i % 4) / 2, position i % 2 within each of the R, G, B pairs
+      size_t base = size_t((xx * c.groups + i / 4) * 16 + (i % 4) / 2 * 8 + i % 2);
+      for (int channel = 0; channel < 3; ++channel) {
+        c.lo4[base + size_t(2 * channel)] = int16_t(w & 0x7fff);
+        c.hi4[base + size_t(2 * channel)] = int16_t(w >> 15);
+      }
+    }
+  }
+}
 
-Coeffs precompute(int64_t in_size, int64_t out_size) {
+}  // namespace
+
+Coeffs precompute(int64_t in_size, int64_t out_size, int64_t first_out, int64_t n_out) {
   double scale = double(in_size) / double(out_size);
   double filterscale = std::max(scale, 1.0);
   double support = 1.0 * filterscale;
   Coeffs c;
   c.ksize = int(std::ceil(support)) * 2 + 1;
-  c.first.resize(size_t(out_size));
-  c.count.resize(size_t(out_size));
-  c.weights.assign(size_t(out_size * c.ksize), 0);
+  c.first.resize(size_t(n_out));
+  c.count.resize(size_t(n_out));
+  c.weights.assign(size_t(n_out * c.ksize), 0);
   std::vector<double> k(size_t(c.ksize));
-  for (int64_t xx = 0; xx < out_size; ++xx) {
+  for (int64_t xx = first_out; xx < first_out + n_out; ++xx) {
     double center = (double(xx) + 0.5) * scale;
     double ss = 1.0 / filterscale;
     int xmin = std::max(int(center - support + 0.5), 0);  // (int) truncates, as in C
@@ -46,43 +59,25 @@ Coeffs precompute(int64_t in_size, int64_t out_size) {
     }
     for (int x = 0; x < xmax; ++x) {
       double w = ww != 0.0 ? k[size_t(x)] / ww : k[size_t(x)];
-      c.weights[size_t(xx * c.ksize + x)] =
+      c.weights[size_t((xx - first_out) * c.ksize + x)] =
           w < 0 ? int32_t(-0.5 + w * (1 << kPrecisionBits)) : int32_t(0.5 + w * (1 << kPrecisionBits));
     }
-    c.first[size_t(xx)] = xmin;
-    c.count[size_t(xx)] = xmax;
+    c.first[size_t(xx - first_out)] = xmin;
+    c.count[size_t(xx - first_out)] = xmax;
   }
+  split_for_avx2(c, n_out);
   return c;
 }
 
-uint8_t clip8(int32_t v) {
-  int32_t s = v >> kPrecisionBits;
-  return uint8_t(s < 0 ? 0 : s > 255 ? 255 : s);
-}
-
-// Rows [y0, y0 + out.height) of `in`, resampled along x into `out`.
-void horizontal(const Image& in, Image& out, int64_t y0, const Coeffs& c) {
+void horizontal_portable(const PixelRows& in, Image& out, int64_t y0, const Coeffs& c) {
   for (int64_t y = 0; y < out.height; ++y) {
     const uint8_t* src = in.row(y0 + y);
     uint8_t* dst = out.row(y);
-    for (int64_t x = 0; x < out.width; ++x) {
-      const int32_t* k = &c.weights[size_t(x * c.ksize)];
-      const uint8_t* p = src + c.first[size_t(x)] * 3;
-      int32_t r = 1 << (kPrecisionBits - 1), g = r, b = r;
-      for (int i = 0; i < c.count[size_t(x)]; ++i) {
-        r += p[3 * i] * k[i];
-        g += p[3 * i + 1] * k[i];
-        b += p[3 * i + 2] * k[i];
-      }
-      dst[3 * x] = clip8(r);
-      dst[3 * x + 1] = clip8(g);
-      dst[3 * x + 2] = clip8(b);
-    }
+    for (int64_t x = 0; x < out.width; ++x) horizontal_pixel(src, dst, x, c);
   }
 }
 
-// Along y: output row y takes input rows first[y] - shift ...
-void vertical(const Image& in, Image& out, int64_t shift, const Coeffs& c) {
+void vertical_portable(const PixelRows& in, Image& out, int64_t shift, const Coeffs& c) {
   std::vector<int32_t> acc(size_t(out.width * 3));
   for (int64_t y = 0; y < out.height; ++y) {
     const int32_t* k = &c.weights[size_t(y * c.ksize)];
@@ -96,39 +91,115 @@ void vertical(const Image& in, Image& out, int64_t shift, const Coeffs& c) {
   }
 }
 
-}  // namespace
+}  // namespace resample
 
-Image resize_bilinear(const Image& src, int64_t width, int64_t height) {
-  HT_CHECK(width > 0 && height > 0, "[resize] expected a positive output size, got ", width, "x", height);
-  HT_CHECK(src.width > 0 && src.height > 0, "[resize] expected a non-empty image, got ", src.width, "x", src.height);
-  if (width == src.width && height == src.height) return src;
-  Coeffs ch = precompute(src.width, width), cv = precompute(src.height, height);
+namespace {
+
+using resample::Coeffs;
+using resample::PixelRows;
+
+PixelRows rows_of(const Image& img) {
+  return {img.pixels.data(), img.width * 3, img.width, img.height, img.pixels.data() + img.pixels.size()};
+}
+
+bool cpu_has_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+
+struct Passes {
+  void (*horizontal)(const PixelRows&, Image&, int64_t, const Coeffs&);
+  void (*vertical)(const PixelRows&, Image&, int64_t, const Coeffs&);
+};
+
+Passes passes(ResampleCode code) {
+  if (code == ResampleCode::kBest && cpu_has_avx2()) return {resample::horizontal_avx2, resample::vertical_avx2};
+  return {resample::horizontal_portable, resample::vertical_portable};
+}
+
+// Pillow's ImagingResampleInner from `src` (already the crop box) to width x height, of which only `window`
+// (inside width x height) is computed. Each output pixel depends only on its own coefficients, so the window
+// holds the same bytes as that part of the full result.
+Image resample_window(PixelRows src, int64_t width, int64_t height, const Box& window, Passes pass) {
+  const bool resize_x = width != src.width, resize_y = height != src.height;
   // Pillow 13 runs the vertical pass first when the height shrinks by more than twice as many pixels as the width
   // (ImagingResampleInner, python-pillow/Pillow pull request 9549); the rounding between the passes makes the
   // order visible in the pixels, so it is followed here.
-  if (src.height - height > 0 && src.height - height > (src.width - width) * 2) {
-    Image temp(src.width, height);
-    vertical(src, temp, 0, cv);
-    if (width == src.width) return temp;
-    Image out(width, height);
-    horizontal(temp, out, 0, ch);
+  const bool vertical_first = src.height - height > 0 && src.height - height > (src.width - width) * 2;
+  // An axis that keeps its size passes the window's columns or rows straight through.
+  if (!resize_x) {
+    src.data += window.left * 3;
+    src.width = window.width;
+  }
+  if (!resize_y) {
+    src.data += window.top * src.stride;
+    src.height = window.height;
+  }
+  Image out = Image::uninitialized(window.width, window.height);
+  if (!resize_x && !resize_y) {
+    for (int64_t y = 0; y < window.height; ++y) std::copy_n(src.row(y), window.width * 3, out.row(y));
+    return out;
+  }
+  if (!resize_y) {
+    pass.horizontal(src, out, 0, resample::precompute(src.width, width, window.left, window.width));
+    return out;
+  }
+  Coeffs cv = resample::precompute(src.height, height, window.top, window.height);
+  if (!resize_x) {
+    pass.vertical(src, out, 0, cv);
+    return out;
+  }
+  Coeffs ch = resample::precompute(src.width, width, window.left, window.width);
+  if (vertical_first) {
+    Image temp = Image::uninitialized(src.width, window.height);
+    pass.vertical(src, temp, 0, cv);
+    pass.horizontal(rows_of(temp), out, 0, ch);
     return out;
   }
   // The horizontal pass covers only the rows the vertical pass reads (ImagingResampleInner's ybox).
   int64_t y_first = cv.first.front(), y_last = cv.first.back() + cv.count.back();
-  const Image* rows = &src;
-  Image temp;
-  int64_t shift = 0;
-  if (width != src.width) {
-    temp = Image(width, y_last - y_first);
-    horizontal(src, temp, y_first, ch);
-    rows = &temp;
-    shift = y_first;
-  }
-  if (height == src.height) return rows == &src ? src : temp;
-  Image out(width, height);
-  vertical(*rows, out, shift, cv);
+  Image temp = Image::uninitialized(window.width, y_last - y_first);
+  pass.horizontal(src, temp, y_first, ch);
+  pass.vertical(rows_of(temp), out, y_first, cv);
   return out;
 }
+
+void check_sizes(const Image& src, int64_t width, int64_t height) {
+  HT_CHECK(width > 0 && height > 0, "[resize] expected a positive output size, got ", width, "x", height);
+  HT_CHECK(src.width > 0 && src.height > 0, "[resize] expected a non-empty image, got ", src.width, "x", src.height);
+}
+
+bool inside(const Box& box, int64_t width, int64_t height) {
+  return box.width > 0 && box.height > 0 && box.left >= 0 && box.top >= 0 && box.left + box.width <= width &&
+         box.top + box.height <= height;
+}
+
+}  // namespace
+
+Image resize_bilinear(const Image& src, int64_t width, int64_t height, ResampleCode code) {
+  check_sizes(src, width, height);
+  if (width == src.width && height == src.height) return src;
+  return resample_window(rows_of(src), width, height, {0, 0, height, width}, passes(code));
+}
+
+Image resize_bilinear(const Image& src, const Box& box, int64_t width, int64_t height, ResampleCode code) {
+  check_sizes(src, width, height);
+  HT_CHECK(inside(box, src.width, src.height), "[resize] expected a non-empty box inside the ", src.width, "x",
+           src.height, " image, got ", box.width, "x", box.height, " at (", box.left, ", ", box.top, ")");
+  PixelRows rows = rows_of(src);
+  rows.data = src.row(box.top) + box.left * 3;
+  rows.width = box.width;
+  rows.height = box.height;
+  return resample_window(rows, width, height, {0, 0, height, width}, passes(code));
+}
+
+Image resize_bilinear_window(const Image& src, int64_t width, int64_t height, const Box& window, ResampleCode code) {
+  check_sizes(src, width, height);
+  HT_CHECK(inside(window, width, height), "[resize] expected a non-empty window inside the ", width, "x", height,
+           " output, got ", window.width, "x", window.height, " at (", window.left, ", ", window.top, ")");
+  return resample_window(rows_of(src), width, height, window, passes(code));
+}
+
+bool resample_has_avx2() { return cpu_has_avx2(); }
 
 }  // namespace ht::vision

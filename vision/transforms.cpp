@@ -6,17 +6,11 @@
 
 #include "core/error.h"
 #include "vision/resample.h"
+#include "vision/transform_steps.h"
 
 namespace ht::vision {
 
 namespace {
-
-// The sample as a decoded image (moved out of it): an encoded JPEG is decoded in full, as PIL opens it.
-Image take_image(Sample& s, const char* op) {
-  HT_CHECK(!std::holds_alternative<Tensor>(s), "[", op, "] expected an image (put it before ToTensor), got a tensor");
-  if (auto* jpeg = std::get_if<EncodedJpeg>(&s)) return decode_jpeg(jpeg->bytes, jpeg->path);
-  return std::move(std::get<Image>(s));
-}
 
 // Python's round(): half to even (std::nearbyint in the default rounding mode).
 int64_t py_round(double v) { return int64_t(std::nearbyint(v)); }
@@ -24,6 +18,12 @@ int64_t py_round(double v) { return int64_t(std::nearbyint(v)); }
 double uniform(Rng& rng, double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); }
 
 }  // namespace
+
+Image take_image(Sample& s, const char* op) {
+  HT_CHECK(!std::holds_alternative<Tensor>(s), "[", op, "] expected an image (put it before ToTensor), got a tensor");
+  if (auto* jpeg = std::get_if<EncodedJpeg>(&s)) return decode_jpeg(jpeg->bytes, jpeg->path);
+  return std::move(std::get<Image>(s));
+}
 
 std::pair<int64_t, int64_t> resize_output_size(int64_t width, int64_t height, int64_t size) {
   HT_CHECK(size > 0, "[Resize] expected a positive size, got ", size);
@@ -46,22 +46,30 @@ Image crop(const Image& img, const Box& box) {
   return out;
 }
 
-Image center_crop(const Image& img, int64_t width, int64_t height) {
+Box center_crop_box(int64_t image_width, int64_t image_height, int64_t width, int64_t height) {
   // torchvision pads a too-small image by ((size - dim) // 2) before and the rest after, then crops at
   // round((dim - size) / 2.0) of the padded image, which lands on the same pixels as this negative offset.
-  int64_t top = img.height < height ? -((height - img.height) / 2) : py_round(double(img.height - height) / 2.0);
-  int64_t left = img.width < width ? -((width - img.width) / 2) : py_round(double(img.width - width) / 2.0);
-  return crop(img, {top, left, height, width});
+  int64_t top = image_height < height ? -((height - image_height) / 2) : py_round(double(image_height - height) / 2.0);
+  int64_t left = image_width < width ? -((width - image_width) / 2) : py_round(double(image_width - width) / 2.0);
+  return {top, left, height, width};
+}
+
+Image center_crop(const Image& img, int64_t width, int64_t height) {
+  return crop(img, center_crop_box(img.width, img.height, width, height));
 }
 
 Image hflip(const Image& img) {
-  Image out(img.width, img.height);
-  for (int64_t y = 0; y < img.height; ++y) {
-    const uint8_t* s = img.row(y);
-    uint8_t* d = out.row(y);
-    for (int64_t x = 0; x < img.width; ++x) std::memcpy(d + 3 * x, s + 3 * (img.width - 1 - x), 3);
-  }
+  Image out = img;
+  hflip_in_place(out);
   return out;
+}
+
+void hflip_in_place(Image& img) {
+  for (int64_t y = 0; y < img.height; ++y) {
+    uint8_t* row = img.row(y);
+    for (int64_t x = 0, mirror = img.width - 1; x < mirror; ++x, --mirror)
+      std::swap_ranges(row + 3 * x, row + 3 * x + 3, row + 3 * mirror);
+  }
 }
 
 Box random_resized_crop_box(int64_t width, int64_t height, Rng& rng, std::pair<double, double> scale,
@@ -95,7 +103,7 @@ Image draft_resized_crop(const EncodedJpeg& jpeg, const Box& box, int64_t size) 
     if (box.width >= size * d && box.height >= size * d) denom = d;
   // libjpeg-turbo's 1/d output is ceil(side / d) pixels: asking for at least that picks exactly scale 1/d.
   Image img = decode_jpeg(jpeg.bytes, jpeg.path, (jpeg.width + denom - 1) / denom, (jpeg.height + denom - 1) / denom);
-  if (img.width == jpeg.width && img.height == jpeg.height) return resize_bilinear(crop(img, box), size, size);
+  if (img.width == jpeg.width && img.height == jpeg.height) return resize_bilinear(img, box, size, size);
   // The box in the reduced image's pixels, widened outwards to whole pixels.
   auto scaled = [](int64_t begin, int64_t length, int64_t reduced, int64_t full) {
     int64_t first = begin * reduced / full;
@@ -104,30 +112,31 @@ Image draft_resized_crop(const EncodedJpeg& jpeg, const Box& box, int64_t size) 
   };
   auto [left, width] = scaled(box.left, box.width, img.width, jpeg.width);
   auto [top, height] = scaled(box.top, box.height, img.height, jpeg.height);
-  return resize_bilinear(crop(img, {top, left, height, width}), size, size);
+  return resize_bilinear(img, {top, left, height, width}, size, size);
 }
 
-Tensor to_tensor(const Image& img) {
-  Tensor out = empty({3, img.height, img.width}, {.dtype = kFloat32});
-  float* dst = out.data_ptr<float>();
-  int64_t plane = img.height * img.width;
-  const uint8_t* src = img.pixels.data();
-  for (int64_t i = 0; i < plane; ++i) {
-    dst[i] = float(src[3 * i]) / 255.0f;
-    dst[plane + i] = float(src[3 * i + 1]) / 255.0f;
-    dst[2 * plane + i] = float(src[3 * i + 2]) / 255.0f;
-  }
-  return out;
+Sample ResizeStep::operator()(Sample s, Rng&) const { return resize_shorter(take_image(s, "Resize"), size); }
+
+Sample CenterCropStep::operator()(Sample s, Rng&) const {
+  return center_crop(take_image(s, "CenterCrop"), size, size);
+}
+
+Sample ResizeCenterCropStep::operator()(Sample s, Rng&) const {
+  Image img = take_image(s, "Resize");
+  auto [w, h] = resize_output_size(img.width, img.height, resize);
+  Box window = center_crop_box(w, h, crop, crop);
+  if (window.top < 0 || window.left < 0) return center_crop(resize_bilinear(img, w, h), crop, crop);  // padded
+  return resize_bilinear_window(img, w, h, window);
 }
 
 Transform Resize(int64_t size) {
   HT_CHECK(size > 0, "[Resize] expected a positive size, got ", size);
-  return [size](Sample s, Rng&) -> Sample { return resize_shorter(take_image(s, "Resize"), size); };
+  return ResizeStep{size};
 }
 
 Transform CenterCrop(int64_t size) {
   HT_CHECK(size > 0, "[CenterCrop] expected a positive size, got ", size);
-  return [size](Sample s, Rng&) -> Sample { return center_crop(take_image(s, "CenterCrop"), size, size); };
+  return CenterCropStep{size};
 }
 
 Transform RandomResizedCrop(int64_t size, std::pair<double, double> scale, std::pair<double, double> ratio) {
@@ -137,42 +146,37 @@ Transform RandomResizedCrop(int64_t size, std::pair<double, double> scale, std::
       return draft_resized_crop(*jpeg, random_resized_crop_box(jpeg->width, jpeg->height, rng, scale, ratio), size);
     Image img = take_image(s, "RandomResizedCrop");
     Box box = random_resized_crop_box(img.width, img.height, rng, scale, ratio);
-    return resize_bilinear(crop(img, box), size, size);
+    return resize_bilinear(img, box, size, size);
   };
 }
 
 Transform RandomHorizontalFlip(double p) {
   return [p](Sample s, Rng& rng) -> Sample {
     Image img = take_image(s, "RandomHorizontalFlip");
-    if (uniform(rng, 0.0, 1.0) < p) return hflip(img);
+    if (uniform(rng, 0.0, 1.0) < p) hflip_in_place(img);
     return img;
   };
 }
 
-Transform ToTensor() {
-  return [](Sample s, Rng&) -> Sample { return to_tensor(take_image(s, "ToTensor")); };
-}
-
-Transform Normalize(std::vector<float> mean, std::vector<float> std) {
-  HT_CHECK(mean.size() == std.size() && !mean.empty(), "[Normalize] expected mean and std of one length, got ",
-           mean.size(), " and ", std.size());
-  return [mean, std](Sample s, Rng&) -> Sample {
-    HT_CHECK(std::holds_alternative<Tensor>(s), "[Normalize] expected a tensor (put it after ToTensor), got an image");
-    Tensor t = std::get<Tensor>(s).to(kFloat32).contiguous();
-    HT_CHECK(t.dim() == 3 && t.size(0) == int64_t(mean.size()), "[Normalize] expected a [", mean.size(),
-             ", H, W] tensor, got ", shape_str(t.sizes()));
-    Tensor out = empty(t.sizes(), {.dtype = kFloat32});
-    int64_t plane = t.size(1) * t.size(2);
-    const float* src = t.data_ptr<float>();
-    float* dst = out.data_ptr<float>();
-    for (size_t c = 0; c < mean.size(); ++c)
-      for (int64_t i = 0; i < plane; ++i)
-        dst[int64_t(c) * plane + i] = (src[int64_t(c) * plane + i] - mean[c]) / std[c];
-    return out;
-  };
+void fuse_steps(std::vector<Transform>& steps) {
+  for (size_t i = 0; i + 1 < steps.size(); ++i) {
+    if (const ResizeStep* resize = steps[i].target<ResizeStep>()) {
+      if (const CenterCropStep* crop = steps[i + 1].target<CenterCropStep>()) {
+        steps[i] = ResizeCenterCropStep{resize->size, crop->size};
+        steps.erase(steps.begin() + std::ptrdiff_t(i + 1));
+      }
+    } else if (steps[i].target<ToTensorStep>()) {
+      const NormalizeStep* norm = steps[i + 1].target<NormalizeStep>();
+      if (norm && norm->mean.size() == 3) {
+        steps[i] = ToNormalizedTensorStep{norm->mean, norm->std};
+        steps.erase(steps.begin() + std::ptrdiff_t(i + 1));
+      }
+    }
+  }
 }
 
 Transform Compose(std::vector<Transform> steps) {
+  fuse_steps(steps);
   return [steps = std::move(steps)](Sample s, Rng& rng) -> Sample {
     for (const Transform& t : steps) s = t(std::move(s), rng);
     return s;

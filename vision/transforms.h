@@ -21,11 +21,6 @@ using Rng = std::mt19937_64;
 using Sample = std::variant<Image, Tensor, EncodedJpeg>;
 using Transform = std::function<Sample(Sample, Rng&)>;
 
-// The crop box torchvision's transforms use: top row, left column, height, width.
-struct Box {
-  int64_t top = 0, left = 0, height = 0, width = 0;
-};
-
 // torchvision's Resize(size) for an int: the shorter side becomes `size`, the longer int(size * long / short);
 // PIL bilinear with antialias.
 std::pair<int64_t, int64_t> resize_output_size(int64_t width, int64_t height, int64_t size);  // (width, height)
@@ -35,7 +30,10 @@ Image crop(const Image& img, const Box& box);
 // torchvision's CenterCrop(size): offsets int(round((dim - size) / 2.0)), rounding half to even as Python does;
 // an image smaller than size is padded with black first, as torchvision pads.
 Image center_crop(const Image& img, int64_t width, int64_t height);
+// center_crop's box on an image_width x image_height image (negative offsets where it pads).
+Box center_crop_box(int64_t image_width, int64_t image_height, int64_t width, int64_t height);
 Image hflip(const Image& img);
+void hflip_in_place(Image& img);
 // torchvision's RandomResizedCrop.get_params(img, scale, ratio): 10 tries of an area fraction uniform in
 // `scale` and a log-uniform aspect ratio in `ratio`, then the central fallback.
 Box random_resized_crop_box(int64_t width, int64_t height, Rng& rng, std::pair<double, double> scale = {0.08, 1.0},
