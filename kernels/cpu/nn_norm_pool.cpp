@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/storage.h"
 #include "kernels/cpu/convert.h"
 #include "kernels/cpu/executor.h"
 #include "kernels/nn_backends.h"
@@ -45,7 +46,10 @@ class FloatCopy {
   FloatCopy(const T* src, int64_t n) {
     if constexpr (is_16bit_float_v<T>) {
       if (!src) return;
-      owned_.reset(new float[size_t(n)]);
+      // from halftorch's caching allocator: a training step widens the same maps every time, and fresh pages
+      // from malloc cost a fault and a zeroing each (a tenth of a bf16 224x224 ResNet-18 step)
+      owned_ = {static_cast<float*>(allocator_for(DeviceType::CPU)->allocate(size_t(n) * sizeof(float), 0)),
+                Release{size_t(n) * sizeof(float)}};
 #pragma omp parallel for schedule(static) if (n >= kParallelGrain)
       for (int64_t k = 0; k < n; k += kBlock) to_float(src + k, owned_.get() + k, std::min(kBlock, n - k));
       data_ = owned_.get();
@@ -56,7 +60,11 @@ class FloatCopy {
   const float_image_t<T>* data() const { return data_; }
 
  private:
-  std::unique_ptr<float[]> owned_;
+  struct Release {
+    size_t nbytes = 0;
+    void operator()(float* p) const { allocator_for(DeviceType::CPU)->deallocate(p, nbytes, 0); }
+  };
+  std::unique_ptr<float, Release> owned_;
   const float_image_t<T>* data_ = nullptr;
 };
 
