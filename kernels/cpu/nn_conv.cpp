@@ -15,6 +15,7 @@
 
 #include "kernels/cpu/conv_reference.h"
 #include "kernels/cpu/convert.h"
+#include "kernels/backends.h"
 #include "kernels/cpu/onednn.h"
 #include "kernels/nn_backends.h"
 
@@ -179,6 +180,24 @@ RawView as_float32(const RawView& v, Buffer role) {
 void narrow_into(const RawView& f, const RawView& v) {
   if (f.data != v.data) convert_dense(f, v);
 }
+// A float32 buffer in `role` for `v`'s values laid out contiguously (uninitialised).
+RawView contiguous_float32(const RawView& v, Buffer role) {
+  RawView f = v;
+  f.dtype = kFloat32;
+  f.data = onednn::scratch(role, size_t(v.numel()) * sizeof(float));
+  for (int64_t d = v.ndim - 1, stride = 1; d >= 0; stride *= v.sizes[d], --d) f.strides[d] = stride;
+  return f;
+}
+// The live taps' window of weights `w` as oneDNN computes it: the window itself (a strided view, no copy), or
+// for a dtype oneDNN does not compute in, widened to float32 — the window alone, so that a 3x3 kernel on a 1x1
+// map widens a ninth of its weights.
+RawView live_weight_as_float32(const RawView& w, const LiveTaps& taps) {
+  if (computes_in(w.dtype)) return live_weight(w, taps);
+  if (!taps.cropped()) return as_float32(w, Buffer::Weights32);
+  RawView window = live_weight(w, taps), f = contiguous_float32(window, Buffer::Weights32);
+  cpu::copy(window, f);
+  return f;
+}
 
 // A backward primitive (data or weights) over the user's source, weights and destination descriptors (the
 // activations NHWC, or in the layouts oneDNN picks), with the forward primitive desc oneDNN takes as a hint.
@@ -194,11 +213,9 @@ Cached backward_primitive(const Conv2dShape& s, const memory::desc& src, const m
   }));
 }
 
-void forward_onednn(const Conv2dShape& full, const RawView& x, const RawView& full_w, const RawView* bias,
-                    const RawView& y, bool nhwc) {
-  LiveTaps taps = live_taps(full);
-  const Conv2dShape& s = taps.s;
-  RawView w = live_weight(full_w, taps);
+// s: the shape with the live taps alone; w: their window of the weights.
+void forward_onednn(const Conv2dShape& s, const RawView& x, const RawView& w, const RawView* bias, const RawView& y,
+                    bool nhwc) {
   memory::desc xd = onednn::desc_of(x), wd = onednn::grouped_weight_desc(w, s.groups), yd = onednn::desc_of(y);
   memory::desc bd = bias ? onednn::desc_of(*bias) : memory::desc();
   auto fwd = onednn::cached<Forward>(conv_key("conv_fwd", s, nhwc, {&x, &w, bias, &y}), [&] {
@@ -216,11 +233,7 @@ void forward_onednn(const Conv2dShape& full, const RawView& x, const RawView& fu
   out.copy_back();
 }
 
-void backward_data_onednn(const Conv2dShape& full, const RawView& gy, const RawView& full_w, const RawView& gx,
-                          bool nhwc) {
-  LiveTaps taps = live_taps(full);
-  const Conv2dShape& s = taps.s;
-  RawView w = live_weight(full_w, taps);
+void backward_data_onednn(const Conv2dShape& s, const RawView& gy, const RawView& w, const RawView& gx, bool nhwc) {
   memory::desc gyd = onednn::desc_of(gy), wd = onednn::grouped_weight_desc(w, s.groups), gxd = onednn::desc_of(gx);
   auto bwd = onednn::cached<BackwardData>(conv_key("conv_bwd_data", s, nhwc, {&gy, &w, &gx}), [&] {
     return backward_primitive<BackwardData, dnnl::convolution_backward_data::desc>(s, gxd, wd, gyd, nhwc);
@@ -234,13 +247,8 @@ void backward_data_onednn(const Conv2dShape& full, const RawView& gy, const RawV
   out.copy_back();
 }
 
-void backward_weights_onednn(const Conv2dShape& full, const RawView& x, const RawView& gy, const RawView& full_gw,
+void backward_weights_onednn(const Conv2dShape& s, const RawView& x, const RawView& gy, const RawView& gw,
                              bool nhwc) {
-  LiveTaps taps = live_taps(full);
-  const Conv2dShape& s = taps.s;
-  RawView gw = live_weight(full_gw, taps);
-  // the cut taps' gradient is zero (full_gw lies densely: the caller's layout or a float32 stand-in)
-  if (taps.cropped()) std::memset(full_gw.data, 0, size_t(full_gw.numel()) * element_size(full_gw.dtype));
   memory::desc xd = onednn::desc_of(x), gyd = onednn::desc_of(gy), gwd = onednn::grouped_weight_desc(gw, s.groups);
   auto bwd = onednn::cached<BackwardWeights>(conv_key("conv_bwd_weights", s, nhwc, {&x, &gy, &gw}), [&] {
     return backward_primitive<BackwardWeights, dnnl::convolution_backward_weights::desc>(s, xd, gwd, gyd, nhwc);
@@ -259,27 +267,40 @@ void backward_weights_onednn(const Conv2dShape& full, const RawView& x, const Ra
 
 void conv2d_forward(const Conv2dShape& s, const RawView& x, const RawView& w, const RawView* bias, const RawView& y) {
   if (x.dtype == kFloat64) return reference::conv2d_forward(s, x, w, bias, y);
+  LiveTaps taps = live_taps(s);
   RawView bias32 = bias ? as_float32(*bias, Buffer::Bias32) : RawView{};
   RawView y32 = float32_stand_in(y, Buffer::Destination32);
-  forward_onednn(s, as_float32(x, Buffer::Source32), as_float32(w, Buffer::Weights32), bias ? &bias32 : nullptr, y32,
-                 forward_runs_nhwc(s, x, y));
+  forward_onednn(taps.s, as_float32(x, Buffer::Source32), live_weight_as_float32(w, taps), bias ? &bias32 : nullptr,
+                 y32, forward_runs_nhwc(s, x, y));
   narrow_into(y32, y);
 }
 
 void conv2d_backward_data(const Conv2dShape& s, const RawView& gy, const RawView& w, const RawView& gx) {
   if (gy.dtype == kFloat64) return reference::conv2d_backward_data(s, gy, w, gx);
+  LiveTaps taps = live_taps(s);
   RawView gx32 = float32_stand_in(gx, Buffer::Source32);
-  backward_data_onednn(s, as_float32(gy, Buffer::Destination32), as_float32(w, Buffer::Weights32), gx32,
+  backward_data_onednn(taps.s, as_float32(gy, Buffer::Destination32), live_weight_as_float32(w, taps), gx32,
                        runs_nhwc(gy.dtype, {&gy, &gx}));
   narrow_into(gx32, gx);
 }
 
 void conv2d_backward_weight(const Conv2dShape& s, const RawView& x, const RawView& gy, const RawView& gw) {
   if (x.dtype == kFloat64) return reference::conv2d_backward_weight(s, x, gy, gw);
-  RawView gw32 = float32_stand_in(gw, Buffer::Weights32);
-  backward_weights_onednn(s, as_float32(x, Buffer::Source32), as_float32(gy, Buffer::Destination32), gw32,
+  LiveTaps taps = live_taps(s);
+  // the cut taps' gradient is zero (gw lies densely: conv weights and their gradients are contiguous or
+  // channels_last)
+  if (taps.cropped()) std::memset(gw.data, 0, size_t(gw.numel()) * element_size(gw.dtype));
+  RawView window = live_weight(gw, taps);
+  RawView window32 = computes_in(gw.dtype) ? window
+                     : taps.cropped()      ? contiguous_float32(window, Buffer::Weights32)
+                                           : float32_stand_in(gw, Buffer::Weights32);
+  backward_weights_onednn(taps.s, as_float32(x, Buffer::Source32), as_float32(gy, Buffer::Destination32), window32,
                           runs_nhwc(x.dtype, {&x, &gy}));
-  narrow_into(gw32, gw);
+  if (window32.data == window.data) return;
+  if (taps.cropped())
+    cpu::copy(window32, window);
+  else
+    narrow_into(window32, gw);
 }
 
 }  // namespace ht::kernels::cpu
