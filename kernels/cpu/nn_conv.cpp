@@ -15,7 +15,6 @@
 
 #include "kernels/cpu/conv_reference.h"
 #include "kernels/cpu/convert.h"
-#include "kernels/backends.h"
 #include "kernels/cpu/onednn.h"
 #include "kernels/nn_backends.h"
 
@@ -180,23 +179,51 @@ RawView as_float32(const RawView& v, Buffer role) {
 void narrow_into(const RawView& f, const RawView& v) {
   if (f.data != v.data) convert_dense(f, v);
 }
-// A float32 buffer in `role` for `v`'s values laid out contiguously (uninitialised).
-RawView contiguous_float32(const RawView& v, Buffer role) {
+// A contiguous view of `v`'s shape in `dtype` in staging buffer `role` (uninitialised).
+RawView contiguous_in(const RawView& v, DType dtype, Buffer role) {
   RawView f = v;
-  f.dtype = kFloat32;
-  f.data = onednn::scratch(role, size_t(v.numel()) * sizeof(float));
+  f.dtype = dtype;
+  f.data = onednn::scratch(role, size_t(v.numel()) * element_size(dtype));
   for (int64_t d = v.ndim - 1, stride = 1; d >= 0; stride *= v.sizes[d], --d) f.strides[d] = stride;
   return f;
 }
+// Moves the 16-bit values of a 4-d window (any strides) to or from `dense`, a contiguous view of its shape:
+// plain 2-byte loads and stores, so that the conversion runs on dense memory (convert.h's vector loops).
+enum class Direction { ToDense, FromDense };
+void move_window_bits(const RawView& window, const RawView& dense, Direction direction) {
+  const int64_t* n = window.sizes;
+  const int64_t* st = window.strides;
+  auto* base = static_cast<uint16_t*>(window.data);
+  auto* packed = static_cast<uint16_t*>(dense.data);
+  for (int64_t a = 0; a < n[0]; ++a)
+    for (int64_t b = 0; b < n[1]; ++b)
+      for (int64_t c = 0; c < n[2]; ++c)
+        for (int64_t d = 0; d < n[3]; ++d, ++packed) {
+          uint16_t* element = base + a * st[0] + b * st[1] + c * st[2] + d * st[3];
+          if (direction == Direction::ToDense)
+            *packed = *element;
+          else
+            *element = *packed;
+        }
+}
 // The live taps' window of weights `w` as oneDNN computes it: the window itself (a strided view, no copy), or
 // for a dtype oneDNN does not compute in, widened to float32 — the window alone, so that a 3x3 kernel on a 1x1
-// map widens a ninth of its weights.
+// map widens a ninth of its weights. (Buffer::Weights stages the window's 16-bit values; oneDNN's weight
+// reorder reuses it afterwards.)
 RawView live_weight_as_float32(const RawView& w, const LiveTaps& taps) {
   if (computes_in(w.dtype)) return live_weight(w, taps);
   if (!taps.cropped()) return as_float32(w, Buffer::Weights32);
-  RawView window = live_weight(w, taps), f = contiguous_float32(window, Buffer::Weights32);
-  cpu::copy(window, f);
+  RawView window = live_weight(w, taps), packed = contiguous_in(window, w.dtype, Buffer::Weights);
+  RawView f = contiguous_in(window, kFloat32, Buffer::Weights32);
+  move_window_bits(window, packed, Direction::ToDense);
+  convert_dense(packed, f);
   return f;
+}
+// Writes `window32` (contiguous float32) into the 16-bit window `window`, rounding as convert.h does.
+void narrow_into_window(const RawView& window32, const RawView& window) {
+  RawView packed = contiguous_in(window, window.dtype, Buffer::Weights);
+  convert_dense(window32, packed);
+  move_window_bits(window, packed, Direction::FromDense);
 }
 
 // A backward primitive (data or weights) over the user's source, weights and destination descriptors (the
@@ -292,13 +319,13 @@ void conv2d_backward_weight(const Conv2dShape& s, const RawView& x, const RawVie
   if (taps.cropped()) std::memset(gw.data, 0, size_t(gw.numel()) * element_size(gw.dtype));
   RawView window = live_weight(gw, taps);
   RawView window32 = computes_in(gw.dtype) ? window
-                     : taps.cropped()      ? contiguous_float32(window, Buffer::Weights32)
+                     : taps.cropped()      ? contiguous_in(window, kFloat32, Buffer::Weights32)
                                            : float32_stand_in(gw, Buffer::Weights32);
   backward_weights_onednn(taps.s, as_float32(x, Buffer::Source32), as_float32(gy, Buffer::Destination32), window32,
                           runs_nhwc(x.dtype, {&x, &gy}));
   if (window32.data == window.data) return;
   if (taps.cropped())
-    cpu::copy(window32, window);
+    narrow_into_window(window32, window);
   else
     narrow_into(window32, gw);
 }
