@@ -62,7 +62,7 @@ struct MaxPoolFwdBody {
       }
     }
     y[i] = plane[best_i * o.pixel];
-    idx[i] = best_i;
+    if (idx) idx[i] = best_i;
   }
 };
 
@@ -217,11 +217,11 @@ void visit_batch_norm(DType x, std::initializer_list<const RawView*> params, con
 // body(i) for i < n; E::run_channels(s, body) runs body.at(i, channel) over [s.n, s.c, s.hw].
 template <class E>
 struct NnMaps {
-  static void max_pool2d_forward(const Pool2dShape& s, const RawView& x, const RawView& y, const RawView& idx) {
+  static void max_pool2d_forward(const Pool2dShape& s, const RawView& x, const RawView& y, const RawView* idx) {
     visit_floating(x.dtype, "max_pool2d", [&](auto tag) {
       using T = typename decltype(tag)::type;
       E::run(s.planes * s.out_h * s.out_w, MaxPoolFwdBody<T>{s, static_cast<const T*>(x.data), static_cast<T*>(y.data),
-                                                             static_cast<int64_t*>(idx.data)});
+                                                             idx ? static_cast<int64_t*>(idx->data) : nullptr});
     });
   }
   static void max_pool2d_backward(const Pool2dShape& s, const RawView& gy, const RawView& idx, const RawView& gx) {

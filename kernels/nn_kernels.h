@@ -36,6 +36,21 @@ struct BnEpilogue {
   const RawView* residual = nullptr;
   bool relu = false;
 };
+// Eval-mode batch norm's per-channel arguments (as batch_norm_apply takes them): mean and invstd in opmath,
+// weight and bias (each may be absent).
+struct BnInference {
+  RawView mean, invstd;
+  const RawView* weight = nullptr;
+  const RawView* bias = nullptr;
+};
+// The batch-norm shape of a convolution's output y (dense NCHW or channels_last).
+inline BatchNormShape conv2d_output_bn_shape(const Conv2dShape& s, const RawView& y) {
+  return {s.n, s.c_out, s.out_h * s.out_w, y.ndim == 4 && y.strides[1] == 1 && s.c_out > 1};
+}
+// conv2d_batch_norm_forward: an inference block's convolution (no bias) with eval-mode batch norm, the residual
+// add and ReLU folded into it: y = epilogue(batch_norm_apply(conv(x, w))). A backend may apply the batch norm to
+// the convolution's accumulator (float) before rounding y once; the values then differ from the unfused ops by
+// that one rounding.
 // batch_norm_forward_train: normalises with the batch's biased variance, writes mean / invstd, and (when given)
 // updates the running stats with momentum and the unbiased variance, as PyTorch does.
 // batch_norm_apply: y = (x - mean) * invstd * weight + bias with given per-channel mean / invstd (eval mode),
@@ -53,7 +68,7 @@ struct Pool2dShape {
   bool channels_last = false;
 };
 // max_pool2d: indices (int64, like y) hold the flat position of each maximum within its input plane, as
-// PyTorch's do.
+// PyTorch's do; null indices ask for the values alone (a forward no backward follows).
 // adaptive_avg_pool2d: output cell (i, j) averages input rows [floor(i*h/oh), ceil((i+1)*h/oh)) and the same
 // for columns. Only planes, h, w, out_h, out_w of the shape are used.
 
@@ -63,6 +78,10 @@ struct Pool2dShape {
   X(conv2d_forward, (const Conv2dShape& s, const RawView& x, const RawView& w, const RawView* bias,                \
                      const RawView& y),                                                                           \
     (s, x, w, bias, y), (common_device("conv2d", {&x, &w, bias, &y})))                                            \
+  X(conv2d_batch_norm_forward, (const Conv2dShape& s, const RawView& x, const RawView& w, const BnInference& bn,  \
+                                const BnEpilogue& epilogue, const RawView& y),                                    \
+    (s, x, w, bn, epilogue, y),                                                                                   \
+    (common_device("conv2d_batch_norm", {&x, &w, &bn.mean, &bn.invstd, bn.weight, bn.bias, epilogue.residual, &y}))) \
   X(conv2d_backward_data, (const Conv2dShape& s, const RawView& gy, const RawView& w, const RawView& gx),         \
     (s, gy, w, gx), (common_device("conv2d_backward", {&gy, &w, &gx})))                                           \
   X(conv2d_backward_weight, (const Conv2dShape& s, const RawView& x, const RawView& gy, const RawView& gw),       \
@@ -82,8 +101,8 @@ struct Pool2dShape {
                           const RawView* gweight, const RawView* gbias),                                          \
     (s, x, gy, mean, invstd, weight, train, gx, gweight, gbias),                                                  \
     (common_device("batch_norm_backward", {&x, &gy, &mean, &invstd, weight, gx, gweight, gbias})))                \
-  X(max_pool2d_forward, (const Pool2dShape& s, const RawView& x, const RawView& y, const RawView& indices),       \
-    (s, x, y, indices), (common_device("max_pool2d", {&x, &y, &indices})))                                        \
+  X(max_pool2d_forward, (const Pool2dShape& s, const RawView& x, const RawView& y, const RawView* indices),       \
+    (s, x, y, indices), (common_device("max_pool2d", {&x, &y, indices})))                                         \
   X(max_pool2d_backward, (const Pool2dShape& s, const RawView& gy, const RawView& indices, const RawView& gx),    \
     (s, gy, indices, gx), (common_device("max_pool2d_backward", {&gy, &indices, &gx})))                           \
   X(adaptive_avg_pool2d_forward, (const Pool2dShape& s, const RawView& x, const RawView& y), (s, x, y),           \

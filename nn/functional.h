@@ -36,8 +36,18 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 Tensor batch_norm_inference(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                             const Tensor& weight, const Tensor& bias, double eps, const Tensor& residual = Tensor(),
                             bool relu = false);
+// Inference only: batch_norm_inference(conv2d(x, conv_weight, no bias, ...), ..., residual, relu) as one
+// convolution whose output is normalised, added to and rectified before it is stored (oneDNN post-ops on the
+// CPU; two passes on CUDA). The values differ from those ops run one after another by the one rounding of the
+// convolution's output they skip (float32: within 1e-6 of the output's scale). No autograd history, as
+// batch_norm_inference.
+Tensor conv2d_batch_norm_inference(const Tensor& x, const Tensor& conv_weight, Size2 stride, Size2 padding,
+                                   Size2 dilation, int64_t groups, const Tensor& running_mean,
+                                   const Tensor& running_var, const Tensor& bn_weight, const Tensor& bn_bias,
+                                   double eps, const Tensor& residual = Tensor(), bool relu = false);
 
-// stride 0 means stride = kernel_size (PyTorch's stride=None).
+// stride 0 means stride = kernel_size (PyTorch's stride=None). Where no backward follows (grad mode off, or x
+// not requiring grad) it computes the values alone, without indices.
 Tensor max_pool2d(const Tensor& x, Size2 kernel_size, Size2 stride = 0, Size2 padding = 0, Size2 dilation = 1,
                   bool ceil_mode = false);
 // Also returns the int64 indices of the maxima (flat positions within each input plane).

@@ -5,24 +5,17 @@
 #include "core/raw.h"
 #include "kernels/nn_kernels.h"
 #include "nn/functional.h"
+#include "nn/functional_internal.h"
 
 namespace ht::nn::functional {
 
 using autograd::Grads;
 using autograd::Inputs;
 
-namespace {
-// A weight as the kernels take it: as it is when it lies densely as NCHW or channels_last, else a copy.
-Tensor dense(const Tensor& w) { return w.is_contiguous(MemoryFormat::ChannelsLast) ? w : w.contiguous(); }
-}  // namespace
+namespace internal {
 
-Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, Size2 stride, Size2 padding,
-              Size2 dilation, int64_t groups) {
-  using amp::CastPolicy;
-  Tensor x = amp::autocast_input(x_in, CastPolicy::LowerPrecision);
-  Tensor weight = amp::autocast_input(weight_in, CastPolicy::LowerPrecision);
-  Tensor bias = bias_in.defined() ? amp::autocast_input(bias_in, CastPolicy::LowerPrecision) : bias_in;
-  if (x.dim() == 3) return conv2d(x.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0);
+kernels::Conv2dShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride,
+                                  Size2 padding, Size2 dilation, int64_t groups) {
   HT_CHECK(x.dim() == 4, "[conv2d] expected input (N, C, H, W) or (C, H, W), got shape ", shape_str(x.sizes()));
   HT_CHECK(weight.dim() == 4, "[conv2d] expected weight (C_out, C_in / groups, kH, kW), got shape ",
            shape_str(weight.sizes()));
@@ -50,20 +43,40 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
   s.c_out = weight.size(0); s.kh = weight.size(2); s.kw = weight.size(3);
   s.stride_h = stride.h; s.stride_w = stride.w; s.pad_h = padding.h; s.pad_w = padding.w;
   s.dil_h = dilation.h; s.dil_w = dilation.w; s.groups = groups;
-  s.inference = !autograd::grad_enabled() ||
-                !(x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
   s.out_h = (s.h + 2 * s.pad_h - s.dil_h * (s.kh - 1) - 1) / s.stride_h + 1;
   s.out_w = (s.w + 2 * s.pad_w - s.dil_w * (s.kw - 1) - 1) / s.stride_w + 1;
   HT_CHECK(s.h + 2 * s.pad_h >= s.dil_h * (s.kh - 1) + 1 && s.w + 2 * s.pad_w >= s.dil_w * (s.kw - 1) + 1,
            "[conv2d] expected the padded input (", s.h + 2 * s.pad_h, " x ", s.w + 2 * s.pad_w,
            ") to be at least the dilated kernel (", s.dil_h * (s.kh - 1) + 1, " x ", s.dil_w * (s.kw - 1) + 1, ")");
+  return s;
+}
 
+MemoryFormat conv2d_memory_format(const Tensor& x, const Tensor& weight) {
   // channels_last when the input or the weight is (PyTorch's rule for oneDNN and cuDNN): no reorder per layer
-  MemoryFormat format = x.suggest_memory_format() == MemoryFormat::ChannelsLast ||
-                                weight.suggest_memory_format() == MemoryFormat::ChannelsLast
-                            ? MemoryFormat::ChannelsLast
-                            : MemoryFormat::Contiguous;
-  Tensor xc = x.detach().contiguous(format), wc = dense(weight.detach());
+  return x.suggest_memory_format() == MemoryFormat::ChannelsLast ||
+                 weight.suggest_memory_format() == MemoryFormat::ChannelsLast
+             ? MemoryFormat::ChannelsLast
+             : MemoryFormat::Contiguous;
+}
+
+Tensor dense_conv_weight(const Tensor& w) {
+  return w.is_contiguous(MemoryFormat::ChannelsLast) ? w : w.contiguous();
+}
+
+}  // namespace internal
+
+Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, Size2 stride, Size2 padding,
+              Size2 dilation, int64_t groups) {
+  using amp::CastPolicy;
+  Tensor x = amp::autocast_input(x_in, CastPolicy::LowerPrecision);
+  Tensor weight = amp::autocast_input(weight_in, CastPolicy::LowerPrecision);
+  Tensor bias = bias_in.defined() ? amp::autocast_input(bias_in, CastPolicy::LowerPrecision) : bias_in;
+  if (x.dim() == 3) return conv2d(x.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0);
+  kernels::Conv2dShape s = internal::conv2d_shape(x, weight, bias, stride, padding, dilation, groups);
+  s.inference = !autograd::grad_enabled() ||
+                !(x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
+  MemoryFormat format = internal::conv2d_memory_format(x, weight);
+  Tensor xc = x.detach().contiguous(format), wc = internal::dense_conv_weight(weight.detach());
   Tensor y = empty({s.n, s.c_out, s.out_h, s.out_w}, {.dtype = x.dtype(), .device = x.device(), .memory_format = format});
   if (y.numel() > 0) {
     kernels::RawView bv = bias.defined() ? detail::raw(bias.detach().contiguous(), "conv2d") : kernels::RawView{};
@@ -77,11 +90,11 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
       gx = empty(in[0].sizes(), {.dtype = in[0].dtype(), .device = in[0].device(), .memory_format = format});
       if (gx.numel() > 0) {
         if (gy.numel() == 0) gx.zero_();
-        else kernels::conv2d_backward_data(s, detail::raw(gy), detail::raw(dense(in[1])), detail::raw(gx));
+        else kernels::conv2d_backward_data(s, detail::raw(gy), detail::raw(internal::dense_conv_weight(in[1])), detail::raw(gx));
       }
     }
     if (in[1].requires_grad()) {
-      Tensor wc = dense(in[1]);
+      Tensor wc = internal::dense_conv_weight(in[1]);
       gw = zeros_like(wc);
       if (gy.numel() > 0)
         kernels::conv2d_backward_weight(s, detail::raw(in[0].contiguous(format)), detail::raw(gy), detail::raw(gw));

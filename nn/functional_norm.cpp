@@ -7,6 +7,7 @@
 #include "core/raw.h"
 #include "kernels/nn_kernels.h"
 #include "nn/functional.h"
+#include "nn/functional_internal.h"
 
 namespace ht::nn::functional {
 
@@ -25,11 +26,14 @@ void check_channel_vector(const Tensor& t, const Tensor& x, const char* what) {
            x.device().str(), " like the input, got ", dtype_name(t.dtype()), " on ", t.device().str());
   HT_CHECK(t.is_contiguous(), "[batch_norm] expected a contiguous ", what);
 }
-DType stats_dtype(DType t) { return t == kFloat64 ? kFloat64 : kFloat32; }
+}  // namespace
 
-// The checks batch norm's inputs pass in either mode, and the kernels' shape of x.
-kernels::BatchNormShape checked_shape(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
-                                      const Tensor& weight, const Tensor& bias, bool training) {
+namespace internal {
+
+DType batch_norm_stats_dtype(DType t) { return t == kFloat64 ? kFloat64 : kFloat32; }
+
+kernels::BatchNormShape batch_norm_shape(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                                         const Tensor& weight, const Tensor& bias, bool training) {
   HT_CHECK(x.dim() >= 2, "[batch_norm] expected input (N, C, *), got shape ", shape_str(x.sizes()));
   HT_CHECK(x.is_floating_point(), "[batch_norm] expected a floating-point input, got ", dtype_name(x.dtype()));
   check_channel_vector(running_mean, x, "running_mean");
@@ -54,7 +58,6 @@ kernels::BatchNormShape checked_shape(const Tensor& x, const Tensor& running_mea
   return s;
 }
 
-// Eval mode's mean and 1 / sqrt(var + eps) from the running statistics, in the kernels' opmath dtype.
 std::pair<Tensor, Tensor> eval_statistics(const Tensor& running_mean, const Tensor& running_var, double eps,
                                           const TensorOptions& stats_options) {
   NoGradGuard ng;
@@ -62,15 +65,31 @@ std::pair<Tensor, Tensor> eval_statistics(const Tensor& running_mean, const Tens
           rsqrt(add(running_var.to(stats_options.dtype), eps)).contiguous()};
 }
 
-}  // namespace
+void check_no_history(std::initializer_list<const Tensor*> inputs, const char* op) {
+  if (!autograd::grad_enabled()) return;
+  for (const Tensor* t : inputs)
+    HT_CHECK(!t->defined() || !t->requires_grad(), "[", op, "] records no autograd history, but an input requires "
+             "grad; run it under NoGradGuard, or use the ops it fuses one after another");
+}
+
+Tensor residual_like(const Tensor& residual, const Tensor& like, const char* like_name, MemoryFormat format,
+                     const char* op) {
+  HT_CHECK(residual.sizes() == like.sizes() && residual.dtype() == like.dtype() && residual.device() == like.device(),
+           "[", op, "] expected a residual like the ", like_name, " (", shape_str(like.sizes()), ", ",
+           dtype_name(like.dtype()), ", ", like.device().str(), "), got ", shape_str(residual.sizes()), ", ",
+           dtype_name(residual.dtype()), ", ", residual.device().str());
+  return residual.contiguous(format);
+}
+
+}  // namespace internal
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
-  kernels::BatchNormShape s = checked_shape(x, running_mean, running_var, weight, bias, training);
+  kernels::BatchNormShape s = internal::batch_norm_shape(x, running_mean, running_var, weight, bias, training);
   MemoryFormat format = s.channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
   Tensor xc = x.detach().contiguous(format);
   Tensor y = empty(x.sizes(), {.dtype = x.dtype(), .device = x.device(), .memory_format = format});
-  TensorOptions so{.dtype = stats_dtype(x.dtype()), .device = x.device()};
+  TensorOptions so{.dtype = internal::batch_norm_stats_dtype(x.dtype()), .device = x.device()};
   Tensor mean, invstd;
   auto opt_raw = [](const Tensor& t, kernels::RawView& v) -> const kernels::RawView* {
     if (!t.defined()) return nullptr;
@@ -85,7 +104,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                                       opt_raw(running_mean, rmv), opt_raw(running_var, rvv), momentum, eps,
                                       detail::raw(y), detail::raw(mean), detail::raw(invstd));
   } else {
-    std::tie(mean, invstd) = eval_statistics(running_mean, running_var, eps, so);
+    std::tie(mean, invstd) = internal::eval_statistics(running_mean, running_var, eps, so);
     if (y.numel() > 0)
       kernels::batch_norm_apply(s, detail::raw(xc), detail::raw(mean), detail::raw(invstd), opt_raw(weight, wv),
                                 opt_raw(bias, bv), kernels::BnEpilogue{}, detail::raw(y));
@@ -119,27 +138,21 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 
 Tensor batch_norm_inference(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                             const Tensor& weight, const Tensor& bias, double eps, const Tensor& residual, bool relu) {
-  kernels::BatchNormShape s = checked_shape(x, running_mean, running_var, weight, bias, /*training=*/false);
-  if (autograd::grad_enabled())
-    for (const Tensor* t : {&x, &weight, &bias, &residual})
-      HT_CHECK(!t->defined() || !t->requires_grad(), "[batch_norm_inference] records no autograd history, but an "
-               "input requires grad; run it under NoGradGuard, or use batch_norm, add and relu");
+  kernels::BatchNormShape s =
+      internal::batch_norm_shape(x, running_mean, running_var, weight, bias, /*training=*/false);
+  internal::check_no_history({&x, &weight, &bias, &residual}, "batch_norm_inference");
   MemoryFormat format = s.channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
   Tensor xc = x.contiguous(format), rc;
   kernels::RawView residual_view;
   kernels::BnEpilogue epilogue{.relu = relu};
   if (residual.defined()) {
-    HT_CHECK(residual.sizes() == x.sizes() && residual.dtype() == x.dtype() && residual.device() == x.device(),
-             "[batch_norm_inference] expected a residual like the input (", shape_str(x.sizes()), ", ",
-             dtype_name(x.dtype()), ", ", x.device().str(), "), got ", shape_str(residual.sizes()), ", ",
-             dtype_name(residual.dtype()), ", ", residual.device().str());
-    rc = residual.contiguous(format);
+    rc = internal::residual_like(residual, x, "input", format, "batch_norm_inference");
     residual_view = detail::raw(rc, "batch_norm_inference");
     epilogue.residual = &residual_view;
   }
   Tensor y = empty(x.sizes(), {.dtype = x.dtype(), .device = x.device(), .memory_format = format});
-  auto [mean, invstd] = eval_statistics(running_mean, running_var, eps,
-                                        {.dtype = stats_dtype(x.dtype()), .device = x.device()});
+  auto [mean, invstd] = internal::eval_statistics(
+      running_mean, running_var, eps, {.dtype = internal::batch_norm_stats_dtype(x.dtype()), .device = x.device()});
   kernels::RawView wv, bv;
   if (weight.defined()) wv = detail::raw(weight, "batch_norm_inference");
   if (bias.defined()) bv = detail::raw(bias, "batch_norm_inference");

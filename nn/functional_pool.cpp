@@ -44,8 +44,10 @@ Shape out_shape(const Tensor& x, int64_t oh, int64_t ow) {
 }
 }  // namespace
 
-std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, Size2 kernel_size, Size2 stride, Size2 padding,
-                                                  Size2 dilation, bool ceil_mode) {
+namespace {
+// max_pool2d's checks, and the kernels' shape.
+kernels::Pool2dShape max_pool_shape(const Tensor& x, Size2 kernel_size, Size2 stride, Size2 padding, Size2 dilation,
+                                    bool ceil_mode) {
   kernels::Pool2dShape s;
   planes_of(x, "max_pool2d", s);
   if (stride.h == 0 && stride.w == 0) stride = kernel_size;
@@ -62,12 +64,20 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, Size2 kernel_
   HT_CHECK(s.out_h > 0 && s.out_w > 0, "[max_pool2d] given input size ", shape_str(x.sizes()), ", kernel (",
            s.kh, ", ", s.kw, "), padding (", s.pad_h, ", ", s.pad_w, "), dilation (", s.dil_h, ", ", s.dil_w,
            "): calculated output size (", s.out_h, " x ", s.out_w, "). Output size is too small");
+  return s;
+}
+}  // namespace
+
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, Size2 kernel_size, Size2 stride, Size2 padding,
+                                                  Size2 dilation, bool ceil_mode) {
+  kernels::Pool2dShape s = max_pool_shape(x, kernel_size, stride, padding, dilation, ceil_mode);
   MemoryFormat format = format_of(s);
   Tensor xc = x.detach().contiguous(format);
   TensorOptions o{.dtype = x.dtype(), .device = x.device(), .memory_format = format};
   Tensor y = empty(out_shape(x, s.out_h, s.out_w), o);
   Tensor idx = empty(y.sizes(), {.dtype = kInt64, .device = x.device(), .memory_format = format});
-  if (y.numel() > 0) kernels::max_pool2d_forward(s, detail::raw(xc), detail::raw(y), detail::raw(idx));
+  kernels::RawView idx_view = detail::raw(idx);
+  if (y.numel() > 0) kernels::max_pool2d_forward(s, detail::raw(xc), detail::raw(y), &idx_view);
   y = autograd::record("max_pool2d", y, {x}, [s, idx, format](const Inputs& in, const Tensor&, const Tensor& g) {
     Tensor gy = g.to(in[0].dtype()).contiguous(format);
     Tensor gx = empty(in[0].sizes(), {.dtype = in[0].dtype(), .device = in[0].device(), .memory_format = format});
@@ -77,8 +87,17 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, Size2 kernel_
   return {y, idx};
 }
 
+// Without a backward to come, the values alone: no int64 indices written (four times the bytes of a 16-bit
+// output).
 Tensor max_pool2d(const Tensor& x, Size2 kernel_size, Size2 stride, Size2 padding, Size2 dilation, bool ceil_mode) {
-  return max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode).first;
+  if (autograd::grad_enabled() && x.requires_grad())
+    return max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode).first;
+  kernels::Pool2dShape s = max_pool_shape(x, kernel_size, stride, padding, dilation, ceil_mode);
+  MemoryFormat format = format_of(s);
+  Tensor xc = x.contiguous(format);
+  Tensor y = empty(out_shape(x, s.out_h, s.out_w), {.dtype = x.dtype(), .device = x.device(), .memory_format = format});
+  if (y.numel() > 0) kernels::max_pool2d_forward(s, detail::raw(xc), detail::raw(y), nullptr);
+  return y;
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output_size) {

@@ -61,15 +61,32 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
                                 bias, use_batch, factor, options.eps);
 }
 
+namespace {
+// Whether an eval-mode batch norm `bn` over `inputs` can run as one inference pass: running statistics, nothing
+// that needs gradients, autocast off.
+bool runs_as_inference(const BatchNorm2d& bn, std::initializer_list<const Tensor*> inputs) {
+  if (bn.is_training() || !bn.options.track_running_stats || amp::is_autocast_enabled()) return false;
+  if (!autograd::grad_enabled()) return true;
+  for (const Tensor* t : inputs)
+    if (t->defined() && t->requires_grad()) return false;
+  return !(bn.weight.defined() && bn.weight.requires_grad()) && !(bn.bias.defined() && bn.bias.requires_grad());
+}
+}  // namespace
+
 Tensor BatchNorm2d::forward_fused(const Tensor& x, const Tensor& residual, bool relu) {
-  bool needs_grad = autograd::grad_enabled() &&
-                    (x.requires_grad() || (residual.defined() && residual.requires_grad()) ||
-                     (weight.defined() && weight.requires_grad()) || (bias.defined() && bias.requires_grad()));
-  if (!is_training() && options.track_running_stats && !needs_grad && !amp::is_autocast_enabled() && x.dim() == 4)
+  if (x.dim() == 4 && runs_as_inference(*this, {&x, &residual}))
     return functional::batch_norm_inference(x, running_mean, running_var, weight, bias, options.eps, residual, relu);
   Tensor y = forward(x);
   if (residual.defined()) y = add(y, residual);
   return relu ? ht::relu(y) : y;
+}
+
+Tensor conv_batch_norm(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, const Tensor& residual, bool relu) {
+  if (x.dim() == 4 && !conv.bias.defined() && runs_as_inference(bn, {&x, &residual, &conv.weight}))
+    return functional::conv2d_batch_norm_inference(x, conv.weight, conv.options.stride, conv.options.padding,
+                                                   conv.options.dilation, conv.options.groups, bn.running_mean,
+                                                   bn.running_var, bn.weight, bn.bias, bn.options.eps, residual, relu);
+  return bn.forward_fused(conv.forward(x), residual, relu);
 }
 
 bool BatchNorm2d::fill_missing(const std::string& local_name, int64_t file_version) {

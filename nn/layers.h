@@ -52,6 +52,10 @@ class BatchNorm2d : public Module {
  protected:
   bool fill_missing(const std::string& local_name, int64_t file_version) override;
 };
+// bn.forward_fused(conv.forward(x), residual, relu); where forward_fused would run its one inference pass and
+// the convolution has no bias, the batch norm, residual and ReLU are folded into the convolution instead
+// (functional::conv2d_batch_norm_inference): torchvision's blocks at inference, one pass per convolution.
+Tensor conv_batch_norm(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, const Tensor& residual, bool relu);
 
 class ReLU : public Module {
  public:

@@ -23,11 +23,26 @@ BasicBlock::BasicBlock(int64_t inplanes, int64_t planes, int64_t stride, ModuleP
   if (ds) downsample = register_module("downsample", ds);
 }
 
-// Batch norm, the residual add and ReLU go through BatchNorm2d::forward_fused: one pass at inference.
+namespace {
+// The downsample branch: torchvision's Sequential(conv1x1, BatchNorm2d) through conv_batch_norm; any other
+// module as it is.
+Tensor downsample_forward(Module& downsample, const Tensor& x) {
+  auto* seq = dynamic_cast<Sequential*>(&downsample);
+  if (seq && seq->size() == 2) {
+    auto* conv = dynamic_cast<Conv2d*>((*seq)[0].get());
+    auto* bn = dynamic_cast<BatchNorm2d*>((*seq)[1].get());
+    if (conv && bn) return conv_batch_norm(*conv, *bn, x, Tensor(), /*relu=*/false);
+  }
+  return downsample.forward(x);
+}
+}  // namespace
+
+// Each convolution with its batch norm (and the residual add and ReLU) goes through conv_batch_norm: one pass
+// per convolution at inference.
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor out = bn1->forward_fused(conv1->forward(x), Tensor(), /*relu=*/true);
-  Tensor identity = downsample ? downsample->forward(x) : x;
-  return bn2->forward_fused(conv2->forward(out), identity, /*relu=*/true);
+  Tensor out = conv_batch_norm(*conv1, *bn1, x, Tensor(), /*relu=*/true);
+  Tensor identity = downsample ? downsample_forward(*downsample, x) : x;
+  return conv_batch_norm(*conv2, *bn2, out, identity, /*relu=*/true);
 }
 
 ResNet::ResNet(const std::vector<int64_t>& layers, ResNetOptions options) : options(options) {
@@ -75,7 +90,7 @@ std::shared_ptr<Sequential> ResNet::make_layer(int64_t planes, int64_t blocks, i
 }
 
 Tensor ResNet::forward(const Tensor& x) {
-  Tensor y = maxpool->forward(bn1->forward_fused(conv1->forward(x), Tensor(), /*relu=*/true));
+  Tensor y = maxpool->forward(conv_batch_norm(*conv1, *bn1, x, Tensor(), /*relu=*/true));
   y = layer4->forward(layer3->forward(layer2->forward(layer1->forward(y))));
   return fc->forward(avgpool->forward(y).flatten(1));
 }

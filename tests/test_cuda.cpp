@@ -306,7 +306,7 @@ TEST_CASE("the device switch: operands on two devices are refused; CUDA work wit
                       Catch::Contains("[binary] expected all tensors on one device, got cpu and cuda:0"));
   kernels::Pool2dShape ps;
   ps.planes = 1, ps.h = 2, ps.w = 2, ps.out_h = 1, ps.out_w = 1, ps.kh = 2, ps.kw = 2;
-  REQUIRE_THROWS_WITH(kernels::max_pool2d_forward(ps, on_cpu, out, on_cuda),
+  REQUIRE_THROWS_WITH(kernels::max_pool2d_forward(ps, on_cpu, out, &on_cuda),
                       Catch::Contains("[max_pool2d] expected all tensors on one device"));
   if (cuda::is_available()) return;
   // each family's CUDA branch, reached without a GPU: an error naming CUDA (built without it, or no device)

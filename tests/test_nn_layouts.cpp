@@ -83,6 +83,68 @@ TEST_CASE("conv2d in every dtype and memory format matches the float64 path", "[
   }
 }
 
+TEST_CASE("conv2d_batch_norm_inference in every dtype and memory format matches conv2d, batch_norm, add and relu "
+          "in float64",
+          "[nn][conv][bn][layouts]") {
+  // The fused op applies batch norm, the residual and ReLU to the convolution's float accumulator and rounds
+  // once: against the float64 ops on the same rounded inputs it keeps the conv2d test's tolerances.
+  for (int i = 0; has("conv" + std::to_string(i) + ".x"); ++i) {
+    std::string c = "conv" + std::to_string(i);
+    auto k = cfg(c);
+    nn::Size2 stride{k[7], k[8]}, padding{k[9], k[10]}, dilation{k[11], k[12]};
+    const int64_t groups = k[13];
+    Tensor w0 = fx(c + ".w");
+    const int64_t c_out = w0.size(0);
+    manual_seed(40 + i);
+    Tensor rm0 = randn({c_out}), rv0 = add(rand({c_out}), 0.5), bw0 = randn({c_out}), bb0 = randn({c_out});
+    for (const Variant& v : variants()) {
+      // 16-bit inputs take float32 batch-norm parameters on odd configurations, their own dtype on even ones
+      DType param = v.dtype == kFloat32 || i % 2 ? kFloat32 : v.dtype;
+      for (bool with_residual : {false, true})
+        for (bool relu : {false, true}) {
+          INFO(c << " in " << name(v) << ", parameters " << dtype_name(param) << (with_residual ? ", residual" : "")
+                 << (relu ? ", relu" : ""));
+          NoGradGuard ng;
+          Tensor x = fx(c + ".x").to(v.dtype).contiguous(v.format), w = w0.to(v.dtype);
+          Tensor rm = rm0.to(param), rv = rv0.to(param), bw = bw0.to(param), bb = bb0.to(param);
+          Tensor yr = F::conv2d(x.to(kFloat64), w.to(kFloat64), Tensor(), stride, padding, dilation, groups);
+          Tensor residual;
+          if (with_residual) residual = randn(yr.sizes()).to(v.dtype).contiguous(v.format);
+          Tensor want = F::batch_norm(yr, rm.to(kFloat64), rv.to(kFloat64), bw.to(kFloat64), bb.to(kFloat64),
+                                      /*training=*/false, 0.1, 1e-5);
+          if (with_residual) want = add(want, residual.to(kFloat64));
+          if (relu) want = ht::relu(want);
+          Tensor y = F::conv2d_batch_norm_inference(x, w, stride, padding, dilation, groups, rm, rv, bw, bb, 1e-5,
+                                                    residual, relu);
+          CHECK(y.dtype() == v.dtype);
+          check_layout(y, v, "output");
+          check_rel(y, want, v.tol, "forward");
+          // the float64 path: the same ops one after another
+          Tensor wide = F::conv2d_batch_norm_inference(x.to(kFloat64), w.to(kFloat64), stride, padding, dilation,
+                                                       groups, rm.to(kFloat64), rv.to(kFloat64), bw.to(kFloat64),
+                                                       bb.to(kFloat64), 1e-5,
+                                                       with_residual ? residual.to(kFloat64) : Tensor(), relu);
+          check_rel(wide, want, 1e-12, "float64");
+        }
+    }
+  }
+}
+
+TEST_CASE("conv2d_batch_norm_inference refuses inputs that require grad and names a residual that does not fit",
+          "[nn][conv][bn]") {
+  Tensor x = randn({2, 4, 6, 6}), w = randn({8, 4, 3, 3}), rm = rand({8}), rv = add(rand({8}), 0.5);
+  Tensor bw = randn({8}), bb = randn({8});
+  CHECK_THROWS_WITH(F::conv2d_batch_norm_inference(x, w, 1, 1, 1, 1, rm, rv, bw, bb, 1e-5, randn({2, 8, 6, 5})),
+                    Catch::Contains("[conv2d_batch_norm_inference] expected a residual like the output ([2, 8, 6, 6]"));
+  CHECK_THROWS_WITH(F::conv2d_batch_norm_inference(x, w, 1, 1, 1, 1, rm, rv, randn({4}), bb, 1e-5),
+                    Catch::Contains("[batch_norm] expected weight of shape [8]"));
+  Tensor wg = w.clone().requires_grad_();
+  CHECK_THROWS_WITH(F::conv2d_batch_norm_inference(x, wg, 1, 1, 1, 1, rm, rv, bw, bb, 1e-5),
+                    Catch::Contains("[conv2d_batch_norm_inference] records no autograd history"));
+  NoGradGuard ng;
+  CHECK_FALSE(F::conv2d_batch_norm_inference(x, wg, 1, 1, 1, 1, rm, rv, bw, bb, 1e-5).requires_grad());
+}
+
 TEST_CASE("batch_norm in every dtype and memory format matches the float64 path; 16-bit inputs take float32 "
           "weights and statistics",
           "[nn][bn][layouts]") {
@@ -130,6 +192,12 @@ TEST_CASE("pooling in every dtype and memory format matches the float64 path, in
       check_layout(y, v, "output");
       check_equal(y.to(kFloat64), yr, "forward (a maximum is one of the inputs)");
       check_equal(idx.contiguous(), idxr, "indices");
+      {  // with no backward to come, max_pool2d computes the values alone: the same bits
+        NoGradGuard ng;
+        Tensor values = F::max_pool2d(x, k[4], k[5], k[6], k[7], k[8] != 0);
+        check_layout(values, v, "values-only output");
+        check_equal(values, y.detach(), "values without indices");
+      }
       backward_both(y, yr, c + ".gy", v);
       check_layout(x.grad(), v, "input gradient");
       check_rel(x.grad(), xr.grad(), v.tol, "input gradient");

@@ -5,13 +5,15 @@
 // Kernel taps that every output position skips (they would multiply only padding: a 3x3 kernel on a 1x1 map
 // uses its centre alone) are cut from the kernel first, so small maps cost what they compute.
 // Activations run NHWC (channels_last tensors as they lie) or blocked, as runs_nhwc() says; weights in oneDNN's
-// layout.
+// layout. At inference, eval-mode batch norm, a residual add and ReLU run as post-ops of the forward
+// (conv2d_batch_norm_forward).
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
 #include <cstring>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "kernels/cpu/conv_reference.h"
 #include "kernels/cpu/convert.h"
@@ -134,15 +136,58 @@ onednn::Key conv_key(const char* op, const Conv2dShape& s, bool nhwc, std::initi
   return k;
 }
 
-dnnl::convolution_forward::primitive_desc forward_desc(const Conv2dShape& s, const memory::desc& src,
-                                                       const memory::desc& weights, const memory::desc* bias,
-                                                       const memory::desc& dst) {
+dnnl::convolution_forward::primitive_desc forward_desc(
+    const Conv2dShape& s, const memory::desc& src, const memory::desc& weights, const memory::desc* bias,
+    const memory::desc& dst, dnnl::prop_kind prop = dnnl::prop_kind::forward_training,
+    const dnnl::primitive_attr& attr = onednn::default_attr()) {
   Geometry g = geometry(s);
-  auto d = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                                  src, weights, *bias, dst, g.strides, g.dilates, g.pad_l, g.pad_r)
-                : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                                  src, weights, dst, g.strides, g.dilates, g.pad_l, g.pad_r);
-  return {d, onednn::default_attr(), onednn::engine()};
+  auto d = bias ? dnnl::convolution_forward::desc(prop, dnnl::algorithm::convolution_direct, src, weights, *bias, dst,
+                                                  g.strides, g.dilates, g.pad_l, g.pad_r)
+                : dnnl::convolution_forward::desc(prop, dnnl::algorithm::convolution_direct, src, weights, dst,
+                                                  g.strides, g.dilates, g.pad_l, g.pad_r);
+  return {d, attr, onednn::engine()};
+}
+
+// Eval-mode batch norm folded into a convolution as oneDNN post-ops on its float accumulator: * scale + shift
+// per output channel (scale = invstd * weight, shift = bias - mean * scale), + the residual (a sum post-op over
+// the output, filled with the residual first), ReLU; then the one rounding to the output's dtype.
+struct FoldedBn {
+  std::vector<float> scale, shift;
+  const RawView* residual = nullptr;  // in the dtype oneDNN computes in (a float32 stand-in for float16)
+  bool relu = false;
+};
+// The [c] values of a per-channel vector as float (`absent` where there is none).
+std::vector<float> channel_floats(const RawView* v, int64_t c, float absent) {
+  std::vector<float> out(size_t(c), absent);
+  if (!v) return out;
+  switch (v->dtype) {
+    case kFloat32: std::memcpy(out.data(), v->data, size_t(c) * sizeof(float)); break;
+    case kBFloat16: to_float(static_cast<const BFloat16*>(v->data), out.data(), c); break;
+    case kFloat16: to_float(static_cast<const Half*>(v->data), out.data(), c); break;
+    default: fail("[conv2d_batch_norm] unexpected batch-norm dtype ", dtype_name(v->dtype));
+  }
+  return out;
+}
+FoldedBn fold(int64_t c, const BnInference& bn, bool relu) {
+  FoldedBn f{channel_floats(bn.weight, c, 1.0f), channel_floats(bn.bias, c, 0.0f), nullptr, relu};
+  const auto* mean = static_cast<const float*>(bn.mean.data);
+  const auto* invstd = static_cast<const float*>(bn.invstd.data);
+  for (int64_t i = 0; i < c; ++i) {
+    f.scale[size_t(i)] *= invstd[i];
+    f.shift[size_t(i)] -= mean[i] * f.scale[size_t(i)];
+  }
+  return f;
+}
+memory::desc channel_vector_desc(int64_t c) { return memory::desc({1, c, 1, 1}, memory::data_type::f32, memory::format_tag::nchw); }
+dnnl::primitive_attr folded_attr(int64_t c, const FoldedBn& f) {
+  dnnl::post_ops ops;
+  ops.append_binary(dnnl::algorithm::binary_mul, channel_vector_desc(c));
+  ops.append_binary(dnnl::algorithm::binary_add, channel_vector_desc(c));
+  if (f.residual) ops.append_sum(1.0f);
+  if (f.relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+  dnnl::primitive_attr attr = onednn::default_attr();
+  attr.set_post_ops(ops);
+  return attr;
 }
 
 template <class PrimitiveDesc, class Primitive>
@@ -240,14 +285,20 @@ Cached backward_primitive(const Conv2dShape& s, const memory::desc& src, const m
   }));
 }
 
-// s: the shape with the live taps alone; w: their window of the weights.
+// s: the shape with the live taps alone; w: their window of the weights; folded: batch norm and the rest of an
+// inference block as post-ops (an inference primitive), or null.
 void forward_onednn(const Conv2dShape& s, const RawView& x, const RawView& w, const RawView* bias, const RawView& y,
-                    bool nhwc) {
+                    bool nhwc, const FoldedBn* folded = nullptr) {
   memory::desc xd = onednn::desc_of(x), wd = onednn::grouped_weight_desc(w, s.groups), yd = onednn::desc_of(y);
   memory::desc bd = bias ? onednn::desc_of(*bias) : memory::desc();
-  auto fwd = onednn::cached<Forward>(conv_key("conv_fwd", s, nhwc, {&x, &w, bias, &y}), [&] {
+  onednn::Key key = conv_key(folded ? "conv_fwd_bn" : "conv_fwd", s, nhwc, {&x, &w, bias, &y});
+  if (folded) key.add(folded->residual ? "residual" : "-").add(folded->relu ? "relu" : "-");
+  auto fwd = onednn::cached<Forward>(key, [&] {
     return Forward(with_layout(nhwc, [&](bool as_nhwc) {
-      return forward_desc(s, layout(xd, as_nhwc), onednn::any_like(wd), bias ? &bd : nullptr, layout(yd, as_nhwc));
+      if (!folded)
+        return forward_desc(s, layout(xd, as_nhwc), onednn::any_like(wd), bias ? &bd : nullptr, layout(yd, as_nhwc));
+      return forward_desc(s, layout(xd, as_nhwc), onednn::any_like(wd), bias ? &bd : nullptr, layout(yd, as_nhwc),
+                          dnnl::prop_kind::forward_inference, folded_attr(s.c_out, *folded));
     }));
   });
   std::unordered_map<int, memory> args{
@@ -256,6 +307,14 @@ void forward_onednn(const Conv2dShape& s, const RawView& x, const RawView& w, co
   if (bias) args.emplace(DNNL_ARG_BIAS, onednn::wrap(bd, bias->data));
   onednn::Output out = onednn::output_in(onednn::wrap(yd, y.data), fwd->pd.dst_desc(), Buffer::Destination);
   args.emplace(DNNL_ARG_DST, out.inner);
+  if (folded) {
+    args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
+                 onednn::wrap(channel_vector_desc(s.c_out), folded->scale.data()));
+    args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1,
+                 onednn::wrap(channel_vector_desc(s.c_out), folded->shift.data()));
+    if (folded->residual)
+      onednn::copy_into(onednn::wrap(onednn::desc_of(*folded->residual), folded->residual->data), out.inner);
+  }
   onednn::execute(fwd->primitive, fwd->pd.scratchpad_desc(), std::move(args));
   out.copy_back();
 }
@@ -299,6 +358,25 @@ void conv2d_forward(const Conv2dShape& s, const RawView& x, const RawView& w, co
   RawView y32 = float32_stand_in(y, Buffer::Destination32);
   forward_onednn(taps.s, as_float32(x, Buffer::Source32), live_weight_as_float32(w, taps), bias ? &bias32 : nullptr,
                  y32, forward_runs_nhwc(s, x, y));
+  narrow_into(y32, y);
+}
+
+void conv2d_batch_norm_forward(const Conv2dShape& s, const RawView& x, const RawView& w, const BnInference& bn,
+                               const BnEpilogue& epilogue, const RawView& y) {
+  if (x.dtype == kFloat64) {
+    reference::conv2d_forward(s, x, w, nullptr, y);
+    return cpu::batch_norm_apply(conv2d_output_bn_shape(s, y), y, bn.mean, bn.invstd, bn.weight, bn.bias, epilogue, y);
+  }
+  FoldedBn folded = fold(s.c_out, bn, epilogue.relu);
+  RawView residual32;
+  if (epilogue.residual) {
+    residual32 = as_float32(*epilogue.residual, Buffer::Residual32);
+    folded.residual = &residual32;
+  }
+  LiveTaps taps = live_taps(s);
+  RawView y32 = float32_stand_in(y, Buffer::Destination32);
+  forward_onednn(taps.s, as_float32(x, Buffer::Source32), live_weight_as_float32(w, taps), nullptr, y32,
+                 forward_runs_nhwc(s, x, y), &folded);
   narrow_into(y32, y);
 }
 

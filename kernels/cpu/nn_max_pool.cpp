@@ -45,7 +45,9 @@ inline bool takes(A v, A best) {
 
 // channels_last: each output pixel's C maxima over its window, compared a whole pixel at a time without
 // branches (random-looking activations defeat branch prediction), the running positions in a local buffer of
-// Index (int32 where a plane's positions fit: the vectors then hold as many positions as values).
+// Index (int32 where a plane's positions fit: the vectors then hold as many positions as values). Without idx
+// (values alone) no position is kept, and the maxima are written from the running values (the input's bits:
+// a 16-bit value widens and narrows exactly).
 template <class T, class Index>
 void max_pool_nhwc_forward(const Pool2dShape& s, const T* x, T* y, int64_t* idx) {
   using A = float_image_t<T>;
@@ -66,11 +68,15 @@ void max_pool_nhwc_forward(const Pool2dShape& s, const T* x, T* y, int64_t* idx)
         A* __restrict best = best_values.data();
         Index* __restrict at = best_positions.data();
         std::fill(best, best + c, -std::numeric_limits<A>::infinity());
-        std::fill(at, at + c, Index(first_position(wy, wx, s.dil_h, s.dil_w, s.w)));
+        if (idx) std::fill(at, at + c, Index(first_position(wy, wx, s.dil_h, s.dil_w, s.w)));
         for (int64_t ky = wy.k0; ky < wy.k1; ++ky)
           for (int64_t kx = wx.k0; kx < wx.k1; ++kx) {
             const Index pos = Index((wy.start + ky * s.dil_h) * s.w + wx.start + kx * s.dil_w);
             const A* __restrict v = float_image(image + int64_t(pos) * c, widened.data(), c);
+            if (!idx) {
+              for (int64_t ch = 0; ch < c; ++ch) best[ch] = takes(v[ch], best[ch]) ? v[ch] : best[ch];
+              continue;
+            }
             for (int64_t ch = 0; ch < c; ++ch) {
               const bool take = takes(v[ch], best[ch]);
               best[ch] = take ? v[ch] : best[ch];
@@ -78,6 +84,13 @@ void max_pool_nhwc_forward(const Pool2dShape& s, const T* x, T* y, int64_t* idx)
             }
           }
         const int64_t out = (row * s.out_w + ox) * c;
+        if (!idx) {
+          if constexpr (is_16bit_float_v<T>)
+            from_float(best, y + out, c);
+          else
+            std::copy(best, best + c, y + out);
+          continue;
+        }
         for (int64_t ch = 0; ch < c; ++ch) {
           idx[out + ch] = at[ch];
           y[out + ch] = image[int64_t(at[ch]) * c + ch];  // the input's own bits
@@ -99,7 +112,7 @@ void max_pool_nchw_forward(const Pool2dShape& s, const T* x, T* y, int64_t* idx)
     for (int64_t p = 0; p < s.planes; ++p) {
       const T* src = x + p * in_plane;
       const A* plane = float_image(src, widened.data(), in_plane);
-      int64_t* at = idx + p * out_plane;
+      int64_t* at = idx ? idx + p * out_plane : nullptr;
       T* dst = y + p * out_plane;
       for (int64_t oy = 0; oy < s.out_h; ++oy) {
         const Window wy = window(oy, s.stride_h, s.pad_h, s.dil_h, s.kh, s.h);
@@ -116,7 +129,7 @@ void max_pool_nchw_forward(const Pool2dShape& s, const T* x, T* y, int64_t* idx)
               best_at = take ? pos : best_at;
             }
           }
-          at[oy * s.out_w + ox] = best_at;
+          if (idx) at[oy * s.out_w + ox] = best_at;
           dst[oy * s.out_w + ox] = src[best_at];
         }
       }
@@ -145,12 +158,12 @@ void scatter_plane(const T* gy, const int64_t* at, int64_t outputs, int64_t in_p
 
 }  // namespace
 
-void max_pool2d_forward(const Pool2dShape& s, const RawView& x, const RawView& y, const RawView& indices) {
+void max_pool2d_forward(const Pool2dShape& s, const RawView& x, const RawView& y, const RawView* indices) {
   visit_floating(x.dtype, "max_pool2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* px = static_cast<const T*>(x.data);
     T* py = static_cast<T*>(y.data);
-    int64_t* idx = static_cast<int64_t*>(indices.data);
+    int64_t* idx = indices ? static_cast<int64_t*>(indices->data) : nullptr;
     if (s.channels_last && s.h * s.w <= std::numeric_limits<int32_t>::max())
       max_pool_nhwc_forward<T, int32_t>(s, px, py, idx);
     else if (s.channels_last)

@@ -1,6 +1,7 @@
 // The oneDNN engine, stream, primitive cache and staging buffers of kernels/cpu/onednn.h.
 #include "kernels/cpu/onednn.h"
 
+#include <cstring>
 #include <mutex>
 
 #include "core/storage.h"
@@ -111,6 +112,13 @@ memory reordered(const memory& user, const memory::desc& want, Buffer role) {
   memory inner(want, engine(), scratch(role, want.get_size()));
   reorder(user, inner);
   return inner;
+}
+
+void copy_into(const memory& from, const memory& to) {
+  if (from.get_desc() == to.get_desc())
+    std::memcpy(to.get_data_handle(), from.get_data_handle(), from.get_desc().get_size());
+  else
+    reorder(from, to);
 }
 
 Output output_in(const memory& user, const memory::desc& want, Buffer role) {

@@ -57,7 +57,9 @@ dnnl::memory wrap(const dnnl::memory::desc& d, const void* data);
 // The per-thread staging buffers one primitive call may need at once, by role.
 // (Source, Weights, Destination name the primitive's argument, inputs and outputs alike: a backward-data call
 // stages its diff_src in Source; the ...32 buffers hold float32 stand-ins of float16 tensors.)
-enum class Buffer { Scratchpad, Source, Weights, Destination, Source32, Weights32, Destination32, Bias32, kCount };
+enum class Buffer {
+  Scratchpad, Source, Weights, Destination, Source32, Weights32, Destination32, Bias32, Residual32, kCount
+};
 // Per-thread, grow-only, 64-byte aligned memory from halftorch's CPU allocator, reused across calls so that a
 // training step does not page-fault fresh memory; contents are not kept.
 void* scratch(Buffer role, size_t nbytes);
@@ -65,6 +67,8 @@ void* scratch(Buffer role, size_t nbytes);
 // Memory in `want`'s layout holding `user`'s values: `user` itself when the layouts agree, else a reordered
 // copy in the staging buffer `role`.
 dnnl::memory reordered(const dnnl::memory& user, const dnnl::memory::desc& want, Buffer role);
+// Copies `from`'s values into `to` (a plain copy when the two lie alike, else a reorder).
+void copy_into(const dnnl::memory& from, const dnnl::memory& to);
 // Memory in `want`'s layout for an output; copy_back() then moves it into `user` when the two differ.
 struct Output {
   dnnl::memory user, inner;

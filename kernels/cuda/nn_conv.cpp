@@ -274,6 +274,14 @@ void conv2d_forward(const Conv2dShape& s, const RawView& x, const RawView& w, co
       });
 }
 
+// cuDNN's convolution, then batch_norm_apply in place with the epilogue (two passes; the values of the
+// unfused ops).
+void conv2d_batch_norm_forward(const Conv2dShape& s, const RawView& x, const RawView& w, const BnInference& bn,
+                               const BnEpilogue& epilogue, const RawView& y) {
+  cuda::conv2d_forward(s, x, w, nullptr, y);
+  cuda::batch_norm_apply(conv2d_output_bn_shape(s, y), y, bn.mean, bn.invstd, bn.weight, bn.bias, epilogue, y);
+}
+
 void conv2d_backward_data(const Conv2dShape& s, const RawView& gy, const RawView& w, const RawView& gx) {
   const int64_t px = s.c_in * s.h * s.w, py = s.c_out * s.out_h * s.out_w;
   conv_pass<cudnnConvolutionBwdDataAlgoPerf_t>(

@@ -290,7 +290,7 @@ void batch_norm_backward(const BatchNormShape& s, const RawView& x, const RawVie
 }
 
 // Pooling: the shared bodies index NCHW or channels_last themselves (Pool2dShape::channels_last).
-void max_pool2d_forward(const Pool2dShape& s, const RawView& x, const RawView& y, const RawView& indices) {
+void max_pool2d_forward(const Pool2dShape& s, const RawView& x, const RawView& y, const RawView* indices) {
   set_device(x.device.index);
   Maps::max_pool2d_forward(s, x, y, indices);
 }
