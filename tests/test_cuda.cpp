@@ -385,6 +385,34 @@ TEST_CASE("16-bit conv, batch norm and pooling on CUDA match the CPU in float32 
   }
 }
 
+TEST_CASE("inference fusions on CUDA (conv + batch norm + residual + ReLU, max pooling without indices) match "
+          "the CPU",
+          "[cuda]") {
+  if (!cuda_or_skip("conv2d_batch_norm_inference / values-only max pooling")) return;
+  for (DType dt : {kFloat32, kFloat16, kBFloat16}) {
+    for (MemoryFormat format : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+      INFO(dtype_name(dt) << " " << memory_format_name(format));
+      const double tol = dt == kFloat32 ? 1e-5 : tol16(dt);
+      NoGradGuard ng;
+      Tensor x = mul(sample({4, 8, 10, 10}, 11, dt), 0.3).contiguous(format), k = mul(sample({16, 8, 3, 3}, 12, dt), 0.1);
+      Tensor residual = sample({4, 16, 10, 10}, 13, dt).contiguous(format);
+      Tensor rm = sample({16}, 14, kFloat32), rv = add(abs(sample({16}, 15, kFloat32)), 0.5);
+      Tensor wgt = sample({16}, 16, kFloat32), b = sample({16}, 17, kFloat32);
+      auto fused = [&](Device dev) {
+        return F::conv2d_batch_norm_inference(x.to(dev), k.to(dev), 1, 1, 1, 1, rm.to(dev), rv.to(dev), wgt.to(dev),
+                                              b.to(dev), 1e-5, residual.to(dev), true);
+      };
+      Tensor yg = fused(kCUDA);
+      REQUIRE(yg.dtype() == dt);
+      CHECK(yg.is_contiguous(format));
+      check_close(yg, fused(kCPU), 2 * tol, 2 * tol, "conv2d_batch_norm_inference");
+      Tensor pg = F::max_pool2d(x.to(kCUDA), 3, 2, 1);
+      CHECK(pg.is_contiguous(format));
+      check_close(pg, F::max_pool2d_with_indices(x, 3, 2, 1).first, 0, 0, "max_pool2d values");
+    }
+  }
+}
+
 TEST_CASE("fp16 softmax and log_softmax backward on CUDA match the CPU", "[cuda][race]") {
   if (!cuda_or_skip("fp16 softmax backward")) return;
   for (int64_t cols : {1, 7, 1000, 70000}) {
