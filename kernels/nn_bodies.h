@@ -121,6 +121,10 @@ struct AdaptiveAvgBwdBody {
     PlaneAt in = plane_at(s, i, s.h, s.w);
     int64_t iy = in.row, ix = in.col;
     int64_t base = plane_base(s, in, s.out_h, s.out_w, s.h, s.w);
+    if (s.out_h == 1 && s.out_w == 1) {  // global average pooling: every input shares the one output
+      gx[i] = T(A(gy[base]) / A(s.h * s.w));
+      return;
+    }
     // the output cells whose range can hold iy lie within one of floor(iy*oh/h)
     int64_t oy0 = (iy * s.out_h) / s.h - 1, oy1 = ((iy + 1) * s.out_h) / s.h + 1;
     int64_t ox0 = (ix * s.out_w) / s.w - 1, ox1 = ((ix + 1) * s.out_w) / s.w + 1;

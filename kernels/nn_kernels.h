@@ -19,8 +19,8 @@ struct Conv2dShape {
   bool inference = false;
 };
 // conv2d_forward: y = conv(x, w) (+ bias [c_out] when given); 16-bit tensors accumulate in float.
-// conv2d_backward_data: gx = conv_transpose(gy, w), the gradient of the input.
-// conv2d_backward_weight: gw, the gradient of the weight, from the input and gy.
+// conv2d_backward: the gradient of the input, gx = conv_transpose(gy, w), and of the weight, gw (from x and gy);
+// either may be null. One call for both, so that a backend prepares gy (widens, reorders) once.
 
 // Batch norm over x viewed as [n, c, hw], or as [n, hw, c] in memory when channels_last (x, y, gy and gx
 // share the layout). weight, bias and the running stats are [c] (each may be absent), all of one dtype: x's,
@@ -82,10 +82,9 @@ struct Pool2dShape {
                                 const BnEpilogue& epilogue, const RawView& y),                                    \
     (s, x, w, bn, epilogue, y),                                                                                   \
     (common_device("conv2d_batch_norm", {&x, &w, &bn.mean, &bn.invstd, bn.weight, bn.bias, epilogue.residual, &y}))) \
-  X(conv2d_backward_data, (const Conv2dShape& s, const RawView& gy, const RawView& w, const RawView& gx),         \
-    (s, gy, w, gx), (common_device("conv2d_backward", {&gy, &w, &gx})))                                           \
-  X(conv2d_backward_weight, (const Conv2dShape& s, const RawView& x, const RawView& gy, const RawView& gw),       \
-    (s, x, gy, gw), (common_device("conv2d_backward", {&x, &gy, &gw})))                                           \
+  X(conv2d_backward, (const Conv2dShape& s, const RawView& x, const RawView& w, const RawView& gy,                \
+                      const RawView* gx, const RawView* gw),                                                      \
+    (s, x, w, gy, gx, gw), (common_device("conv2d_backward", {&x, &w, &gy, gx, gw})))                             \
   X(batch_norm_forward_train, (const BatchNormShape& s, const RawView& x, const RawView* weight,                  \
                                const RawView* bias, const RawView* running_mean, const RawView* running_var,      \
                                double momentum, double eps, const RawView& y, const RawView& mean,                \

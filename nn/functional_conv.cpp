@@ -85,19 +85,21 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
   }
   return autograd::record("conv2d", y, {x, weight, bias}, [s, format](const Inputs& in, const Tensor&, const Tensor& g) {
     Tensor gy = g.to(in[0].dtype()).contiguous(format);
+    Tensor wc = internal::dense_conv_weight(in[1]);
     Tensor gx, gw, gb;
-    if (in[0].requires_grad()) {
+    if (in[0].requires_grad())
       gx = empty(in[0].sizes(), {.dtype = in[0].dtype(), .device = in[0].device(), .memory_format = format});
-      if (gx.numel() > 0) {
-        if (gy.numel() == 0) gx.zero_();
-        else kernels::conv2d_backward_data(s, detail::raw(gy), detail::raw(internal::dense_conv_weight(in[1])), detail::raw(gx));
-      }
-    }
-    if (in[1].requires_grad()) {
-      Tensor wc = internal::dense_conv_weight(in[1]);
-      gw = zeros_like(wc);
-      if (gy.numel() > 0)
-        kernels::conv2d_backward_weight(s, detail::raw(in[0].contiguous(format)), detail::raw(gy), detail::raw(gw));
+    if (in[1].requires_grad()) gw = zeros_like(wc);
+    // both gradients in one kernel call (gy prepared once); an empty gy gives zero gradients
+    kernels::RawView gx_view, gw_view;
+    const bool want_gx = gx.defined() && gx.numel() > 0, want_gw = gw.defined() && gw.numel() > 0;
+    if (want_gx) gx_view = detail::raw(gx);
+    if (want_gw) gw_view = detail::raw(gw);
+    if (gy.numel() == 0) {
+      if (want_gx) gx.zero_();
+    } else if (want_gx || want_gw) {
+      kernels::conv2d_backward(s, detail::raw(in[0].contiguous(format)), detail::raw(wc), detail::raw(gy),
+                               want_gx ? &gx_view : nullptr, want_gw ? &gw_view : nullptr);
     }
     if (in[2].defined() && in[2].requires_grad()) gb = sum(gy, {0, 2, 3});
     return Grads{gx, gw, gb};

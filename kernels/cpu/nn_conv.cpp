@@ -319,7 +319,26 @@ void forward_onednn(const Conv2dShape& s, const RawView& x, const RawView& w, co
   out.copy_back();
 }
 
-void backward_data_onednn(const Conv2dShape& s, const RawView& gy, const RawView& w, const RawView& gx, bool nhwc) {
+// gy as the backward primitives of one call take it: reordered (into Buffer::Destination) once, and given as it
+// is to the second primitive when that wants the same layout, as backward-data and backward-weights do.
+class PreparedGy {
+ public:
+  explicit PreparedGy(const RawView& gy) : user_(onednn::wrap(onednn::desc_of(gy), gy.data)) {}
+  memory in(const memory::desc& want) {
+    if (!prepared_ || inner_.get_desc() != want) {
+      inner_ = onednn::reordered(user_, want, Buffer::Destination);
+      prepared_ = true;
+    }
+    return inner_;
+  }
+
+ private:
+  memory user_, inner_;
+  bool prepared_ = false;
+};
+
+void backward_data_onednn(const Conv2dShape& s, const RawView& gy, PreparedGy& gy_in, const RawView& w,
+                          const RawView& gx, bool nhwc) {
   memory::desc gyd = onednn::desc_of(gy), wd = onednn::grouped_weight_desc(w, s.groups), gxd = onednn::desc_of(gx);
   auto bwd = onednn::cached<BackwardData>(conv_key("conv_bwd_data", s, nhwc, {&gy, &w, &gx}), [&] {
     return backward_primitive<BackwardData, dnnl::convolution_backward_data::desc>(s, gxd, wd, gyd, nhwc);
@@ -327,14 +346,14 @@ void backward_data_onednn(const Conv2dShape& s, const RawView& gy, const RawView
   onednn::Output out = onednn::output_in(onednn::wrap(gxd, gx.data), bwd->pd.diff_src_desc(), Buffer::Source);
   onednn::execute(
       bwd->primitive, bwd->pd.scratchpad_desc(),
-      {{DNNL_ARG_DIFF_DST, onednn::reordered(onednn::wrap(gyd, gy.data), bwd->pd.diff_dst_desc(), Buffer::Destination)},
+      {{DNNL_ARG_DIFF_DST, gy_in.in(bwd->pd.diff_dst_desc())},
        {DNNL_ARG_WEIGHTS, onednn::reordered(onednn::wrap(wd, w.data), bwd->pd.weights_desc(), Buffer::Weights)},
        {DNNL_ARG_DIFF_SRC, out.inner}});
   out.copy_back();
 }
 
-void backward_weights_onednn(const Conv2dShape& s, const RawView& x, const RawView& gy, const RawView& gw,
-                             bool nhwc) {
+void backward_weights_onednn(const Conv2dShape& s, const RawView& x, const RawView& gy, PreparedGy& gy_in,
+                             const RawView& gw, bool nhwc) {
   memory::desc xd = onednn::desc_of(x), gyd = onednn::desc_of(gy), gwd = onednn::grouped_weight_desc(gw, s.groups);
   auto bwd = onednn::cached<BackwardWeights>(conv_key("conv_bwd_weights", s, nhwc, {&x, &gy, &gw}), [&] {
     return backward_primitive<BackwardWeights, dnnl::convolution_backward_weights::desc>(s, xd, gwd, gyd, nhwc);
@@ -344,7 +363,7 @@ void backward_weights_onednn(const Conv2dShape& s, const RawView& x, const RawVi
   onednn::execute(
       bwd->primitive, bwd->pd.scratchpad_desc(),
       {{DNNL_ARG_SRC, onednn::reordered(onednn::wrap(xd, x.data), bwd->pd.src_desc(), Buffer::Source)},
-       {DNNL_ARG_DIFF_DST, onednn::reordered(onednn::wrap(gyd, gy.data), bwd->pd.diff_dst_desc(), Buffer::Destination)},
+       {DNNL_ARG_DIFF_DST, gy_in.in(bwd->pd.diff_dst_desc())},
        {DNNL_ARG_DIFF_WEIGHTS, out.inner}});
   out.copy_back();
 }
@@ -380,32 +399,36 @@ void conv2d_batch_norm_forward(const Conv2dShape& s, const RawView& x, const Raw
   narrow_into(y32, y);
 }
 
-void conv2d_backward_data(const Conv2dShape& s, const RawView& gy, const RawView& w, const RawView& gx) {
-  if (gy.dtype == kFloat64) return reference::conv2d_backward_data(s, gy, w, gx);
+void conv2d_backward(const Conv2dShape& s, const RawView& x, const RawView& w, const RawView& gy, const RawView* gx,
+                     const RawView* gw) {
+  if (gy.dtype == kFloat64) {
+    if (gx) reference::conv2d_backward_data(s, gy, w, *gx);
+    if (gw) reference::conv2d_backward_weight(s, x, gy, *gw);
+    return;
+  }
   LiveTaps taps = live_taps(s);
-  RawView gx32 = float32_stand_in(gx, Buffer::Source32);
-  backward_data_onednn(taps.s, as_float32(gy, Buffer::Destination32), live_weight_as_float32(w, taps), gx32,
-                       runs_nhwc(gy.dtype, {&gy, &gx}));
-  narrow_into(gx32, gx);
-}
-
-void conv2d_backward_weight(const Conv2dShape& s, const RawView& x, const RawView& gy, const RawView& gw) {
-  if (x.dtype == kFloat64) return reference::conv2d_backward_weight(s, x, gy, gw);
-  LiveTaps taps = live_taps(s);
+  RawView gy32 = as_float32(gy, Buffer::Destination32);  // widened once for both gradients
+  PreparedGy gy_in(gy32);
+  if (gx) {
+    RawView gx32 = float32_stand_in(*gx, Buffer::Source32);
+    backward_data_onednn(taps.s, gy32, gy_in, live_weight_as_float32(w, taps), gx32, runs_nhwc(gy.dtype, {&gy, gx}));
+    narrow_into(gx32, *gx);
+  }
+  if (!gw) return;
   // the cut taps' gradient is zero (gw lies densely: conv weights and their gradients are contiguous or
   // channels_last)
-  if (taps.cropped()) std::memset(gw.data, 0, size_t(gw.numel()) * element_size(gw.dtype));
-  RawView window = live_weight(gw, taps);
-  RawView window32 = computes_in(gw.dtype) ? window
-                     : taps.cropped()      ? contiguous_in(window, kFloat32, Buffer::Weights32)
-                                           : float32_stand_in(gw, Buffer::Weights32);
-  backward_weights_onednn(taps.s, as_float32(x, Buffer::Source32), as_float32(gy, Buffer::Destination32), window32,
+  if (taps.cropped()) std::memset(gw->data, 0, size_t(gw->numel()) * element_size(gw->dtype));
+  RawView window = live_weight(*gw, taps);
+  RawView window32 = computes_in(gw->dtype) ? window
+                     : taps.cropped()       ? contiguous_in(window, kFloat32, Buffer::Weights32)
+                                            : float32_stand_in(*gw, Buffer::Weights32);
+  backward_weights_onednn(taps.s, as_float32(x, Buffer::Source32), gy32, gy_in, window32,
                           runs_nhwc(x.dtype, {&x, &gy}));
   if (window32.data == window.data) return;
   if (taps.cropped())
     narrow_into_window(window32, window);
   else
-    narrow_into(window32, gw);
+    narrow_into(window32, *gw);
 }
 
 }  // namespace ht::kernels::cpu

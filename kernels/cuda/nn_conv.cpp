@@ -282,7 +282,8 @@ void conv2d_batch_norm_forward(const Conv2dShape& s, const RawView& x, const Raw
   cuda::batch_norm_apply(conv2d_output_bn_shape(s, y), y, bn.mean, bn.invstd, bn.weight, bn.bias, epilogue, y);
 }
 
-void conv2d_backward_data(const Conv2dShape& s, const RawView& gy, const RawView& w, const RawView& gx) {
+namespace {
+void backward_data(const Conv2dShape& s, const RawView& gy, const RawView& w, const RawView& gx) {
   const int64_t px = s.c_in * s.h * s.w, py = s.c_out * s.out_h * s.out_w;
   conv_pass<cudnnConvolutionBwdDataAlgoPerf_t>(
       Pass::BackwardData, s, gy.dtype, gy.device, layouts_of("conv2d_backward", gx, w, gy),
@@ -293,7 +294,7 @@ void conv2d_backward_data(const Conv2dShape& s, const RawView& gy, const RawView
       });
 }
 
-void conv2d_backward_weight(const Conv2dShape& s, const RawView& x, const RawView& gy, const RawView& gw) {
+void backward_weight(const Conv2dShape& s, const RawView& x, const RawView& gy, const RawView& gw) {
   const int64_t px = s.c_in * s.h * s.w, py = s.c_out * s.out_h * s.out_w;
   conv_pass<cudnnConvolutionBwdFilterAlgoPerf_t>(
       Pass::BackwardFilter, s, x.dtype, x.device, layouts_of("conv2d_backward", x, gw, gy),
@@ -303,6 +304,14 @@ void conv2d_backward_weight(const Conv2dShape& s, const RawView& x, const RawVie
                                                       cudnnConvolutionBwdFilterAlgo_t(algo), ws, ws_size,
                                                       sl.n0 == 0 ? a.zero() : a.one(), d.w, gw.data));
       });
+}
+
+}  // namespace
+
+void conv2d_backward(const Conv2dShape& s, const RawView& x, const RawView& w, const RawView& gy, const RawView* gx,
+                     const RawView* gw) {
+  if (gx) backward_data(s, gy, w, *gx);
+  if (gw) backward_weight(s, x, gy, *gw);
 }
 
 }  // namespace ht::kernels::cuda
