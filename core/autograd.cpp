@@ -20,18 +20,32 @@ thread_local bool g_grad_enabled = true;
 // The copy takes the leaf's strides when the leaf is dense, as PyTorch's AccumulateGrad does, so a
 // channels_last parameter gets a channels_last .grad whatever layout backward produced (the optimizers walk
 // parameter and gradient as one flat buffer); in-place accumulation keeps that layout.
-void accumulate_into_leaf(TensorImpl* leaf, const Tensor& g) {
+// `from_engine`: g is a gradient a backward rule returned (held by the engine alone, unless something else
+// counts a reference to it), not the caller's own tensor.
+void accumulate_into_leaf(TensorImpl* leaf, const Tensor& g, bool from_engine) {
   Tensor t(std::shared_ptr<TensorImpl>(std::shared_ptr<TensorImpl>{}, leaf));
   HT_CHECK(g.sizes() == t.sizes(), "[backward] gradient of shape ", shape_str(g.sizes()),
            " does not match the leaf's shape ", shape_str(t.sizes()));
+  const bool dense = t.is_non_overlapping_and_dense();
   if (!leaf->grad) {
+    // A gradient no one else holds (the engine's reference alone, its own storage, no history), in the leaf's
+    // dtype, device and layout, becomes the leaf's .grad as it is, as PyTorch's AccumulateGrad steals it: no
+    // copy of every parameter's gradient per backward.
+    const TensorImpl& gi = *g.impl_ptr();
+    bool stealable = from_engine && g.impl_ptr().use_count() == 1 && gi.storage.use_count() == 1 && !gi.grad_fn && !gi.view_base &&
+                     !gi.requires_grad && g.dtype() == t.dtype() && g.device() == t.device() &&
+                     (dense ? g.strides() == t.strides() : g.is_contiguous());
+    if (stealable) {
+      leaf->grad = g.impl_ptr();
+      return;
+    }
     TensorOptions opt{.dtype = t.dtype(), .device = t.device()};
-    Tensor ng = t.is_non_overlapping_and_dense() ? empty_strided(t.sizes(), t.strides(), opt) : empty(t.sizes(), opt);
+    Tensor ng = dense ? empty_strided(t.sizes(), t.strides(), opt) : empty(t.sizes(), opt);
     ng.copy_(g);
     leaf->grad = ng.impl_ptr();
   } else {
     Tensor cur(leaf->grad);
-    cur.copy_(add(cur, g.to(cur.dtype())));
+    cur.add_(g.to(cur.dtype()));
   }
 }
 }  // namespace
@@ -146,7 +160,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   amp::AutocastGuard no_autocast(DeviceType::CUDA, kFloat16, false);
   CallbackScope callbacks;
   if (root.is_leaf()) {
-    accumulate_into_leaf(root.impl(), grad);
+    accumulate_into_leaf(root.impl(), grad, /*from_engine=*/false);
     fire_hooks(root.impl());
     callbacks.run();
     return;
@@ -211,7 +225,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         else it->second = add(it->second, gx[i]);
         if (--pending[p] == 0) ready.push_back(in.grad_fn());
       } else {
-        accumulate_into_leaf(in.impl(), gx[i]);
+        accumulate_into_leaf(in.impl(), gx[i], /*from_engine=*/true);
         leaf_done(in.impl(), true);
       }
     }

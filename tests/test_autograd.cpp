@@ -29,6 +29,32 @@ TEST_CASE("a leaf's gradient keeps the leaf's dtype and never aliases another le
   REQUIRE(b.grad().to_vector<float>() == std::vector<float>{1, 1});
 }
 
+TEST_CASE("a fresh gradient becomes the leaf's .grad without a copy; one the user or a view holds is copied") {
+  // the root's own gradient, which the caller keeps, is never taken: changing it later leaves x.grad alone
+  Tensor x = tensor<float>({1, 2}).requires_grad_();
+  Tensor g = tensor<float>({5, 7});
+  x.backward(g);
+  g.fill_(0);
+  REQUIRE(x.grad().to_vector<float>() == std::vector<float>{5, 7});
+  // nor is one passed straight through an identity-like op, nor a view of a larger gradient
+  Tensor a = tensor<float>({1, 2}).requires_grad_();
+  Tensor g2 = tensor<float>({3, 4});
+  a.contiguous().backward(g2);
+  g2.fill_(0);
+  REQUIRE(a.grad().to_vector<float>() == std::vector<float>{3, 4});
+  Tensor b = tensor<float>({1, 2, 3, 4}).requires_grad_();
+  Tensor c = b.narrow(0, 1, 2);
+  sum(mul(c, 2.0)).backward();
+  REQUIRE(b.grad().to_vector<float>() == std::vector<float>{0, 2, 2, 0});
+  // a stolen gradient accumulates in place on the next backward, like any other
+  Tensor p = tensor<float>({1, 2}).requires_grad_();
+  sum(mul(p, 3.0)).backward();
+  Tensor held = p.grad();
+  sum(mul(p, 4.0)).backward();
+  REQUIRE(p.grad().to_vector<float>() == std::vector<float>{7, 7});
+  REQUIRE(held.to_vector<float>() == std::vector<float>{7, 7});  // the same tensor, as in PyTorch
+}
+
 TEST_CASE("backward with an explicit gradient, non-scalar roots, and shape errors") {
   Tensor x = tensor<float>({1, 2}).requires_grad_();
   Tensor y = x * 3.0;
