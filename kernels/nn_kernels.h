@@ -20,7 +20,8 @@ struct Conv2dShape {
 };
 // conv2d_forward: y = conv(x, w) (+ bias [c_out] when given); 16-bit tensors accumulate in float.
 // conv2d_backward: the gradient of the input, gx = conv_transpose(gy, w), and of the weight, gw (from x and gy);
-// either may be null. One call for both, so that a backend prepares gy (widens, reorders) once.
+// either may be null, and each is written in full. One call for both, so that a backend prepares gy (widens,
+// reorders) once.
 
 // Batch norm over x viewed as [n, c, hw], or as [n, hw, c] in memory when channels_last (x, y, gy and gx
 // share the layout). weight, bias and the running stats are [c] (each may be absent), all of one dtype: x's,

@@ -89,7 +89,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
     Tensor gx, gw, gb;
     if (in[0].requires_grad())
       gx = empty(in[0].sizes(), {.dtype = in[0].dtype(), .device = in[0].device(), .memory_format = format});
-    if (in[1].requires_grad()) gw = zeros_like(wc);
+    if (in[1].requires_grad()) gw = gy.numel() > 0 ? empty_like(wc) : zeros_like(wc);  // the kernel writes all of gw
     // both gradients in one kernel call (gy prepared once); an empty gy gives zero gradients
     kernels::RawView gx_view, gw_view;
     const bool want_gx = gx.defined() && gx.numel() > 0, want_gw = gw.defined() && gw.numel() > 0;
