@@ -7,6 +7,7 @@
 #include "optim/sgd.h"
 #include "core/autocast.h"
 #include "optim/grad_scaler.h"
+#include "kernels/optim_kernels.h"
 #include "tests/test_optim_util.h"
 
 using namespace ht;
@@ -203,6 +204,29 @@ TEST_CASE("a skipped step leaves fp16 parameters, masters, moments and the step 
   // the master copy is in the saved state, in fp32, and the moments are fp32 too
   CHECK(after["state"][int64_t(0)]["master_param"].to_tensor().dtype() == kFloat32);
   CHECK(after["state"][int64_t(0)]["exp_avg"].to_tensor().dtype() == kFloat32);
+}
+
+TEST_CASE("the gradient check finds inf and NaN in every 16-bit pattern, with and without unscaling") {
+  // all 65536 bit patterns of each 16-bit dtype, one at a time among finite values: the flag is set exactly
+  // for those that widen to a non-finite float, whether the kernel only checks (inv_scale 1) or also unscales
+  for (DType dt : {kFloat16, kBFloat16}) {
+    INFO(dtype_name(dt));
+    std::vector<uint16_t> bits(4096, dt == kFloat16 ? uint16_t(0x3C00) : uint16_t(0x3F80));  // 1.0
+    int64_t mismatches = 0;
+    for (uint32_t pattern = 0; pattern < 65536; ++pattern) {
+      for (float inv_scale : {1.f, 0.5f}) {
+        std::fill(bits.begin(), bits.end(), dt == kFloat16 ? uint16_t(0x3C00) : uint16_t(0x3F80));
+        bits[pattern % bits.size()] = uint16_t(pattern);
+        float widened = dt == kFloat16 ? float(Half::from_bits(uint16_t(pattern)))
+                                       : float(BFloat16::from_bits(uint16_t(pattern)));
+        kernels::GradTensor g{bits.data(), int64_t(bits.size()), dt};
+        float flag = 0;
+        kernels::unscale_and_check(kCPU, &g, 1, inv_scale, &flag);
+        mismatches += (flag != 0) != !std::isfinite(widened);
+      }
+    }
+    CHECK(mismatches == 0);
+  }
 }
 
 TEST_CASE("GradScaler raises PyTorch's errors on misuse") {

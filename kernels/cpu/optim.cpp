@@ -4,6 +4,8 @@
 // whose fmaf calls give the same correctly rounded results, more slowly. 16-bit parameters run the float loop
 // block by block on widened gradients (and parameters), then narrow the parameters: the same values.
 #include <algorithm>
+#include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/convert.h"
@@ -128,6 +130,17 @@ void sgd_step(Device, const SgdTensor* tensors, int64_t count, float inv_scale, 
   run_all<SgdBody>("sgd_step", tensors, count, inv_scale, found_inf);
 }
 
+namespace {
+// Whether any of n 16-bit floats is inf or NaN (all exponent bits set, `exponent` being the dtype's mask),
+// read as integers: no widening, and a loop the compiler vectorises.
+bool any_non_finite_bits(const uint16_t* bits, int64_t n, uint16_t exponent) {
+  uint32_t found = 0;
+#pragma omp parallel for schedule(static) reduction(| : found) if (n >= kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) found |= uint32_t((bits[i] & exponent) == exponent);
+  return found != 0;
+}
+}  // namespace
+
 void unscale_and_check(Device, const GradTensor* tensors, int64_t count, float inv_scale, float* found_inf) {
   bool found = false;
   for (int64_t k = 0; k < count; ++k) {
@@ -138,6 +151,12 @@ void unscale_and_check(Device, const GradTensor* tensors, int64_t count, float i
       const int64_t n = e.numel;
       bool bad = false;
       if constexpr (is_16bit_float_v<T>) {
+        if (inv_scale == 1.f) {  // the check alone (GradScaler::step unscales inside the optimizer's kernel)
+          bad = any_non_finite_bits(static_cast<const uint16_t*>(e.grad), n,
+                                    std::is_same_v<T, Half> ? uint16_t(0x7C00) : uint16_t(0x7F80));
+          found = found || bad;
+          return;
+        }
         // per block: widen, the float body on the widened copy, narrow back only when it changed
         T* grad = static_cast<T*>(e.grad);
 #pragma omp parallel for schedule(static) reduction(|| : bad) if (n >= kParallelGrain)
