@@ -32,9 +32,9 @@ void accumulate_into_leaf(TensorImpl* leaf, const Tensor& g, bool from_engine) {
     // dtype, device and layout, becomes the leaf's .grad as it is, as PyTorch's AccumulateGrad steals it: no
     // copy of every parameter's gradient per backward.
     const TensorImpl& gi = *g.impl_ptr();
-    bool stealable = from_engine && g.impl_ptr().use_count() == 1 && gi.storage.use_count() == 1 && !gi.grad_fn && !gi.view_base &&
-                     !gi.requires_grad && g.dtype() == t.dtype() && g.device() == t.device() &&
-                     (dense ? g.strides() == t.strides() : g.is_contiguous());
+    bool stealable = from_engine && g.impl_ptr().use_count() == 1 && gi.storage.use_count() == 1 &&
+                     !gi.grad_fn && !gi.view_base && !gi.requires_grad && g.dtype() == t.dtype() &&
+                     g.device() == t.device() && (dense ? g.strides() == t.strides() : g.is_contiguous());
     if (stealable) {
       leaf->grad = g.impl_ptr();
       return;

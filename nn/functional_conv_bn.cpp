@@ -16,7 +16,8 @@ Tensor conv2d_batch_norm_inference(const Tensor& x, const Tensor& conv_weight, S
   kernels::Conv2dShape s = internal::conv2d_shape(x, conv_weight, Tensor(), stride, padding, dilation, groups);
   s.inference = true;
   MemoryFormat format = internal::conv2d_memory_format(x, conv_weight);
-  Tensor y = empty({s.n, s.c_out, s.out_h, s.out_w}, {.dtype = x.dtype(), .device = x.device(), .memory_format = format});
+  Tensor y =
+      empty({s.n, s.c_out, s.out_h, s.out_w}, {.dtype = x.dtype(), .device = x.device(), .memory_format = format});
   internal::batch_norm_shape(y, running_mean, running_var, bn_weight, bn_bias, /*training=*/false);
   Tensor rc;
   kernels::RawView residual_view;

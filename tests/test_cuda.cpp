@@ -394,7 +394,8 @@ TEST_CASE("inference fusions on CUDA (conv + batch norm + residual + ReLU, max p
       INFO(dtype_name(dt) << " " << memory_format_name(format));
       const double tol = dt == kFloat32 ? 1e-5 : tol16(dt);
       NoGradGuard ng;
-      Tensor x = mul(sample({4, 8, 10, 10}, 11, dt), 0.3).contiguous(format), k = mul(sample({16, 8, 3, 3}, 12, dt), 0.1);
+      Tensor x = mul(sample({4, 8, 10, 10}, 11, dt), 0.3).contiguous(format);
+      Tensor k = mul(sample({16, 8, 3, 3}, 12, dt), 0.1);
       Tensor residual = sample({4, 16, 10, 10}, 13, dt).contiguous(format);
       Tensor rm = sample({16}, 14, kFloat32), rv = add(abs(sample({16}, 15, kFloat32)), 0.5);
       Tensor wgt = sample({16}, 16, kFloat32), b = sample({16}, 17, kFloat32);

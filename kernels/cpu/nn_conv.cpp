@@ -178,7 +178,9 @@ FoldedBn fold(int64_t c, const BnInference& bn, bool relu) {
   }
   return f;
 }
-memory::desc channel_vector_desc(int64_t c) { return memory::desc({1, c, 1, 1}, memory::data_type::f32, memory::format_tag::nchw); }
+memory::desc channel_vector_desc(int64_t c) {
+  return memory::desc({1, c, 1, 1}, memory::data_type::f32, memory::format_tag::nchw);
+}
 dnnl::primitive_attr folded_attr(int64_t c, const FoldedBn& f) {
   dnnl::post_ops ops;
   ops.append_binary(dnnl::algorithm::binary_mul, channel_vector_desc(c));
