@@ -83,6 +83,45 @@ TEST_CASE("conv2d in every dtype and memory format matches the float64 path", "[
   }
 }
 
+TEST_CASE("float16 channels_last convolutions with 16k channels (widened straight into oneDNN's blocked layout) "
+          "give the NCHW bits and match the float64 path",
+          "[nn][conv][layouts]") {
+  // channels a multiple of 16 take the one-pass widening (and narrowing) between channels_last float16 and
+  // oneDNN's nChw16c float32; NCHW float16 widens and reorders in two passes: the same values either way
+  manual_seed(21);
+  for (int64_t stride : {1, 2}) {
+    INFO("stride " << stride);
+    Tensor x0 = randn({2, 32, 9, 9}).to(kFloat16), w0 = mul(randn({48, 32, 3, 3}), 0.1).to(kFloat16);
+    Tensor gy0 = randn({2, 48, (9 + 2 - 3) / stride + 1, (9 + 2 - 3) / stride + 1}).to(kFloat16);
+    auto run = [&](MemoryFormat f, DType dt) {
+      Tensor x = x0.to(dt).contiguous(f).detach().requires_grad_(true);
+      Tensor w = w0.to(dt).detach().requires_grad_(true);
+      Tensor y = F::conv2d(x, w, Tensor(), stride, 1);
+      y.backward(dt == kFloat64 ? gy0.to(dt) : gy0.to(dt).contiguous(f));
+      return std::vector<Tensor>{y.detach(), x.grad(), w.grad()};
+    };
+    auto cl = run(MemoryFormat::ChannelsLast, kFloat16), nchw = run(MemoryFormat::Contiguous, kFloat16);
+    auto wide = run(MemoryFormat::Contiguous, kFloat64);
+    const char* what[] = {"forward", "input gradient", "weight gradient"};
+    for (int k = 0; k < 3; ++k) {
+      check_equal(cl[size_t(k)].contiguous(), nchw[size_t(k)], std::string(what[k]) + ": channels_last = NCHW");
+      check_rel(cl[size_t(k)], wide[size_t(k)], 2e-3, std::string(what[k]) + " against float64");
+    }
+    CHECK(cl[0].is_contiguous(MemoryFormat::ChannelsLast));
+    CHECK(cl[1].is_contiguous(MemoryFormat::ChannelsLast));
+    // the inference fusion takes the same path for its input and output
+    NoGradGuard ng;
+    Tensor rm = rand({48}), rv = add(rand({48}), 0.5), bw = randn({48}), bb = randn({48});
+    Tensor r = randn(gy0.sizes()).to(kFloat16);
+    auto fused = [&](MemoryFormat f) {
+      return F::conv2d_batch_norm_inference(x0.contiguous(f), w0, stride, 1, 1, 1, rm, rv, bw, bb, 1e-5,
+                                            r.contiguous(f), true);
+    };
+    check_equal(fused(MemoryFormat::ChannelsLast).contiguous(), fused(MemoryFormat::Contiguous),
+                "conv2d_batch_norm_inference: channels_last = NCHW");
+  }
+}
+
 TEST_CASE("conv2d_batch_norm_inference in every dtype and memory format matches conv2d, batch_norm, add and relu "
           "in float64",
           "[nn][conv][bn][layouts]") {

@@ -59,6 +59,23 @@ __attribute__((target("avx2"))) void float_to_bf16_avx2(const float* src, uint16
   for (; i < n; ++i) dst[i] = float_to_bf16_bits(src[i]);
 }
 
+// rows of 16 values: src rows `stride` apart, dst rows packed (and the reverse)
+__attribute__((target("avx2,f16c"))) void widen_rows16_f16c(const uint16_t* src, int64_t stride, float* dst,
+                                                             int64_t rows) {
+  for (int64_t r = 0; r < rows; ++r, src += stride, dst += 16) {
+    _mm256_storeu_ps(dst, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))));
+    _mm256_storeu_ps(dst + 8, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 8))));
+  }
+}
+__attribute__((target("avx2,f16c"))) void narrow_rows16_f16c(const float* src, uint16_t* dst, int64_t stride,
+                                                              int64_t rows) {
+  constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  for (int64_t r = 0; r < rows; ++r, src += 16, dst += stride) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm256_cvtps_ph(_mm256_loadu_ps(src), kRound));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 8), _mm256_cvtps_ph(_mm256_loadu_ps(src + 8), kRound));
+  }
+}
+
 bool has_f16c() {
   static const bool yes = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx2");
   return yes;
@@ -103,6 +120,27 @@ void from_float(const float* src, BFloat16* dst, int64_t n) {
   auto* d = reinterpret_cast<uint16_t*>(dst);
   if (has_avx2()) return float_to_bf16_avx2(src, d, n);
   for (int64_t i = 0; i < n; ++i) d[i] = float_to_bf16_bits(src[i]);
+}
+
+bool widen_nhwc_to_blocked16(const Half* src, float* dst, int64_t n, int64_t c, int64_t hw) {
+  if (!has_f16c() || c % 16 != 0) return false;
+  const int64_t blocks = c / 16;
+  const auto* s = reinterpret_cast<const uint16_t*>(src);
+#pragma omp parallel for collapse(2) schedule(static) if (n * c * hw >= kParallelGrain)
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t b = 0; b < blocks; ++b)
+      widen_rows16_f16c(s + i * hw * c + b * 16, c, dst + (i * blocks + b) * hw * 16, hw);
+  return true;
+}
+bool narrow_blocked16_to_nhwc(const float* src, Half* dst, int64_t n, int64_t c, int64_t hw) {
+  if (!has_f16c() || c % 16 != 0) return false;
+  const int64_t blocks = c / 16;
+  auto* d = reinterpret_cast<uint16_t*>(dst);
+#pragma omp parallel for collapse(2) schedule(static) if (n * c * hw >= kParallelGrain)
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t b = 0; b < blocks; ++b)
+      narrow_rows16_f16c(src + (i * blocks + b) * hw * 16, d + i * hw * c + b * 16, c, hw);
+  return true;
 }
 
 void convert_dense(const RawView& src, const RawView& dst) {

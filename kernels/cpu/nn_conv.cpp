@@ -287,10 +287,52 @@ Cached backward_primitive(const Conv2dShape& s, const memory::desc& src, const m
   }));
 }
 
+// An activation as oneDNN sees it: `original`, and `f32`, the view oneDNN is described with: `original` itself
+// where oneDNN computes in its dtype, else a float32 stand-in in a staging buffer. The stand-in is filled (or,
+// for an output, read back) only once the layout oneDNN runs in is known, so that a channels_last float16 map
+// goes to and from oneDNN's blocked layout in one pass instead of a conversion and a reorder.
+struct StandIn {
+  RawView original, f32;
+  bool converts() const { return original.data != f32.data; }
+};
+StandIn stand_in(const RawView& v, Buffer role) { return {v, float32_stand_in(v, role)}; }
+// Whether `layout` is nChw16c float32 over `v`, a channels_last float16 map with channels a multiple of 16.
+bool blocked16_over(const memory::desc& layout, const RawView& v) {
+  if (v.dtype != kFloat16 || !channels_last(v) || v.sizes[1] % 16 != 0) return false;
+  return layout == memory::desc({v.sizes[0], v.sizes[1], v.sizes[2], v.sizes[3]}, memory::data_type::f32,
+                                memory::format_tag::nChw16c);
+}
+// An input in `want`'s layout: widened straight into the blocked layout, or widened into the stand-in and then
+// reordered (into staging buffer `role` when the layouts differ).
+memory input_in(const StandIn& v, const memory::desc& want, Buffer role) {
+  if (v.converts() && blocked16_over(want, v.original)) {
+    void* blocked = onednn::scratch(role, want.get_size());
+    const RawView& o = v.original;
+    if (widen_nhwc_to_blocked16(static_cast<const Half*>(o.data), static_cast<float*>(blocked), o.sizes[0],
+                                o.sizes[1], o.sizes[2] * o.sizes[3]))
+      return memory(want, onednn::engine(), blocked);
+  }
+  if (v.converts()) convert_dense(v.original, v.f32);
+  return onednn::reordered(onednn::wrap(onednn::desc_of(v.f32), v.f32.data), want, role);
+}
+// An output oneDNN wrote into `out.inner` moved into `v.original`: narrowed straight from the blocked layout, or
+// reordered into the stand-in and then narrowed.
+void output_done(const onednn::Output& out, const StandIn& v) {
+  if (v.converts() && out.inner.get() != out.user.get() && blocked16_over(out.inner.get_desc(), v.original)) {
+    const RawView& o = v.original;
+    if (narrow_blocked16_to_nhwc(static_cast<const float*>(out.inner.get_data_handle()), static_cast<Half*>(o.data),
+                                 o.sizes[0], o.sizes[1], o.sizes[2] * o.sizes[3]))
+      return;
+  }
+  out.copy_back();
+  narrow_into(v.f32, v.original);
+}
+
 // s: the shape with the live taps alone; w: their window of the weights; folded: batch norm and the rest of an
 // inference block as post-ops (an inference primitive), or null.
-void forward_onednn(const Conv2dShape& s, const RawView& x, const RawView& w, const RawView* bias, const RawView& y,
-                    bool nhwc, const FoldedBn* folded = nullptr) {
+void forward_onednn(const Conv2dShape& s, const StandIn& x_in, const RawView& w, const RawView* bias,
+                    const StandIn& y_out, bool nhwc, const FoldedBn* folded = nullptr) {
+  const RawView &x = x_in.f32, &y = y_out.f32;
   memory::desc xd = onednn::desc_of(x), wd = onednn::grouped_weight_desc(w, s.groups), yd = onednn::desc_of(y);
   memory::desc bd = bias ? onednn::desc_of(*bias) : memory::desc();
   onednn::Key key = conv_key(folded ? "conv_fwd_bn" : "conv_fwd", s, nhwc, {&x, &w, bias, &y});
@@ -304,7 +346,7 @@ void forward_onednn(const Conv2dShape& s, const RawView& x, const RawView& w, co
     }));
   });
   std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, onednn::reordered(onednn::wrap(xd, x.data), fwd->pd.src_desc(), Buffer::Source)},
+      {DNNL_ARG_SRC, input_in(x_in, fwd->pd.src_desc(), Buffer::Source)},
       {DNNL_ARG_WEIGHTS, onednn::reordered(onednn::wrap(wd, w.data), fwd->pd.weights_desc(), Buffer::Weights)}};
   if (bias) args.emplace(DNNL_ARG_BIAS, onednn::wrap(bd, bias->data));
   onednn::Output out = onednn::output_in(onednn::wrap(yd, y.data), fwd->pd.dst_desc(), Buffer::Destination);
@@ -318,29 +360,32 @@ void forward_onednn(const Conv2dShape& s, const RawView& x, const RawView& w, co
       onednn::copy_into(onednn::wrap(onednn::desc_of(*folded->residual), folded->residual->data), out.inner);
   }
   onednn::execute(fwd->primitive, fwd->pd.scratchpad_desc(), std::move(args));
-  out.copy_back();
+  output_done(out, y_out);
 }
 
 // gy as the backward primitives of one call take it: reordered (into Buffer::Destination) once, and given as it
 // is to the second primitive when that wants the same layout, as backward-data and backward-weights do.
 class PreparedGy {
  public:
-  explicit PreparedGy(const RawView& gy) : user_(onednn::wrap(onednn::desc_of(gy), gy.data)) {}
+  explicit PreparedGy(const StandIn& gy) : gy_(gy) {}
+  const RawView& f32() const { return gy_.f32; }
   memory in(const memory::desc& want) {
     if (!prepared_ || inner_.get_desc() != want) {
-      inner_ = onednn::reordered(user_, want, Buffer::Destination);
+      inner_ = input_in(gy_, want, Buffer::Destination);
       prepared_ = true;
     }
     return inner_;
   }
 
  private:
-  memory user_, inner_;
+  StandIn gy_;
+  memory inner_;
   bool prepared_ = false;
 };
 
-void backward_data_onednn(const Conv2dShape& s, const RawView& gy, PreparedGy& gy_in, const RawView& w,
-                          const RawView& gx, bool nhwc) {
+void backward_data_onednn(const Conv2dShape& s, PreparedGy& gy_in, const RawView& w, const StandIn& gx_out,
+                          bool nhwc) {
+  const RawView &gy = gy_in.f32(), &gx = gx_out.f32;
   memory::desc gyd = onednn::desc_of(gy), wd = onednn::grouped_weight_desc(w, s.groups), gxd = onednn::desc_of(gx);
   auto bwd = onednn::cached<BackwardData>(conv_key("conv_bwd_data", s, nhwc, {&gy, &w, &gx}), [&] {
     return backward_primitive<BackwardData, dnnl::convolution_backward_data::desc>(s, gxd, wd, gyd, nhwc);
@@ -351,11 +396,12 @@ void backward_data_onednn(const Conv2dShape& s, const RawView& gy, PreparedGy& g
       {{DNNL_ARG_DIFF_DST, gy_in.in(bwd->pd.diff_dst_desc())},
        {DNNL_ARG_WEIGHTS, onednn::reordered(onednn::wrap(wd, w.data), bwd->pd.weights_desc(), Buffer::Weights)},
        {DNNL_ARG_DIFF_SRC, out.inner}});
-  out.copy_back();
+  output_done(out, gx_out);
 }
 
-void backward_weights_onednn(const Conv2dShape& s, const RawView& x, const RawView& gy, PreparedGy& gy_in,
-                             const RawView& gw, bool nhwc) {
+void backward_weights_onednn(const Conv2dShape& s, const StandIn& x_in, PreparedGy& gy_in, const RawView& gw,
+                             bool nhwc) {
+  const RawView &x = x_in.f32, &gy = gy_in.f32();
   memory::desc xd = onednn::desc_of(x), gyd = onednn::desc_of(gy), gwd = onednn::grouped_weight_desc(gw, s.groups);
   auto bwd = onednn::cached<BackwardWeights>(conv_key("conv_bwd_weights", s, nhwc, {&x, &gy, &gw}), [&] {
     return backward_primitive<BackwardWeights, dnnl::convolution_backward_weights::desc>(s, xd, gwd, gyd, nhwc);
@@ -364,7 +410,7 @@ void backward_weights_onednn(const Conv2dShape& s, const RawView& x, const RawVi
       onednn::output_in(onednn::wrap(gwd, gw.data), bwd->pd.diff_weights_desc(), Buffer::Weights);
   onednn::execute(
       bwd->primitive, bwd->pd.scratchpad_desc(),
-      {{DNNL_ARG_SRC, onednn::reordered(onednn::wrap(xd, x.data), bwd->pd.src_desc(), Buffer::Source)},
+      {{DNNL_ARG_SRC, input_in(x_in, bwd->pd.src_desc(), Buffer::Source)},
        {DNNL_ARG_DIFF_DST, gy_in.in(bwd->pd.diff_dst_desc())},
        {DNNL_ARG_DIFF_WEIGHTS, out.inner}});
   out.copy_back();
@@ -376,10 +422,8 @@ void conv2d_forward(const Conv2dShape& s, const RawView& x, const RawView& w, co
   if (x.dtype == kFloat64) return reference::conv2d_forward(s, x, w, bias, y);
   LiveTaps taps = live_taps(s);
   RawView bias32 = bias ? as_float32(*bias, Buffer::Bias32) : RawView{};
-  RawView y32 = float32_stand_in(y, Buffer::Destination32);
-  forward_onednn(taps.s, as_float32(x, Buffer::Source32), live_weight_as_float32(w, taps), bias ? &bias32 : nullptr,
-                 y32, forward_runs_nhwc(s, x, y));
-  narrow_into(y32, y);
+  forward_onednn(taps.s, stand_in(x, Buffer::Source32), live_weight_as_float32(w, taps), bias ? &bias32 : nullptr,
+                 stand_in(y, Buffer::Destination32), forward_runs_nhwc(s, x, y));
 }
 
 void conv2d_batch_norm_forward(const Conv2dShape& s, const RawView& x, const RawView& w, const BnInference& bn,
@@ -395,10 +439,8 @@ void conv2d_batch_norm_forward(const Conv2dShape& s, const RawView& x, const Raw
     folded.residual = &residual32;
   }
   LiveTaps taps = live_taps(s);
-  RawView y32 = float32_stand_in(y, Buffer::Destination32);
-  forward_onednn(taps.s, as_float32(x, Buffer::Source32), live_weight_as_float32(w, taps), nullptr, y32,
-                 forward_runs_nhwc(s, x, y), &folded);
-  narrow_into(y32, y);
+  forward_onednn(taps.s, stand_in(x, Buffer::Source32), live_weight_as_float32(w, taps), nullptr,
+                 stand_in(y, Buffer::Destination32), forward_runs_nhwc(s, x, y), &folded);
 }
 
 void conv2d_backward(const Conv2dShape& s, const RawView& x, const RawView& w, const RawView& gy, const RawView* gx,
@@ -409,13 +451,10 @@ void conv2d_backward(const Conv2dShape& s, const RawView& x, const RawView& w, c
     return;
   }
   LiveTaps taps = live_taps(s);
-  RawView gy32 = as_float32(gy, Buffer::Destination32);  // widened once for both gradients
-  PreparedGy gy_in(gy32);
-  if (gx) {
-    RawView gx32 = float32_stand_in(*gx, Buffer::Source32);
-    backward_data_onednn(taps.s, gy32, gy_in, live_weight_as_float32(w, taps), gx32, runs_nhwc(gy.dtype, {&gy, gx}));
-    narrow_into(gx32, *gx);
-  }
+  PreparedGy gy_in(stand_in(gy, Buffer::Destination32));  // prepared once for both gradients
+  if (gx)
+    backward_data_onednn(taps.s, gy_in, live_weight_as_float32(w, taps), stand_in(*gx, Buffer::Source32),
+                         runs_nhwc(gy.dtype, {&gy, gx}));
   if (!gw) return;
   // the cut taps' gradient is zero (gw lies densely: conv weights and their gradients are contiguous or
   // channels_last)
@@ -424,8 +463,7 @@ void conv2d_backward(const Conv2dShape& s, const RawView& x, const RawView& w, c
   RawView window32 = computes_in(gw->dtype) ? window
                      : taps.cropped()       ? contiguous_in(window, kFloat32, Buffer::Weights32)
                                             : float32_stand_in(*gw, Buffer::Weights32);
-  backward_weights_onednn(taps.s, as_float32(x, Buffer::Source32), gy32, gy_in, window32,
-                          runs_nhwc(x.dtype, {&x, &gy}));
+  backward_weights_onednn(taps.s, stand_in(x, Buffer::Source32), gy_in, window32, runs_nhwc(x.dtype, {&x, &gy}));
   if (window32.data == window.data) return;
   if (taps.cropped())
     narrow_into_window(window32, window);
