@@ -26,8 +26,8 @@ void accumulate_into_leaf(TensorImpl* leaf, const Tensor& g, bool from_engine) {
   Tensor t(std::shared_ptr<TensorImpl>(std::shared_ptr<TensorImpl>{}, leaf));
   HT_CHECK(g.sizes() == t.sizes(), "[backward] gradient of shape ", shape_str(g.sizes()),
            " does not match the leaf's shape ", shape_str(t.sizes()));
-  const bool dense = t.is_non_overlapping_and_dense();
   if (!leaf->grad) {
+    const bool dense = t.is_non_overlapping_and_dense();
     // A gradient no one else holds (the engine's reference alone, its own storage, no history), in the leaf's
     // dtype, device and layout, becomes the leaf's .grad as it is, as PyTorch's AccumulateGrad steals it: no
     // copy of every parameter's gradient per backward.

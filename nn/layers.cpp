@@ -67,9 +67,10 @@ namespace {
 bool runs_as_inference(const BatchNorm2d& bn, std::initializer_list<const Tensor*> inputs) {
   if (bn.is_training() || !bn.options.track_running_stats || amp::is_autocast_enabled()) return false;
   if (!autograd::grad_enabled()) return true;
-  for (const Tensor* t : inputs)
-    if (t->defined() && t->requires_grad()) return false;
-  return !(bn.weight.defined() && bn.weight.requires_grad()) && !(bn.bias.defined() && bn.bias.requires_grad());
+  for (std::initializer_list<const Tensor*> group : {inputs, {&bn.weight, &bn.bias}})
+    for (const Tensor* t : group)
+      if (t->defined() && t->requires_grad()) return false;
+  return true;
 }
 }  // namespace
 
