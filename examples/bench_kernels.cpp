@@ -68,6 +68,33 @@ int main(int argc, char** argv) {
     report("cast float32 -> float16", 1.0 * n * 6, time_it([&] { a32.half(); }, dev), copy_gbs);
     report("sum float16 (1 read)", 1.0 * n * 2, time_it([&] { sum(a16); }, dev), copy_gbs / 2);
 
+    // Batch norm as a ResNet-18 training step at 224x224, batch 32, runs it: forward with batch statistics, and
+    // forward + backward (both through autograd); GB/s counts the bytes of x, y, gy, gx once per pass over them.
+    for (auto [c, hw] : {std::pair<int64_t, int64_t>{64, 112}, {128, 28}}) {
+      for (DType dtype : {kFloat32, kBFloat16}) {
+        for (bool channels_last : {false, true}) {
+          MemoryFormat format = channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+          Tensor x = randn({32, c, hw, hw}, {.device = dev}).to(dtype).contiguous(format);
+          Tensor gy = randn({32, c, hw, hw}, {.device = dev}).to(dtype).contiguous(format);
+          Tensor mean = zeros({c}, {.device = dev}), var = ones({c}, {.device = dev});
+          Tensor w = ones({c}, {.device = dev}).requires_grad_(), b = zeros({c}, {.device = dev}).requires_grad_();
+          double fwd = time_it([&] {
+            NoGradGuard no_grad;
+            nn::functional::batch_norm(x, mean, var, w, b, true);
+          }, dev);
+          Tensor xg = x.detach().requires_grad_();
+          double both = time_it([&] { nn::functional::batch_norm(xg, mean, var, w, b, true).backward(gy); }, dev);
+          double bytes = double(x.numel()) * double(element_size(dtype));
+          char what[96];
+          std::snprintf(what, sizeof what, "batch norm %s %s 32x%lldx%lldx%lld", dtype_name(dtype),
+                        channels_last ? "NHWC" : "NCHW", static_cast<long long>(c), static_cast<long long>(hw),
+                        static_cast<long long>(hw));
+          std::printf("%-44s fwd %7.2f ms (%6.2f GB/s)  bwd %7.2f ms\n", what, fwd * 1e3, 2 * bytes / fwd / 1e9,
+                      (both - fwd) * 1e3);
+        }
+      }
+    }
+
     const int64_t m = 1024;
     Tensor x = rand({m, m}, {.device = dev}), y = rand({m, m}, {.device = dev});
     double flops = 2.0 * m * m * m;

@@ -218,6 +218,52 @@ TEST_CASE("batch_norm in every dtype and memory format matches the float64 path;
   }
 }
 
+// Batch norm written with plain float64 tensor ops (mean, biased variance, broadcasting), through autograd: a
+// reference that shares no code with the batch-norm kernels.
+Tensor composed_batch_norm(const Tensor& x, const Tensor& w, const Tensor& b, bool training, const Tensor& rm,
+                           const Tensor& rv) {
+  const int64_t c = x.size(1);
+  Tensor mean = training ? ht::mean(x, {0, 2, 3}, true) : rm.reshape({1, c, 1, 1});
+  Tensor var = training ? ht::var(x, {0, 2, 3}, /*unbiased=*/false, true) : rv.reshape({1, c, 1, 1});
+  return (x - mean) * rsqrt(var + 1e-5) * w.reshape({1, c, 1, 1}) + b.reshape({1, c, 1, 1});
+}
+
+TEST_CASE("batch_norm on maps whose rows cross the kernel's 1024-element chunks matches batch norm composed of "
+          "float64 ops",
+          "[nn][bn][layouts]") {
+  // [n, c, h, w]: channels_last rows of 1030 channels (two chunks); NCHW rows of 33 x 33 = 1089 values (two
+  // chunks, the second not a multiple of 8); both large enough to run in parallel; and a map too small to.
+  for (Shape shape : {Shape{4, 1030, 3, 3}, Shape{8, 4, 33, 33}, Shape{3, 5, 2, 3}}) {
+    manual_seed(11);
+    Tensor x0 = randn(shape) * 3.0 + 1.5, gy0 = randn(shape);
+    Tensor w0 = randn({shape[1]}), b0 = randn({shape[1]}), rm0 = randn({shape[1]}), rv0 = rand({shape[1]}) + 0.5;
+    for (const Variant& v : variants())
+      for (bool training : {true, false}) {
+        INFO(shape_str(shape) << (training ? " (training)" : " (eval)") << " in " << name(v));
+        Tensor x = leaf(x0, v.dtype, v.format), w = leaf(w0, kFloat32, v.format), b = leaf(b0, kFloat32, v.format);
+        Tensor rm = rm0.clone(), rv = rv0.clone();
+        Tensor xr = reference_leaf(x0, v.dtype), wr = reference_leaf(w0, kFloat32), br = reference_leaf(b0, kFloat32);
+        Tensor y = F::batch_norm(x, rm, rv, w, b, training, 0.1, 1e-5);
+        Tensor yr = composed_batch_norm(xr, wr, br, training, rm0.to(kFloat64), rv0.to(kFloat64));
+        check_layout(y, v, "output");
+        check_rel(y, yr, v.tol, "forward");
+        if (training) {
+          const double m = double(shape[0] * shape[2] * shape[3]);
+          Tensor batch_mean = ht::mean(xr.detach(), {0, 2, 3}), batch_var = ht::var(xr.detach(), {0, 2, 3});
+          check_rel(rm, rm0.to(kFloat64) * 0.9 + batch_mean * 0.1, 1e-5, "running_mean");
+          check_rel(rv, rv0.to(kFloat64) * 0.9 + batch_var * 0.1, 1e-5, "running_var (unbiased, m = " +
+                                                                             std::to_string(int64_t(m)) + ")");
+        }
+        y.backward(gy0.to(v.dtype).contiguous(v.format));
+        yr.backward(gy0.to(v.dtype).to(kFloat64));
+        check_layout(x.grad(), v, "input gradient");
+        check_rel(x.grad(), xr.grad(), v.tol, "input gradient");
+        check_rel(w.grad(), wr.grad(), v.dtype == kFloat32 ? v.tol : 1e-4, "weight gradient");
+        check_rel(b.grad(), br.grad(), v.dtype == kFloat32 ? v.tol : 1e-4, "bias gradient");
+      }
+  }
+}
+
 TEST_CASE("pooling in every dtype and memory format matches the float64 path, indices included",
           "[nn][pool][layouts]") {
   for (const Variant& v : variants()) {

@@ -1,11 +1,12 @@
-// CPU batch norm and adaptive average pooling (max pooling is nn_max_pool.cpp): the per-channel sums are loops
-// here; the maps are the shared bodies of kernels/nn_bodies.h run by the CPU executor. 16-bit tensors are widened to float (whole, or block by block),
-// the float bodies run on those images and the results are narrowed: the same values as element by element.
+// CPU batch norm and adaptive average pooling (max pooling is nn_max_pool.cpp). Batch norm runs as loops over
+// chunks of its maps that apply the arithmetic of kernels/nn_bodies.h's BnApplyBody and BnBackwardBody, in the same
+// order, to rows of float; 16-bit chunks are widened on the way in and narrowed on the way out. Adaptive average
+// pooling is the shared bodies run by the CPU executor.
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
-#include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "core/storage.h"
@@ -17,149 +18,199 @@
 namespace ht::kernels::cpu {
 
 namespace {
-// The CPU walks batch-norm maps by rows of one channel (NCHW) or by pixels of all channels (channels_last): no
-// division per element.
-struct NnExecutor : Executor {
-  template <class Body>
-  static void run_channels(const BatchNormShape& s, const Body& body) {
-    if (s.channels_last) {
-#pragma omp parallel for schedule(static) if (s.n * s.c * s.hw >= kParallelGrain)
-      for (int64_t r = 0; r < s.n * s.hw; ++r)
-        for (int64_t ch = 0, k = r * s.c; ch < s.c; ++ch, ++k) body.at(k, ch);
-      return;
-    }
-#pragma omp parallel for schedule(static) if (s.n * s.c * s.hw >= kParallelGrain)
-    for (int64_t r = 0; r < s.n * s.c; ++r) {
-      int64_t ch = r % s.c;
-      for (int64_t k = r * s.hw, end = k + s.hw; k < end; ++k) body.at(k, ch);
-    }
-  }
-};
-using Maps = NnMaps<NnExecutor>;
+using Maps = NnMaps<Executor>;
 
-constexpr int64_t kBlock = 1024;  // elements per block of a 16-bit map
+constexpr int64_t kBlock = 1024;  // elements per chunk: a chunk's float image stays in L1
 
-// A whole tensor as float_image_t<T>: the data itself, or (16-bit T) a widened copy; null stays null.
-template <class T>
-class FloatCopy {
- public:
-  FloatCopy(const T* src, int64_t n) {
-    if constexpr (is_16bit_float_v<T>) {
-      if (!src) return;
-      // from halftorch's caching allocator: a training step widens the same maps every time, and fresh pages
-      // from malloc cost a fault and a zeroing each (a tenth of a bf16 224x224 ResNet-18 step)
-      owned_ = {static_cast<float*>(allocator_for(DeviceType::CPU)->allocate(size_t(n) * sizeof(float), 0)),
-                Release{size_t(n) * sizeof(float)}};
-#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
-      for (int64_t k = 0; k < n; k += kBlock) to_float(src + k, owned_.get() + k, std::min(kBlock, n - k));
-      data_ = owned_.get();
-    } else {
-      data_ = src;
-    }
-  }
-  const float_image_t<T>* data() const { return data_; }
-
- private:
-  struct Release {
-    size_t nbytes = 0;
-    void operator()(float* p) const { allocator_for(DeviceType::CPU)->deallocate(p, nbytes, 0); }
-  };
-  std::unique_ptr<float, Release> owned_;
-  const float_image_t<T>* data_ = nullptr;
-};
-
-// at(k, channel of k) for k in [k0, k1) of [n, c, hw] (or [n, hw, c] when channels_last).
-template <class At>
-void walk_channels(const BatchNormShape& s, int64_t k0, int64_t k1, At&& at) {
-  const int64_t len = s.channels_last ? s.c : s.hw;
-  for (int64_t k = k0; k < k1;) {
-    int64_t row = k / len, end = std::min(k1, (row + 1) * len);
-    if (s.channels_last) {
-      for (int64_t ch = k - row * len; k < end; ++k, ++ch) at(k, ch);
-    } else {
-      for (int64_t ch = row % s.c; k < end; ++k) at(k, ch);
-    }
-  }
-}
-
-// out = narrow(float block) over [n, c, hw] in parallel blocks; fill(k0, k1, buf) computes buf[k - k0].
-template <class T, class Fill>
-void narrowed_blocks(const BatchNormShape& s, T* out, Fill&& fill) {
-  const int64_t n = s.n * s.c * s.hw;
-#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
-  for (int64_t k0 = 0; k0 < n; k0 += kBlock) {
-    const int64_t k1 = std::min(n, k0 + kBlock);
-    float buf[kBlock];
-    fill(k0, k1, buf);
-    from_float(buf, out + k0, k1 - k0);
-  }
-}
-
-// batch_norm_apply for 16-bit T: x from its float image when the caller has one (x_image), else widened here;
-// weight and bias as float (P widened: the same values the body would read); the residual widened block by block.
-template <class T, class P>
-void batch_norm_apply_16bit(const BatchNormShape& s, const T* x, const float* x_image, const float* mean,
-                            const float* invstd, const P* weight, const P* bias, const T* residual, bool relu,
-                            T* y) {
-  const FloatCopy<P> w(weight, s.c), b(bias, s.c);
-  narrowed_blocks(s, y, [&](int64_t k0, int64_t k1, float* buf) {
-    float x_buf[kBlock], residual_buf[kBlock];
-    const float* xb = x_image ? x_image + k0 : (to_float(x + k0, x_buf, k1 - k0), x_buf);
-    if (residual) to_float(residual + k0, residual_buf, k1 - k0);
-    const BnApplyBody<float, float> body{xb, mean, invstd, w.data(), b.data(), buf, residual ? residual_buf : nullptr,
-                                         relu};
-    walk_channels(s, k0, k1, [&](int64_t k, int64_t ch) { body.at(k - k0, ch); });
-  });
-}
-template <class T> const T* opt(const RawView* v) { return v ? static_cast<const T*>(v->data) : nullptr; }
-template <class T> T* mut(const RawView* v) { return v ? static_cast<T*>(v->data) : nullptr; }
 // Per-channel sums accumulate in double, as PyTorch's CPU kernels do (acc_type<float, /*cuda*/false> is double):
 // fewer rounding differences reach the forward values, and with them the ReLU masks downstream.
 using Wide = double;
-struct Sums {
-  Wide first = 0, second = 0;
+
+template <class T> const T* opt(const RawView* v) { return v ? static_cast<const T*>(v->data) : nullptr; }
+template <class T> T* mut(const RawView* v) { return v ? static_cast<T*>(v->data) : nullptr; }
+
+// A per-channel parameter as A: v's values, or `absent` in every channel when v is null. Multiplying by 1 and
+// adding 0 change no value, so the absent parameters need no branch in the loops.
+template <class A, class P>
+std::vector<A> channel_values(const P* v, int64_t c, A absent) {
+  std::vector<A> out(size_t(c), absent);
+  if (v)
+    for (int64_t ch = 0; ch < c; ++ch) out[size_t(ch)] = A(v[ch]);
+  return out;
+}
+
+// The maps are walked in chunks of at most kBlock elements that lie inside one row: channels_last, channels
+// [channel, channel + n) of one pixel; NCHW, n values of one channel. 16-bit chunks are widened into a float
+// buffer on the way in and narrowed on the way out, so every pass reads and writes the 16-bit data itself, and
+// the loops over a chunk are plain float loops the compiler vectorizes.
+template <class Fn>
+void for_each_chunk(const BatchNormShape& s, Fn&& fn) {
+  const int64_t len = s.channels_last ? s.c : s.hw;
+  const int64_t rows = s.channels_last ? s.n * s.hw : s.n * s.c;
+  const int64_t per_row = (len + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (rows * len >= kParallelGrain)
+  for (int64_t t = 0; t < rows * per_row; ++t) {
+    const int64_t row = t / per_row, first = (t % per_row) * kBlock;
+    fn(row * len + first, std::min(kBlock, len - first), s.channels_last ? first : row % s.c);
+  }
+}
+
+// A chunk of T's output: written straight to y when T is its own opmath type, else to a float buffer narrowed
+// into y by done().
+template <class T>
+class ChunkOut {
+ public:
+  explicit ChunkOut(T* y) : y_(y) {}
+  float_image_t<T>* data() {
+    if constexpr (is_16bit_float_v<T>) return buf_;
+    else return y_;
+  }
+  void done(int64_t n) {
+    if constexpr (is_16bit_float_v<T>) from_float(buf_, y_, n);
+  }
+
+ private:
+  T* y_;
+  float buf_[kBlock];  // left uninitialised: data() is written before done() reads it
 };
 
-// out[ch] = the sums of f(i) over channel ch's elements i. NCHW: one channel per task, in element order.
-// channels_last: the pixels split into one fixed range per thread, partial sums added in range order; the
-// result depends only on the thread count, as the rest of the CPU backend's.
-template <class F>
-std::vector<Sums> channel_sums(const BatchNormShape& s, F&& f) {
-  std::vector<Sums> out(size_t(s.c));
-  bool parallel = s.n * s.c * s.hw > 32768;
+// first[ch], second[ch] = the sums over channel ch's elements i of term(x, g, j, ch), x and g being the
+// elements' values as A at j of the chunk holding i (g is null when no second map is given). The result depends
+// only on the map's shape and the thread count:
+// - channels_last: the pixels split into one fixed range per thread, partial sums added in range order;
+// - NCHW: one channel per task; 8 running sums per channel (element j of a chunk goes to sum j % 8), added in
+//   order at the end.
+template <class T, class Term>
+void channel_sums(const BatchNormShape& s, const T* x, const T* g, Term&& term, Wide* first, Wide* second) {
+  constexpr int kLanes = 8;
+  const bool parallel = s.n * s.c * s.hw > 32768;
+  auto widen = [&](const T* src, int64_t k, float* buf, int64_t n) { return src ? float_image(src + k, buf, n) : nullptr; };
   if (!s.channels_last) {
 #pragma omp parallel for schedule(static) if (parallel && s.c > 1)
     for (int64_t ch = 0; ch < s.c; ++ch) {
-      Sums acc;
-      for (int64_t n = 0; n < s.n; ++n)
-        for (int64_t i = (n * s.c + ch) * s.hw, end = i + s.hw; i < end; ++i) {
-          Sums v = f(i, ch);
-          acc.first += v.first;
-          acc.second += v.second;
+      Wide lane_first[kLanes] = {}, lane_second[kLanes] = {};
+      float x_buf[kBlock], g_buf[kBlock];
+      for (int64_t img = 0; img < s.n; ++img)
+        for (int64_t done = 0; done < s.hw; done += kBlock) {
+          const int64_t k = (img * s.c + ch) * s.hw + done, n = std::min(kBlock, s.hw - done);
+          const auto* xr = widen(x, k, x_buf, n);
+          const auto* gr = widen(g, k, g_buf, n);
+          int64_t j = 0;
+          for (; j + kLanes <= n; j += kLanes)
+            for (int lane = 0; lane < kLanes; ++lane) {
+              auto [a, b] = term(xr, gr, j + lane, ch);
+              lane_first[lane] += a;
+              lane_second[lane] += b;
+            }
+          for (int lane = 0; j < n; ++j, ++lane) {
+            auto [a, b] = term(xr, gr, j, ch);
+            lane_first[lane] += a;
+            lane_second[lane] += b;
+          }
         }
-      out[size_t(ch)] = acc;
+      first[ch] = second[ch] = 0;
+      for (int lane = 0; lane < kLanes; ++lane) {
+        first[ch] += lane_first[lane];
+        second[ch] += lane_second[lane];
+      }
     }
-    return out;
+    return;
   }
-  int64_t pixels = s.n * s.hw;
-  int ranges = parallel ? std::max(1, std::min<int>(omp_get_max_threads(), int(pixels))) : 1;
-  std::vector<Sums> partial(size_t(ranges) * size_t(s.c));
+  const int64_t pixels = s.n * s.hw;
+  const int ranges = parallel ? std::max(1, std::min<int>(omp_get_max_threads(), int(pixels))) : 1;
+  std::vector<Wide> partial(size_t(ranges) * size_t(2 * s.c), Wide(0));
 #pragma omp parallel for schedule(static, 1) if (ranges > 1)
   for (int r = 0; r < ranges; ++r) {
-    Sums* acc = partial.data() + size_t(r) * size_t(s.c);
+    Wide* acc_first = partial.data() + size_t(r) * size_t(2 * s.c);
+    Wide* acc_second = acc_first + s.c;
+    float x_buf[kBlock], g_buf[kBlock];
     for (int64_t p = pixels * r / ranges, end = pixels * (r + 1) / ranges; p < end; ++p)
-      for (int64_t ch = 0, i = p * s.c; ch < s.c; ++ch, ++i) {
-        Sums v = f(i, ch);
-        acc[ch].first += v.first;
-        acc[ch].second += v.second;
+      for (int64_t c0 = 0; c0 < s.c; c0 += kBlock) {
+        const int64_t k = p * s.c + c0, n = std::min(kBlock, s.c - c0);
+        const auto* xr = widen(x, k, x_buf, n);
+        const auto* gr = widen(g, k, g_buf, n);
+        for (int64_t j = 0; j < n; ++j) {
+          auto [a, b] = term(xr, gr, j, c0 + j);
+          acc_first[c0 + j] += a;
+          acc_second[c0 + j] += b;
+        }
       }
   }
-  for (int r = 0; r < ranges; ++r)
-    for (int64_t ch = 0; ch < s.c; ++ch) {
-      out[size_t(ch)].first += partial[size_t(r) * size_t(s.c) + size_t(ch)].first;
-      out[size_t(ch)].second += partial[size_t(r) * size_t(s.c) + size_t(ch)].second;
+  for (int64_t ch = 0; ch < s.c; ++ch) {
+    first[ch] = second[ch] = 0;
+    for (int r = 0; r < ranges; ++r) {
+      first[ch] += partial[size_t(r) * size_t(2 * s.c) + size_t(ch)];
+      second[ch] += partial[size_t(r) * size_t(2 * s.c) + size_t(s.c + ch)];
     }
-  return out;
+  }
+}
+
+struct Pair {
+  Wide first, second;
+};
+
+// The per-channel arguments of one chunk's loop: channel j's value at [j] (channels_last) or every element's
+// at [0] (NCHW, one channel per chunk).
+template <bool kChannelPerElement>
+constexpr int64_t channel_at(int64_t j) {
+  return kChannelPerElement ? j : 0;
+}
+
+// y = (x - mean) * invstd * weight + bias, then + residual, then ReLU: BnApplyBody's arithmetic, in its order,
+// over one chunk (the per-channel pointers already at the chunk's first channel).
+template <bool kChannelPerElement, bool kResidual, bool kRelu, class A>
+void apply_chunk(const A* x, const A* residual, const A* mean, const A* invstd, const A* weight, const A* bias, A* y,
+                 int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t c = channel_at<kChannelPerElement>(j);
+    A v = (x[j] - mean[c]) * invstd[c] * weight[c] + bias[c];
+    if constexpr (kResidual) v += residual[j];
+    if constexpr (kRelu) v = Relu{}(v);
+    y[j] = v;
+  }
+}
+
+template <class T, class P>
+void apply(const BatchNormShape& s, const T* x, const opmath_t<T>* mean, const opmath_t<T>* invstd, const P* weight,
+           const P* bias, const T* residual, bool relu, T* y) {
+  using A = opmath_t<T>;
+  const std::vector<A> w = channel_values<A>(weight, s.c, A(1)), b = channel_values<A>(bias, s.c, A(0));
+  for_each_chunk(s, [&](int64_t k, int64_t n, int64_t ch) {
+    float x_buf[kBlock], residual_buf[kBlock];
+    ChunkOut<T> out(y + k);
+    const A* xr = float_image(x + k, x_buf, n);
+    const A* rr = residual ? float_image(residual + k, residual_buf, n) : nullptr;
+    auto run = [&](auto per_element, auto with_residual, auto with_relu) {
+      apply_chunk<decltype(per_element)::value, decltype(with_residual)::value, decltype(with_relu)::value>(
+          xr, rr, mean + ch, invstd + ch, w.data() + ch, b.data() + ch, out.data(), n);
+    };
+    using Yes = std::true_type;
+    using No = std::false_type;
+    if (s.channels_last) {
+      if (rr) relu ? run(Yes{}, Yes{}, Yes{}) : run(Yes{}, Yes{}, No{});
+      else relu ? run(Yes{}, No{}, Yes{}) : run(Yes{}, No{}, No{});
+    } else {
+      if (rr) relu ? run(No{}, Yes{}, Yes{}) : run(No{}, Yes{}, No{});
+      else relu ? run(No{}, No{}, Yes{}) : run(No{}, No{}, No{});
+    }
+    out.done(n);
+  });
+}
+
+// gx = a * (gy - sum_gy / m - xhat * sum_gy_xhat / m) (training) or a * gy (eval), a = invstd * weight:
+// BnBackwardBody's arithmetic, in its order, over one chunk.
+template <bool kChannelPerElement, bool kTrain, class A>
+void input_grad_chunk(const A* x, const A* gy, const A* mean, const A* invstd, const A* scale, const A* mean_gy,
+                      const A* sum_gy_xhat, A inv_m, A* gx, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t c = channel_at<kChannelPerElement>(j);
+    A g = gy[j];
+    if constexpr (kTrain) {
+      A xhat = (x[j] - mean[c]) * invstd[c];
+      g = g - mean_gy[c] - xhat * sum_gy_xhat[c] * inv_m;
+    }
+    gx[j] = scale[c] * g;
+  }
 }
 }  // namespace
 
@@ -170,37 +221,36 @@ void batch_norm_forward_train(const BatchNormShape& s, const RawView& x, const R
     using T = typename decltype(t)::type;
     using P = typename decltype(p)::type;
     using A = opmath_t<T>;
-    const FloatCopy<T> x_image(static_cast<const T*>(x.data), x.numel());
-    const float_image_t<T>* px = x_image.data();
+    const T* px = static_cast<const T*>(x.data);
     A* pm = static_cast<A*>(mean.data);
     A* pi = static_cast<A*>(invstd.data);
     P* rm = mut<P>(running_mean);
     P* rv = mut<P>(running_var);
-    int64_t m = s.n * s.hw;
+    const int64_t m = s.n * s.hw;
     // two passes (mean, then squared deviations), as PyTorch's CPU kernel does
-    std::vector<Sums> sums = channel_sums(s, [&](int64_t i, int64_t) { return Sums{Wide(A(px[i])), 0}; });
-    std::vector<Wide> mu(size_t(s.c));
-    for (int64_t c = 0; c < s.c; ++c) mu[size_t(c)] = sums[size_t(c)].first / Wide(m);
-    std::vector<Sums> sq = channel_sums(s, [&](int64_t i, int64_t c) {
-      Wide d = Wide(A(px[i])) - mu[size_t(c)];
-      return Sums{d * d, 0};
-    });
+    std::vector<Wide> sum(size_t(s.c)), unused(size_t(s.c)), var_sum(size_t(s.c)), mu(size_t(s.c));
+    channel_sums(s, px, static_cast<const T*>(nullptr),
+                 [](const A* xr, const A*, int64_t j, int64_t) { return Pair{Wide(xr[j]), 0}; }, sum.data(),
+                 unused.data());
+    for (int64_t c = 0; c < s.c; ++c) mu[size_t(c)] = sum[size_t(c)] / Wide(m);
+    channel_sums(s, px, static_cast<const T*>(nullptr),
+                 [&](const A* xr, const A*, int64_t j, int64_t c) {
+                   Wide d = Wide(xr[j]) - mu[size_t(c)];
+                   return Pair{d * d, 0};
+                 },
+                 var_sum.data(), unused.data());
     for (int64_t c = 0; c < s.c; ++c) {
-      Wide var_sum = sq[size_t(c)].first;
       A mean_c = A(mu[size_t(c)]);
       pm[c] = mean_c;
-      pi[c] = A(1 / std::sqrt(var_sum / Wide(m) + eps));
+      pi[c] = A(1 / std::sqrt(var_sum[size_t(c)] / Wide(m) + eps));
       if (rm) rm[c] = P(A(momentum) * mean_c + A(1 - momentum) * A(rm[c]));
       if (rv) {
-        A unbiased = m > 1 ? A(var_sum / Wide(m - 1)) : A(NAN);
+        A unbiased = m > 1 ? A(var_sum[size_t(c)] / Wide(m - 1)) : A(NAN);
         rv[c] = P(A(momentum) * unbiased + A(1 - momentum) * A(rv[c]));
       }
     }
-    if constexpr (is_16bit_float_v<T>)
-      batch_norm_apply_16bit(s, static_cast<const T*>(x.data), px, pm, pi, opt<P>(weight), opt<P>(bias),
-                             static_cast<const T*>(nullptr), false, static_cast<T*>(y.data));
-    else
-      Maps::batch_norm_apply(s, x, mean, invstd, weight, bias, BnEpilogue{}, y);
+    apply(s, px, pm, pi, opt<P>(weight), opt<P>(bias), static_cast<const T*>(nullptr), false,
+          static_cast<T*>(y.data));
   });
 }
 
@@ -209,12 +259,9 @@ void batch_norm_apply(const BatchNormShape& s, const RawView& x, const RawView& 
   visit_batch_norm(x.dtype, {weight, bias}, "batch_norm", [&](auto t, auto p) {
     using T = typename decltype(t)::type;
     using P = typename decltype(p)::type;
-    if constexpr (is_16bit_float_v<T>)
-      batch_norm_apply_16bit(s, static_cast<const T*>(x.data), nullptr, static_cast<const float*>(mean.data),
-                             static_cast<const float*>(invstd.data), opt<P>(weight), opt<P>(bias),
-                             opt<T>(epilogue.residual), epilogue.relu, static_cast<T*>(y.data));
-    else
-      Maps::batch_norm_apply(s, x, mean, invstd, weight, bias, epilogue, y);
+    using A = opmath_t<T>;
+    apply(s, static_cast<const T*>(x.data), static_cast<const A*>(mean.data), static_cast<const A*>(invstd.data),
+          opt<P>(weight), opt<P>(bias), opt<T>(epilogue.residual), epilogue.relu, static_cast<T*>(y.data));
   });
 }
 
@@ -225,35 +272,46 @@ void batch_norm_backward(const BatchNormShape& s, const RawView& x, const RawVie
     using T = typename decltype(t)::type;
     using P = typename decltype(p)::type;
     using A = opmath_t<T>;
-    const FloatCopy<T> x_image(static_cast<const T*>(x.data), x.numel());
-    const FloatCopy<T> gy_image(static_cast<const T*>(gy.data), gy.numel());
-    const float_image_t<T>* px = x_image.data();
-    const float_image_t<T>* pg = gy_image.data();
+    const T* px = static_cast<const T*>(x.data);
+    const T* pg = static_cast<const T*>(gy.data);
     const A* pm = static_cast<const A*>(mean.data);
     const A* pi = static_cast<const A*>(invstd.data);
-    std::vector<Sums> sums = channel_sums(s, [&](int64_t i, int64_t c) {
-      Wide g = Wide(A(pg[i]));
-      return Sums{g, g * (Wide(A(px[i])) - Wide(pm[c]))};
-    });
-    std::vector<A> sum_gy(size_t(s.c)), sum_dot(size_t(s.c));
+    std::vector<Wide> sums_gy(size_t(s.c)), sums_dot(size_t(s.c));
+    channel_sums(s, px, pg,
+                 [&](const A* xr, const A* gr, int64_t j, int64_t c) {
+                   Wide g = Wide(gr[j]);
+                   return Pair{g, g * (Wide(xr[j]) - Wide(pm[c]))};
+                 },
+                 sums_gy.data(), sums_dot.data());
+    const A inv_m = A(1) / A(s.n * s.hw);
+    const std::vector<A> w = channel_values<A>(opt<P>(weight), s.c, A(1));
+    std::vector<A> mean_gy(size_t(s.c)), sum_dot(size_t(s.c)), scale(size_t(s.c));
     for (int64_t c = 0; c < s.c; ++c) {
-      sum_gy[size_t(c)] = A(sums[size_t(c)].first);
-      sum_dot[size_t(c)] = A(sums[size_t(c)].second * Wide(pi[c]));  // sum(gy * xhat)
+      const A sum_gy = A(sums_gy[size_t(c)]);
+      sum_dot[size_t(c)] = A(sums_dot[size_t(c)] * Wide(pi[c]));  // sum(gy * xhat)
+      mean_gy[size_t(c)] = sum_gy * inv_m;
+      scale[size_t(c)] = pi[c] * w[size_t(c)];
       if (gweight) static_cast<P*>(gweight->data)[c] = P(sum_dot[size_t(c)]);
-      if (gbias) static_cast<P*>(gbias->data)[c] = P(sums[size_t(c)].first);
+      if (gbias) static_cast<P*>(gbias->data)[c] = P(sums_gy[size_t(c)]);
     }
     if (!gx) return;
-    if constexpr (is_16bit_float_v<T>) {
-      const A inv_m = A(1) / A(s.n * s.hw);
-      const FloatCopy<P> w(opt<P>(weight), s.c);
-      narrowed_blocks(s, static_cast<T*>(gx->data), [&](int64_t k0, int64_t k1, float* buf) {
-        const BnBackwardBody<float, float> body{inv_m, train, px + k0, pg + k0, pm, pi, w.data(),
-                                            sum_gy.data(), sum_dot.data(), buf};
-        walk_channels(s, k0, k1, [&](int64_t k, int64_t ch) { body.at(k - k0, ch); });
-      });
-    } else {
-      Maps::batch_norm_input_grad<T, P>(s, x, gy, mean, invstd, weight, train, sum_gy.data(), sum_dot.data(), *gx);
-    }
+    T* pgx = static_cast<T*>(gx->data);
+    for_each_chunk(s, [&](int64_t k, int64_t n, int64_t ch) {
+      float x_buf[kBlock], g_buf[kBlock];
+      ChunkOut<T> out(pgx + k);
+      const A* gr = float_image(pg + k, g_buf, n);
+      const A* xr = train ? float_image(px + k, x_buf, n) : nullptr;
+      auto run = [&](auto per_element, auto training) {
+        input_grad_chunk<decltype(per_element)::value, decltype(training)::value>(
+            xr, gr, pm + ch, pi + ch, scale.data() + ch, mean_gy.data() + ch, sum_dot.data() + ch, inv_m,
+            out.data(), n);
+      };
+      using Yes = std::true_type;
+      using No = std::false_type;
+      if (s.channels_last) train ? run(Yes{}, Yes{}) : run(Yes{}, No{});
+      else train ? run(No{}, Yes{}) : run(No{}, No{});
+      out.done(n);
+    });
   });
 }
 
