@@ -68,16 +68,34 @@ kernels::Pool2dShape max_pool_shape(const Tensor& x, Size2 kernel_size, Size2 st
 }
 }  // namespace
 
+namespace {
+// The forward of both max_pool2d entries: y, and the indices of the maxima when `with_indices`.
+struct MaxPoolForward {
+  kernels::Pool2dShape s;
+  MemoryFormat format;
+  Tensor y, indices;
+};
+MaxPoolForward max_pool_forward(const Tensor& x, Size2 kernel_size, Size2 stride, Size2 padding, Size2 dilation,
+                                bool ceil_mode, bool with_indices) {
+  MaxPoolForward f;
+  f.s = max_pool_shape(x, kernel_size, stride, padding, dilation, ceil_mode);
+  f.format = format_of(f.s);
+  Tensor xc = x.detach().contiguous(f.format);
+  f.y = empty(out_shape(x, f.s.out_h, f.s.out_w), {.dtype = x.dtype(), .device = x.device(), .memory_format = f.format});
+  kernels::RawView indices_view;
+  if (with_indices) {
+    f.indices = empty(f.y.sizes(), {.dtype = kInt64, .device = x.device(), .memory_format = f.format});
+    indices_view = detail::raw(f.indices);
+  }
+  if (f.y.numel() > 0)
+    kernels::max_pool2d_forward(f.s, detail::raw(xc), detail::raw(f.y), with_indices ? &indices_view : nullptr);
+  return f;
+}
+}  // namespace
+
 std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, Size2 kernel_size, Size2 stride, Size2 padding,
                                                   Size2 dilation, bool ceil_mode) {
-  kernels::Pool2dShape s = max_pool_shape(x, kernel_size, stride, padding, dilation, ceil_mode);
-  MemoryFormat format = format_of(s);
-  Tensor xc = x.detach().contiguous(format);
-  TensorOptions o{.dtype = x.dtype(), .device = x.device(), .memory_format = format};
-  Tensor y = empty(out_shape(x, s.out_h, s.out_w), o);
-  Tensor idx = empty(y.sizes(), {.dtype = kInt64, .device = x.device(), .memory_format = format});
-  kernels::RawView idx_view = detail::raw(idx);
-  if (y.numel() > 0) kernels::max_pool2d_forward(s, detail::raw(xc), detail::raw(y), &idx_view);
+  auto [s, format, y, idx] = max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, true);
   y = autograd::record("max_pool2d", y, {x}, [s, idx, format](const Inputs& in, const Tensor&, const Tensor& g) {
     Tensor gy = g.to(in[0].dtype()).contiguous(format);
     Tensor gx = empty(in[0].sizes(), {.dtype = in[0].dtype(), .device = in[0].device(), .memory_format = format});
@@ -92,12 +110,7 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, Size2 kernel_
 Tensor max_pool2d(const Tensor& x, Size2 kernel_size, Size2 stride, Size2 padding, Size2 dilation, bool ceil_mode) {
   if (autograd::grad_enabled() && x.requires_grad())
     return max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode).first;
-  kernels::Pool2dShape s = max_pool_shape(x, kernel_size, stride, padding, dilation, ceil_mode);
-  MemoryFormat format = format_of(s);
-  Tensor xc = x.contiguous(format);
-  Tensor y = empty(out_shape(x, s.out_h, s.out_w), {.dtype = x.dtype(), .device = x.device(), .memory_format = format});
-  if (y.numel() > 0) kernels::max_pool2d_forward(s, detail::raw(xc), detail::raw(y), nullptr);
-  return y;
+  return max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, false).y;
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output_size) {
