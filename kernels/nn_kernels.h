@@ -9,6 +9,8 @@
 namespace ht::kernels {
 
 // A 2-d convolution: input [n, c_in, h, w], weight [c_out, c_in / groups, kh, kw], output [n, c_out, out_h, out_w].
+// All of a convolution's 4-d tensors (x, w, y; gy, gx, gw) lie in one layout, NCHW or channels_last, as PyTorch
+// hands them to oneDNN and cuDNN; a tensor that is dense in both (C == 1, a 1x1 map or kernel) counts as either.
 struct Conv2dShape {
   int64_t n = 0, c_in = 0, h = 0, w = 0;
   int64_t c_out = 0, kh = 0, kw = 0;

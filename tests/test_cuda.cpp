@@ -448,22 +448,54 @@ TEST_CASE("channels_last convolution on CUDA matches NCHW and the CPU", "[cuda]"
     kernels::conv2d_forward(s, detail::raw(x), detail::raw(w), nullptr, detail::raw(y_ref));
     check_close(y_ref.to(kCPU, kFloat32), F::conv2d(x.to(kCPU, kFloat32), w.to(kCPU, kFloat32), {}, {2, 1}, 1),
                 tol, tol, "NCHW against the CPU");
-    for (bool w_last : {false, true}) {
-      INFO("weight " << (w_last ? "channels_last" : "NCHW"));
-      Tensor xl = channels_last(x), wl = w_last ? channels_last(w) : w;
-      Tensor yl = channels_last(empty(gy.sizes(), {.dtype = dt, .device = kCUDA}));
-      kernels::conv2d_forward(s, detail::raw(xl), detail::raw(wl), nullptr, detail::raw(yl));
-      REQUIRE(yl.stride(1) == 1);  // written in the output view's layout
-      check_close(yl, y_ref, tol, tol, "forward");
-      Tensor gx_ref = empty(x.sizes(), {.dtype = dt, .device = kCUDA}), gx = channels_last(gx_ref.clone());
-      Tensor gw_ref = empty(w.sizes(), {.dtype = dt, .device = kCUDA});
-      Tensor gw = w_last ? channels_last(gw_ref.clone()) : gw_ref.clone();
-      kernels::RawView gx_ref_v = detail::raw(gx_ref), gx_v = detail::raw(gx);
-      kernels::RawView gw_ref_v = detail::raw(gw_ref), gw_v = detail::raw(gw);
-      kernels::conv2d_backward(s, detail::raw(x), detail::raw(w), detail::raw(gy), &gx_ref_v, &gw_ref_v);
-      kernels::conv2d_backward(s, detail::raw(xl), detail::raw(wl), detail::raw(channels_last(gy)), &gx_v, &gw_v);
-      check_close(gx, gx_ref, tol, tol, "input gradient");
-      check_close(gw, gw_ref, 4 * tol, 4 * tol, "weight gradient");
+    // the kernel takes one layout for all of a convolution's tensors (conv2d hands it the weight in that layout)
+    Tensor xl = channels_last(x), wl = channels_last(w);
+    Tensor yl = channels_last(empty(gy.sizes(), {.dtype = dt, .device = kCUDA}));
+    kernels::conv2d_forward(s, detail::raw(xl), detail::raw(wl), nullptr, detail::raw(yl));
+    REQUIRE(yl.stride(1) == 1);  // written in the output view's layout
+    check_close(yl, y_ref, tol, tol, "forward");
+    Tensor gx_ref = empty(x.sizes(), {.dtype = dt, .device = kCUDA}), gx = channels_last(gx_ref.clone());
+    Tensor gw_ref = empty(w.sizes(), {.dtype = dt, .device = kCUDA}), gw = channels_last(gw_ref.clone());
+    kernels::RawView gx_ref_v = detail::raw(gx_ref), gx_v = detail::raw(gx);
+    kernels::RawView gw_ref_v = detail::raw(gw_ref), gw_v = detail::raw(gw);
+    kernels::conv2d_backward(s, detail::raw(x), detail::raw(w), detail::raw(gy), &gx_ref_v, &gw_ref_v);
+    kernels::conv2d_backward(s, detail::raw(xl), detail::raw(wl), detail::raw(channels_last(gy)), &gx_v, &gw_v);
+    check_close(gx, gx_ref, tol, tol, "input gradient");
+    check_close(gw, gw_ref, 4 * tol, 4 * tol, "weight gradient");
+    // NHWC and NCHW descriptors are not mixed: a channels_last input with an NCHW 3x3 weight is refused
+    kernels::RawView gx_mixed = detail::raw(gx);
+    CHECK_THROWS_WITH(kernels::conv2d_backward(s, detail::raw(xl), detail::raw(w), detail::raw(channels_last(gy)),
+                                               &gx_mixed, nullptr),
+                      Catch::Contains("dense in the convolution's layout (channels_last)"));
+  }
+}
+
+TEST_CASE("conv2d on CUDA with channels_last inputs matches the CPU where tensors lie alike in both layouts",
+          "[cuda]") {
+  if (!cuda_or_skip("channels_last conv2d with ambiguous layouts")) return;
+  // [n, c_in, h, w], [c_out, c_in, kh, kw]: an NCHW 3x3 weight under a channels_last input (conv2d copies it into
+  // the input's layout); a 1x1 kernel and a one-channel input (dense in both layouts); a 1x1 map (layer4 of a
+  // 28x28 ResNet-18); all forward and both gradients against the CPU, float32 and float16.
+  struct Case {
+    Shape x, w;
+    int64_t padding;
+  };
+  for (const Case& c : {Case{{2, 6, 7, 7}, {8, 6, 3, 3}, 1}, Case{{2, 6, 7, 7}, {8, 6, 1, 1}, 0},
+                        Case{{2, 1, 9, 9}, {8, 1, 3, 3}, 1}, Case{{3, 16, 1, 1}, {32, 16, 3, 3}, 1}}) {
+    for (DType dt : {kFloat32, kFloat16}) {
+      INFO(shape_str(c.x) << " * " << shape_str(c.w) << " in " << dtype_name(dt));
+      const double tol = dt == kFloat32 ? 1e-4 : 4e-3;
+      Tensor x = channels_last(sample(c.x, 21, dt)), w = sample(c.w, 22, dt);
+      Tensor xc = x.to(kFloat32).requires_grad_(), wc = w.to(kFloat32).requires_grad_();
+      Tensor xg = x.to(kCUDA).requires_grad_(), wg = w.to(kCUDA).requires_grad_();
+      Tensor yc = F::conv2d(xc, wc, {}, 1, c.padding), yg = F::conv2d(xg, wg, {}, 1, c.padding);
+      CHECK(yg.is_contiguous(MemoryFormat::ChannelsLast));
+      check_close(yg, yc, tol, tol, "forward");
+      Tensor gy = sample(yc.sizes(), 23, dt);
+      yc.backward(gy.to(kFloat32));
+      yg.backward(gy.to(kCUDA));
+      check_close(xg.grad(), xc.grad(), 4 * tol, 4 * tol, "input gradient");
+      check_close(wg.grad(), wc.grad(), 4 * tol, 4 * tol, "weight gradient");
     }
   }
 }

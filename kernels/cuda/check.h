@@ -27,6 +27,7 @@ inline unsigned grid_for(int64_t n, int threads) {
 }
 // Makes `device` current for the calling thread (all work runs on the legacy default stream of that device).
 void set_device(int device);
+// The calling thread's cuBLAS handle for `device` (one per thread: kernels/cuda/thread_handles.h).
 cublasHandle_t cublas_handle(int device);
 // The device's multiprocessor count (cached): how many blocks the split reductions aim for.
 int sm_count(int device);

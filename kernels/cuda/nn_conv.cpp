@@ -20,6 +20,7 @@
 #include "core/storage.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/layout.h"
+#include "kernels/cuda/thread_handles.h"
 #include "kernels/nn_backends.h"
 
 #define HT_CUDNN_CHECK(expr)                                                                        \
@@ -35,16 +36,12 @@ namespace {
 constexpr size_t kMaxWorkspace = size_t(1) << 30;
 
 cudnnHandle_t cudnn_handle(int device) {
-  static std::mutex mu;
-  static std::map<int, cudnnHandle_t> handles;
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = handles.find(device);
-  if (it != handles.end()) return it->second;
-  set_device(device);
-  cudnnHandle_t h;
-  HT_CUDNN_CHECK(cudnnCreate(&h));
-  handles[device] = h;
-  return h;
+  return thread_handle<cudnnHandle_t>(device, [](int dev) {
+    set_device(dev);
+    cudnnHandle_t h;
+    HT_CUDNN_CHECK(cudnnCreate(&h));
+    return h;
+  });
 }
 
 cudnnDataType_t cudnn_type(DType t) {
@@ -62,11 +59,6 @@ int as_int(int64_t v, const char* what) {
   return int(v);
 }
 
-// Which of input, weight and output are channels_last (false: NCHW).
-struct Layouts {
-  bool x = false, w = false, y = false;
-};
-
 cudnnTensorFormat_t format(bool channels_last) { return channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW; }
 
 // The descriptors of one convolution over a batch of n, destroyed with it.
@@ -74,7 +66,7 @@ struct Descs {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr, b = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
-  Descs(const Conv2dShape& s, DType t, Layouts l, int64_t n) {
+  Descs(const Conv2dShape& s, DType t, bool nhwc, int64_t n) {
     cudnnDataType_t dt = cudnn_type(t);
     HT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
     HT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
@@ -82,12 +74,12 @@ struct Descs {
     HT_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
     HT_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv));
     const int c_in = as_int(s.c_in, "input channels"), c_out = as_int(s.c_out, "output channels");
-    HT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, format(l.x), dt, as_int(n, "batch"), c_in, as_int(s.h, "height"),
+    HT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, format(nhwc), dt, as_int(n, "batch"), c_in, as_int(s.h, "height"),
                                               as_int(s.w, "width")));
-    HT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, format(l.y), dt, as_int(n, "batch"), c_out,
+    HT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, format(nhwc), dt, as_int(n, "batch"), c_out,
                                               as_int(s.out_h, "output height"), as_int(s.out_w, "output width")));
-    HT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(b, format(l.y), dt, 1, c_out, 1, 1));
-    HT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, dt, format(l.w), c_out, as_int(s.c_in / s.groups, "channels"),
+    HT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(b, format(nhwc), dt, 1, c_out, 1, 1));
+    HT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, dt, format(nhwc), c_out, as_int(s.c_in / s.groups, "channels"),
                                               as_int(s.kh, "kernel height"), as_int(s.kw, "kernel width")));
     cudnnDataType_t compute = t == kFloat64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
     HT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, as_int(s.pad_h, "padding"), as_int(s.pad_w, "padding"),
@@ -156,8 +148,8 @@ enum class Pass { Forward, BackwardData, BackwardFilter };
 
 using Key = std::tuple<int, int, int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                        int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
-Key key_of(Pass p, const Conv2dShape& s, DType t, int device, Layouts l, int64_t n) {
-  return {int(p), int(t), device, int(l.x) | int(l.w) << 1 | int(l.y) << 2, n, s.c_in, s.h, s.w, s.c_out, s.kh,
+Key key_of(Pass p, const Conv2dShape& s, DType t, int device, bool nhwc, int64_t n) {
+  return {int(p), int(t), device, int(nhwc), n, s.c_in, s.h, s.w, s.c_out, s.kh,
           s.kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dil_h, s.dil_w, s.groups};
 }
 
@@ -178,11 +170,11 @@ cudnnMathType_t math_for(const Perf& p, DType t) {
 // The first algorithm of cuDNN's ranking that is supported, fits the workspace limit and (for float32) is no
 // transform; its workspace re-queried under the math type it will run with. Cached per shape and layout.
 template <class Perf>
-Choice choose(Pass pass, const Conv2dShape& s, DType t, int device, Layouts l, int64_t n, cudnnHandle_t h,
+Choice choose(Pass pass, const Conv2dShape& s, DType t, int device, bool nhwc, int64_t n, cudnnHandle_t h,
               const Descs& d) {
   static std::mutex mu;
   static std::map<Key, Choice> cache;
-  Key k = key_of(pass, s, t, device, l, n);
+  Key k = key_of(pass, s, t, device, nhwc, n);
   {
     std::lock_guard<std::mutex> lock(mu);
     auto it = cache.find(k);
@@ -238,7 +230,7 @@ struct Slice {
 // One cuDNN pass, per slice of the batch small enough for int descriptors: descriptors, the cached algorithm
 // with its math type, a workspace, then call(handle, descs, algo, ws, ws_size, scalars, slice).
 template <class Perf, class Call>
-void conv_pass(Pass pass, const Conv2dShape& s, DType t, Device dev, Layouts l, Call call) {
+void conv_pass(Pass pass, const Conv2dShape& s, DType t, Device dev, bool nhwc, Call call) {
   if (s.n == 0) return;
   set_device(dev.index);
   cudnnHandle_t h = cudnn_handle(dev.index);
@@ -247,17 +239,30 @@ void conv_pass(Pass pass, const Conv2dShape& s, DType t, Device dev, Layouts l, 
   const int64_t step = std::max<int64_t>(1, INT_MAX / std::max<int64_t>(per_image, 1));
   for (int64_t n0 = 0; n0 < s.n; n0 += step) {
     Slice sl{n0, std::min(step, s.n - n0)};
-    Descs d(s, t, l, sl.n);
-    Choice c = choose<Perf>(pass, s, t, dev.index, l, sl.n, h, d);
+    Descs d(s, t, nhwc, sl.n);
+    Choice c = choose<Perf>(pass, s, t, dev.index, nhwc, sl.n, h, d);
     HT_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, c.math));
     std::unique_ptr<Storage> ws(c.workspace ? new Storage(c.workspace, dev) : nullptr);
     call(h, d, c.algo, ws ? ws->data() : nullptr, c.workspace, Scalars(t), sl);
   }
 }
 
-Layouts layouts_of(const char* op, const RawView& x, const RawView& w, const RawView& y) {
-  return {channels_last_of(x, op, "the input"), channels_last_of(w, op, "the weight"),
-          channels_last_of(y, op, "the output")};
+// One dtype (checked) and one layout for all of a convolution's tensors, as PyTorch gives cuDNN (mixed NCHW and
+// NHWC descriptors may find no algorithm): channels_last when any of them lies channels_last and not also as
+// NCHW. A tensor dense in both (C == 1, a 1x1 map, a 1x1 kernel) lies the same in memory either way, so it is
+// described in the chosen layout.
+bool conv_nhwc(const char* op, const RawView& x, const RawView& w, const RawView& y) {
+  // cuDNN reads every tensor in the one dtype its descriptors name
+  HT_CHECK(w.dtype == x.dtype && y.dtype == x.dtype, "[", op, "] expected input, weight and output of one dtype, got ",
+           dtype_name(x.dtype), ", ", dtype_name(w.dtype), " and ", dtype_name(y.dtype));
+  const std::pair<const RawView*, const char*> tensors[] = {{&x, "the input"}, {&w, "the weight"}, {&y, "the output"}};
+  bool nhwc = false;
+  for (auto [v, what] : tensors) nhwc = nhwc || channels_last_of(*v, op, what);
+  for (auto [v, what] : tensors)
+    HT_CHECK(dense_in(*v, nhwc), "[", op, "] expected ", what, " dense in the convolution's layout (",
+             nhwc ? "channels_last" : "NCHW", ") like its other tensors, got strides [", v->strides[0], ", ",
+             v->strides[1], ", ", v->strides[2], ", ", v->strides[3], "]");
+  return nhwc;
 }
 
 }  // namespace
@@ -265,7 +270,7 @@ Layouts layouts_of(const char* op, const RawView& x, const RawView& w, const Raw
 void conv2d_forward(const Conv2dShape& s, const RawView& x, const RawView& w, const RawView* bias, const RawView& y) {
   const int64_t px = s.c_in * s.h * s.w, py = s.c_out * s.out_h * s.out_w;
   conv_pass<cudnnConvolutionFwdAlgoPerf_t>(
-      Pass::Forward, s, x.dtype, x.device, layouts_of("conv2d", x, w, y),
+      Pass::Forward, s, x.dtype, x.device, conv_nhwc("conv2d", x, w, y),
       [&](cudnnHandle_t h, const Descs& d, int algo, void* ws, size_t ws_size, const Scalars& a, const Slice& sl) {
         void* out = sl.at_mut(y, py);
         HT_CUDNN_CHECK(cudnnConvolutionForward(h, a.one(), d.x, sl.at(x, px), d.w, w.data, d.conv,
@@ -286,7 +291,7 @@ namespace {
 void backward_data(const Conv2dShape& s, const RawView& gy, const RawView& w, const RawView& gx) {
   const int64_t px = s.c_in * s.h * s.w, py = s.c_out * s.out_h * s.out_w;
   conv_pass<cudnnConvolutionBwdDataAlgoPerf_t>(
-      Pass::BackwardData, s, gy.dtype, gy.device, layouts_of("conv2d_backward", gx, w, gy),
+      Pass::BackwardData, s, gy.dtype, gy.device, conv_nhwc("conv2d_backward", gx, w, gy),
       [&](cudnnHandle_t h, const Descs& d, int algo, void* ws, size_t ws_size, const Scalars& a, const Slice& sl) {
         HT_CUDNN_CHECK(cudnnConvolutionBackwardData(h, a.one(), d.w, w.data, d.y, sl.at(gy, py), d.conv,
                                                     cudnnConvolutionBwdDataAlgo_t(algo), ws, ws_size, a.zero(), d.x,
@@ -297,7 +302,7 @@ void backward_data(const Conv2dShape& s, const RawView& gy, const RawView& w, co
 void backward_weight(const Conv2dShape& s, const RawView& x, const RawView& gy, const RawView& gw) {
   const int64_t px = s.c_in * s.h * s.w, py = s.c_out * s.out_h * s.out_w;
   conv_pass<cudnnConvolutionBwdFilterAlgoPerf_t>(
-      Pass::BackwardFilter, s, x.dtype, x.device, layouts_of("conv2d_backward", x, gw, gy),
+      Pass::BackwardFilter, s, x.dtype, x.device, conv_nhwc("conv2d_backward", x, gw, gy),
       [&](cudnnHandle_t h, const Descs& d, int algo, void* ws, size_t ws_size, const Scalars& a, const Slice& sl) {
         // slices after the first add their part to the weight gradient
         HT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, a.one(), d.x, sl.at(x, px), d.y, sl.at(gy, py), d.conv,

@@ -8,6 +8,7 @@
 #include "core/storage.h"
 #include "kernels/backends.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/thread_handles.h"
 
 namespace ht {
 namespace kernels::cuda {
@@ -159,18 +160,14 @@ void unwatch_stream(cudaStream_t stream) {
 }
 
 cublasHandle_t cublas_handle(int device) {
-  static std::mutex mu;
-  static std::map<int, cublasHandle_t> handles;
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = handles.find(device);
-  if (it != handles.end()) return it->second;
-  set_device(device);
-  cublasHandle_t h;
-  HT_CUBLAS_CHECK(cublasCreate(&h));
-  // TF32 stays off so float32 results match the CPU; fp16 GEMMs still use tensor cores via cublasGemmEx.
-  HT_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
-  handles[device] = h;
-  return h;
+  return thread_handle<cublasHandle_t>(device, [](int dev) {
+    set_device(dev);
+    cublasHandle_t h;
+    HT_CUBLAS_CHECK(cublasCreate(&h));
+    // TF32 stays off so float32 results match the CPU; fp16 GEMMs still use tensor cores via cublasGemmEx.
+    HT_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
+    return h;
+  });
 }
 
 void copy_bytes(const void* src, Device src_dev, void* dst, Device dst_dev, size_t nbytes) {
