@@ -35,6 +35,7 @@ struct NnExecutor : Executor {
   template <class Body>
   static void run_channels(const BatchNormShape& s, const Body& body) {
     int64_t n = s.n * s.c * s.hw;
+    if (n == 0) return;  // also keeps IntDivider from a zero divisor
     if (n <= INT32_MAX) {
       run(n, NarrowChannels<Body>{body, IntDivider(uint32_t(s.hw)), IntDivider(uint32_t(s.c)), s.channels_last});
     } else {
