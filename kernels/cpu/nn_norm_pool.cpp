@@ -30,7 +30,7 @@ template <class T> const T* opt(const RawView* v) { return v ? static_cast<const
 template <class T> T* mut(const RawView* v) { return v ? static_cast<T*>(v->data) : nullptr; }
 
 // A per-channel parameter as A: v's values, or `absent` in every channel when v is null. Multiplying by 1 and
-// adding 0 change no value, so the absent parameters need no branch in the loops.
+// adding +0 change no value (beyond -0 becoming +0), so the absent parameters need no branch in the loops.
 template <class A, class P>
 std::vector<A> channel_values(const P* v, int64_t c, A absent) {
   std::vector<A> out(size_t(c), absent);
