@@ -81,7 +81,8 @@ MaxPoolForward max_pool_forward(const Tensor& x, Size2 kernel_size, Size2 stride
   f.s = max_pool_shape(x, kernel_size, stride, padding, dilation, ceil_mode);
   f.format = format_of(f.s);
   Tensor xc = x.detach().contiguous(f.format);
-  f.y = empty(out_shape(x, f.s.out_h, f.s.out_w), {.dtype = x.dtype(), .device = x.device(), .memory_format = f.format});
+  f.y = empty(out_shape(x, f.s.out_h, f.s.out_w),
+              {.dtype = x.dtype(), .device = x.device(), .memory_format = f.format});
   kernels::RawView indices_view;
   if (with_indices) {
     f.indices = empty(f.y.sizes(), {.dtype = kInt64, .device = x.device(), .memory_format = f.format});

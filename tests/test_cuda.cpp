@@ -941,7 +941,8 @@ TEST_CASE("pooling and eval-mode batch norm backward on CUDA in both layouts mat
         check_close(xg.grad(), xc.grad(), 4 * tol, 4 * tol, "input gradient");
       };
       both("max_pool2d 3/2/1", [](const Tensor& v) { return F::max_pool2d(v, 3, 2, 1); });
-      both("max_pool2d 2/2/0, dilation 2, ceil_mode", [](const Tensor& v) { return F::max_pool2d(v, 2, 2, 0, 2, true); });
+      both("max_pool2d 2/2/0, dilation 2, ceil_mode",
+           [](const Tensor& v) { return F::max_pool2d(v, 2, 2, 0, 2, true); });
       both("adaptive_avg_pool2d to 1x1", [](const Tensor& v) { return F::adaptive_avg_pool2d(v, {1, 1}); });
       both("adaptive_avg_pool2d to 4x5", [](const Tensor& v) { return F::adaptive_avg_pool2d(v, {4, 5}); });
       {

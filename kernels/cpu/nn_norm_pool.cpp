@@ -74,17 +74,35 @@ class ChunkOut {
   float buf_[kBlock];  // left uninitialised: data() is written before done() reads it
 };
 
-// first[ch], second[ch] = the sums over channel ch's elements i of term(x, g, j, ch), x and g being the
-// elements' values as A at j of the chunk holding i (g is null when no second map is given). The result depends
-// only on the map's shape and the thread count:
+// Two per-channel sums taken in one pass.
+struct Pair {
+  Wide first, second;
+};
+// Adds a term's value to the running sums: a Wide to `first` alone, a Pair to both.
+template <class Value>
+void add_term(Wide& first, Wide& second, const Value& v) {
+  if constexpr (std::is_same_v<Value, Pair>) {
+    first += v.first;
+    second += v.second;
+  } else {
+    first += v;
+  }
+}
+
+// first[ch] (and, for a term that returns a Pair, second[ch]) = the sums over channel ch's elements i of
+// term(x, g, j, ch), x and g being the elements' values as A at j of the chunk holding i (g is null when no
+// second map is given). second is only written for a Pair. The result depends only on the map's shape and the
+// thread count:
 // - channels_last: the pixels split into one fixed range per thread, partial sums added in range order;
 // - NCHW: one channel per task; 8 running sums per channel (element j of a chunk goes to sum j % 8), added in
 //   order at the end.
 template <class T, class Term>
 void channel_sums(const BatchNormShape& s, const T* x, const T* g, Term&& term, Wide* first, Wide* second) {
   constexpr int kLanes = 8;
-  const bool parallel = s.n * s.c * s.hw > 32768;
-  auto widen = [&](const T* src, int64_t k, float* buf, int64_t n) { return src ? float_image(src + k, buf, n) : nullptr; };
+  const bool parallel = s.n * s.c * s.hw > kParallelGrain;
+  auto widen = [&](const T* src, int64_t k, float* buf, int64_t n) {
+    return src ? float_image(src + k, buf, n) : nullptr;
+  };
   if (!s.channels_last) {
 #pragma omp parallel for schedule(static) if (parallel && s.c > 1)
     for (int64_t ch = 0; ch < s.c; ++ch) {
@@ -97,22 +115,17 @@ void channel_sums(const BatchNormShape& s, const T* x, const T* g, Term&& term, 
           const auto* gr = widen(g, k, g_buf, n);
           int64_t j = 0;
           for (; j + kLanes <= n; j += kLanes)
-            for (int lane = 0; lane < kLanes; ++lane) {
-              auto [a, b] = term(xr, gr, j + lane, ch);
-              lane_first[lane] += a;
-              lane_second[lane] += b;
-            }
-          for (int lane = 0; j < n; ++j, ++lane) {
-            auto [a, b] = term(xr, gr, j, ch);
-            lane_first[lane] += a;
-            lane_second[lane] += b;
-          }
+            for (int lane = 0; lane < kLanes; ++lane)
+              add_term(lane_first[lane], lane_second[lane], term(xr, gr, j + lane, ch));
+          for (int lane = 0; j < n; ++j, ++lane) add_term(lane_first[lane], lane_second[lane], term(xr, gr, j, ch));
         }
-      first[ch] = second[ch] = 0;
+      Wide total_first = 0, total_second = 0;
       for (int lane = 0; lane < kLanes; ++lane) {
-        first[ch] += lane_first[lane];
-        second[ch] += lane_second[lane];
+        total_first += lane_first[lane];
+        total_second += lane_second[lane];
       }
+      first[ch] = total_first;
+      if (second) second[ch] = total_second;
     }
     return;
   }
@@ -129,25 +142,19 @@ void channel_sums(const BatchNormShape& s, const T* x, const T* g, Term&& term, 
         const int64_t k = p * s.c + c0, n = std::min(kBlock, s.c - c0);
         const auto* xr = widen(x, k, x_buf, n);
         const auto* gr = widen(g, k, g_buf, n);
-        for (int64_t j = 0; j < n; ++j) {
-          auto [a, b] = term(xr, gr, j, c0 + j);
-          acc_first[c0 + j] += a;
-          acc_second[c0 + j] += b;
-        }
+        for (int64_t j = 0; j < n; ++j) add_term(acc_first[c0 + j], acc_second[c0 + j], term(xr, gr, j, c0 + j));
       }
   }
   for (int64_t ch = 0; ch < s.c; ++ch) {
-    first[ch] = second[ch] = 0;
+    Wide total_first = 0, total_second = 0;
     for (int r = 0; r < ranges; ++r) {
-      first[ch] += partial[size_t(r) * size_t(2 * s.c) + size_t(ch)];
-      second[ch] += partial[size_t(r) * size_t(2 * s.c) + size_t(s.c + ch)];
+      total_first += partial[size_t(r) * size_t(2 * s.c) + size_t(ch)];
+      total_second += partial[size_t(r) * size_t(2 * s.c) + size_t(s.c + ch)];
     }
+    first[ch] = total_first;
+    if (second) second[ch] = total_second;
   }
 }
-
-struct Pair {
-  Wide first, second;
-};
 
 // The per-channel arguments of one chunk's loop: channel j's value at [j] (channels_last) or every element's
 // at [0] (NCHW, one channel per chunk).
@@ -228,17 +235,16 @@ void batch_norm_forward_train(const BatchNormShape& s, const RawView& x, const R
     P* rv = mut<P>(running_var);
     const int64_t m = s.n * s.hw;
     // two passes (mean, then squared deviations), as PyTorch's CPU kernel does
-    std::vector<Wide> sum(size_t(s.c)), unused(size_t(s.c)), var_sum(size_t(s.c)), mu(size_t(s.c));
+    std::vector<Wide> sum(size_t(s.c)), var_sum(size_t(s.c)), mu(size_t(s.c));
     channel_sums(s, px, static_cast<const T*>(nullptr),
-                 [](const A* xr, const A*, int64_t j, int64_t) { return Pair{Wide(xr[j]), 0}; }, sum.data(),
-                 unused.data());
+                 [](const A* xr, const A*, int64_t j, int64_t) { return Wide(xr[j]); }, sum.data(), nullptr);
     for (int64_t c = 0; c < s.c; ++c) mu[size_t(c)] = sum[size_t(c)] / Wide(m);
     channel_sums(s, px, static_cast<const T*>(nullptr),
                  [&](const A* xr, const A*, int64_t j, int64_t c) {
                    Wide d = Wide(xr[j]) - mu[size_t(c)];
-                   return Pair{d * d, 0};
+                   return d * d;
                  },
-                 var_sum.data(), unused.data());
+                 var_sum.data(), nullptr);
     for (int64_t c = 0; c < s.c; ++c) {
       A mean_c = A(mu[size_t(c)]);
       pm[c] = mean_c;
