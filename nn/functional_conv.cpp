@@ -59,8 +59,6 @@ MemoryFormat conv2d_memory_format(const Tensor& x, const Tensor& weight) {
              : MemoryFormat::Contiguous;
 }
 
-Tensor dense_conv_weight(const Tensor& w, MemoryFormat format) { return w.contiguous(format); }
-
 }  // namespace internal
 
 Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, Size2 stride, Size2 padding,
@@ -74,7 +72,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
   s.inference = !autograd::grad_enabled() ||
                 !(x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
   MemoryFormat format = internal::conv2d_memory_format(x, weight);
-  Tensor xc = x.detach().contiguous(format), wc = internal::dense_conv_weight(weight.detach(), format);
+  Tensor xc = x.detach().contiguous(format), wc = weight.detach().contiguous(format);
   Tensor y = empty({s.n, s.c_out, s.out_h, s.out_w}, {.dtype = x.dtype(), .device = x.device(), .memory_format = format});
   if (y.numel() > 0) {
     kernels::RawView bv = bias.defined() ? detail::raw(bias.detach().contiguous(), "conv2d") : kernels::RawView{};
@@ -83,7 +81,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in
   }
   return autograd::record("conv2d", y, {x, weight, bias}, [s, format](const Inputs& in, const Tensor&, const Tensor& g) {
     Tensor gy = g.to(in[0].dtype()).contiguous(format);
-    Tensor wc = internal::dense_conv_weight(in[1], format);
+    Tensor wc = in[1].contiguous(format);
     Tensor gx, gw, gb;
     if (in[0].requires_grad())
       gx = empty(in[0].sizes(), {.dtype = in[0].dtype(), .device = in[0].device(), .memory_format = format});

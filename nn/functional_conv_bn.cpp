@@ -39,7 +39,7 @@ Tensor conv2d_batch_norm_inference(const Tensor& x, const Tensor& conv_weight, S
     bv = detail::raw(bn_bias, kOp);
     bn.bias = &bv;
   }
-  Tensor xc = x.contiguous(format), wc = internal::dense_conv_weight(conv_weight, format);
+  Tensor xc = x.contiguous(format), wc = conv_weight.contiguous(format);
   if (y.numel() > 0) kernels::conv2d_batch_norm_forward(s, detail::raw(xc, kOp), detail::raw(wc, kOp), bn, epilogue,
                                                         detail::raw(y, kOp));
   return y;

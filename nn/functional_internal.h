@@ -11,12 +11,11 @@ namespace ht::nn::functional::internal {
 // conv2d's checks on a 4-d input, and the kernels' shape (inference left false).
 kernels::Conv2dShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride,
                                   Size2 padding, Size2 dilation, int64_t groups);
-// The memory format a convolution runs in: channels_last when the input or the weight is (PyTorch's rule).
+// The memory format a convolution runs in: channels_last when the input or the weight is (PyTorch's rule). Input,
+// weight and output are all made dense in it (`contiguous(format)`), as PyTorch hands them to oneDNN and cuDNN:
+// one layout for all of a convolution's tensors, the weight copied only when it lies otherwise (an NCHW model
+// given channels_last inputs).
 MemoryFormat conv2d_memory_format(const Tensor& x, const Tensor& weight);
-// A weight as the kernels take it: dense in the convolution's memory format, as PyTorch hands oneDNN and cuDNN
-// its weight (`weight.contiguous(memory_format)`): one layout for all of a convolution's tensors. A copy only when
-// the weight lies otherwise (an NCHW model given channels_last inputs).
-Tensor dense_conv_weight(const Tensor& w, MemoryFormat format);
 
 // batch_norm's checks in either mode, and the kernels' shape of x.
 kernels::BatchNormShape batch_norm_shape(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
