@@ -8,9 +8,11 @@
 // --channels 3 is torchvision's resnet18 (1000 classes). bf16 and fp16 put the model in that dtype, Adam keeps
 // fp32 master weights, and fp16 scales the loss with ht::amp::GradScaler, as train_resnet18 does. The warm-up
 // runs on past --warmup until the optimizer has stepped once (fp16's first steps overflow and are skipped).
-// --gemm-peak first measures the fp32 GEMM rate of ht::matmul on square matrices (best of 3) and then reports
-// the step's achieved GFLOP/s against it; the step's FLOPs are counted analytically (2 x MACs of every
-// convolution and of the linear layer, forward; a training step counts 3 x forward).
+// --gemm-peak first measures the GEMM rate of ht::matmul on square matrices (best of 3) in the dtype the step's
+// convolutions compute in (bf16 for --precision bf16; fp32 for fp32 and for fp16, whose convolutions run on
+// fp32 stand-ins) and then reports the step's achieved GFLOP/s against it; the step's FLOPs are counted
+// analytically (2 x MACs of every convolution and of the linear layer, forward; a training step counts 3 x
+// forward).
 #include <unistd.h>
 
 #include <chrono>
@@ -55,9 +57,9 @@ double resnet18_macs(int64_t in_channels, int64_t size, int64_t num_classes) {
   return macs + double(512 * num_classes);
 }
 
-// Best fp32 rate of ht::matmul on n x n matrices over `reps` runs after one warm-up, in GFLOP/s.
-double gemm_peak(int64_t n, int reps) {
-  ht::Tensor a = ht::randn({n, n}), b = ht::randn({n, n});
+// Best rate of ht::matmul on n x n matrices of `dtype` over `reps` runs after one warm-up, in GFLOP/s.
+double gemm_peak(int64_t n, int reps, ht::DType dtype) {
+  ht::Tensor a = ht::randn({n, n}).to(dtype), b = ht::randn({n, n}).to(dtype);
   ht::matmul(a, b);
   double best = 1e30;
   for (int i = 0; i < reps; ++i) {
@@ -121,11 +123,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   try {
-    double peak = want_gemm ? gemm_peak(gemm_size, 3) : 0;
-    if (want_gemm)
-      std::printf("halftorch fp32 GEMM %lld^3: %.1f GFLOP/s (best of 3, %d threads)\n",
-                  static_cast<long long>(gemm_size), peak, threads);
     ht::DType dtype = precision == "bf16" ? ht::kBFloat16 : precision == "fp16" ? ht::kFloat16 : ht::kFloat32;
+    const ht::DType gemm_dtype = dtype == ht::kBFloat16 ? ht::kBFloat16 : ht::kFloat32;
+    const char* gemm_name = gemm_dtype == ht::kBFloat16 ? "bf16" : "fp32";
+    double peak = want_gemm ? gemm_peak(gemm_size, 3, gemm_dtype) : 0;
+    if (want_gemm)
+      std::printf("halftorch %s GEMM %lld^3: %.1f GFLOP/s (best of 3, %d threads)\n", gemm_name,
+                  static_cast<long long>(gemm_size), peak, threads);
     ht::manual_seed(0);
     auto model = ht::nn::resnet18({.num_classes = num_classes, .in_channels = channels});
     model->to(dtype);
@@ -173,7 +177,7 @@ int main(int argc, char** argv) {
                 mode.c_str(), precision.c_str(), channels_last ? " channels_last" : "", static_cast<long long>(batch),
                 static_cast<long long>(channels), static_cast<long long>(image_size),
                 static_cast<long long>(image_size), dt * 1000, double(batch) / dt, dc * 1000, flops / dt / 1e9);
-    if (want_gemm) std::printf(" (%.0f%% of the GEMM peak)", 100 * flops / dt / 1e9 / peak);
+    if (want_gemm) std::printf(" (%.0f%% of the %s GEMM peak)", gemm_name, 100 * flops / dt / 1e9 / peak);
     std::printf(" (%d threads)\n", threads);
     nlohmann::json j = {{"impl", "halftorch"},
                         {"version", "halftorch"},
@@ -191,7 +195,10 @@ int main(int argc, char** argv) {
                         {"cpu_ms_per_step", dc * 1000},
                         {"gflop_per_step", flops / 1e9},
                         {"gflops", flops / dt / 1e9}};
-    if (want_gemm) j["gemm_peak_gflops"] = peak;
+    if (want_gemm) {
+      j["gemm_peak_gflops"] = peak;
+      j["gemm_dtype"] = gemm_name;
+    }
     std::printf("%s\n", j.dump().c_str());
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

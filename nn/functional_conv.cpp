@@ -52,7 +52,10 @@ kernels::Conv2dShape conv2d_shape(const Tensor& x, const Tensor& weight, const T
 }
 
 MemoryFormat conv2d_memory_format(const Tensor& x, const Tensor& weight) {
-  // channels_last when the input or the weight is (PyTorch's rule for oneDNN and cuDNN): no reorder per layer
+  // channels_last when the input or the weight is (PyTorch's rule for oneDNN and cuDNN): no reorder per layer.
+  // Except float64 on CUDA: cuDNN's double convolutions are NCHW only, so PyTorch runs them contiguous
+  // (cudnn_conv_suggest_memory_format, aten/src/ATen/native/ConvUtils.h) and so does halftorch.
+  if (x.is_cuda() && (x.dtype() == kFloat64 || weight.dtype() == kFloat64)) return MemoryFormat::Contiguous;
   return x.suggest_memory_format() == MemoryFormat::ChannelsLast ||
                  weight.suggest_memory_format() == MemoryFormat::ChannelsLast
              ? MemoryFormat::ChannelsLast

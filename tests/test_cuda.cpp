@@ -502,6 +502,25 @@ TEST_CASE("conv2d on CUDA with channels_last inputs matches the CPU where tensor
   }
 }
 
+TEST_CASE("float64 conv2d on CUDA runs NCHW, as PyTorch's cuDNN path does, and matches the CPU", "[cuda]") {
+  if (!cuda_or_skip("float64 conv2d with a channels_last input")) return;
+  // cuDNN's double convolutions are NCHW only: a channels_last float64 input (or weight) gives a contiguous
+  // output on CUDA (PyTorch's cudnn_conv_suggest_memory_format), while the CPU keeps channels_last.
+  Tensor x = channels_last(sample({2, 6, 7, 7}, 31, kFloat64)), w = sample({8, 6, 3, 3}, 32, kFloat64);
+  Tensor xc = x.clone().requires_grad_(), wc = w.clone().requires_grad_();
+  Tensor xg = x.to(kCUDA).requires_grad_(), wg = channels_last(w.to(kCUDA)).requires_grad_();
+  REQUIRE(xg.is_contiguous(MemoryFormat::ChannelsLast));
+  Tensor yc = F::conv2d(xc, wc, {}, 1, 1), yg = F::conv2d(xg, wg, {}, 1, 1);
+  CHECK(yc.is_contiguous(MemoryFormat::ChannelsLast));
+  CHECK(yg.is_contiguous());
+  check_close(yg, yc, 1e-12, 1e-12, "forward");
+  Tensor gy = sample(yc.sizes(), 33, kFloat64);
+  yc.backward(gy);
+  yg.backward(channels_last(gy.to(kCUDA)));
+  check_close(xg.grad(), xc.grad(), 1e-12, 1e-12, "input gradient");
+  check_close(wg.grad(), wc.grad(), 1e-12, 1e-12, "weight gradient");
+}
+
 // halftorch's own batch-norm kernels (split per-channel reductions), apart from cuDNN's convolutions so that
 // racecheck sees only them
 TEST_CASE("batch norm on CUDA in NCHW and channels_last: the same statistics, outputs and gradients", "[cuda][race]") {

@@ -376,6 +376,45 @@ TEST_CASE("matmul: 2-d, batched with broadcasting, transposed operands, 1-d, 16-
   REQUIRE_THROWS_WITH(matmul(ones({2, 3}), ones({3, 2}, {.dtype = kFloat64})), Catch::Contains("one dtype"));
 }
 
+TEST_CASE("bfloat16 matmul rounds once from a float32 sum, in every operand layout") {
+  // On a CPU with AVX512_BF16 oneDNN's bf16 matmul runs these (elsewhere: float32 sgemm on widened inputs). Either
+  // way each output is one rounding of a float32 sum: within half a bfloat16 ulp (2^-8 relative) of the exact
+  // product of the bf16 inputs, plus float32 accumulation error (k * 2^-24 of the sum of |terms|). Rounding
+  // partial sums to bf16 would miss this bound at k = 300. Shapes large enough for oneDNN's blocking.
+  const int64_t m = 65, k = 300, n = 130;
+  Tensor a = sample(-1, 1, 51, {3, m, k}).to(kBFloat16), b = sample(-1, 1, 52, {k, n}).to(kBFloat16);
+  auto misses = [&](const Tensor& got, const Tensor& a3, const Tensor& b3) {
+    Tensor exact = matmul(a3.to(kFloat64), b3.to(kFloat64));
+    Tensor magnitude = matmul(abs(a3.to(kFloat64)), abs(b3.to(kFloat64)));
+    std::vector<double> g = got.to_vector<double>(), e = exact.to_vector<double>(), mag = magnitude.to_vector<double>();
+    REQUIRE(g.size() == e.size());
+    size_t bad = 0;
+    for (size_t i = 0; i < g.size(); ++i)
+      if (std::fabs(g[i] - e[i]) > std::ldexp(std::fabs(e[i]), -8) + 2.0 * double(k) * std::ldexp(mag[i], -24)) ++bad;
+    return bad;
+  };
+  auto check = [&](const Tensor& got, const Tensor& a3, const Tensor& b3, const std::string& what) {
+    INFO(what);
+    REQUIRE(got.dtype() == kBFloat16);
+    CHECK(misses(got, a3, b3) == 0);
+    REQUIRE(matmul(a3, b3).to_vector<double>() == got.to_vector<double>());  // the same bits again
+  };
+  {  // the bound has teeth: three partial sums over k rounded to bf16 and added in bf16 miss it
+    Tensor a2 = a.select(0, 0), partial = matmul(a2.narrow(1, 0, 100), b.narrow(0, 0, 100));
+    for (int64_t at = 100; at < k; at += 100) partial = add(partial, matmul(a2.narrow(1, at, 100), b.narrow(0, at, 100)));
+    REQUIRE(misses(partial, a2, b) > 0);
+  }
+  check(matmul(a, b), a, b, "batched [3, m, k] @ [k, n]");
+  Tensor at = a.transpose(1, 2).contiguous().transpose(1, 2), bt = b.t().contiguous().t();
+  check(matmul(at, bt), at, bt, "both transposed in memory");
+  Tensor b3 = b.unsqueeze(0).expand({3, k, n});
+  check(matmul(a, b3), a, b3, "batch of one broadcast b (stride 0)");
+  Tensor bb = sample(-1, 1, 53, {3, k, n}).to(kBFloat16);
+  check(matmul(at, bb), at, bb, "batched, a transposed");
+  check(matmul(a.select(0, 1).select(0, 2), b), a.select(0, 1).select(0, 2), b, "vector @ matrix");
+  check(matmul(a.select(0, 0), b.select(1, 7)), a.select(0, 0), b.select(1, 7), "matrix @ strided vector");
+}
+
 TEST_CASE("softmax and log_softmax are stable and differentiable") {
   Tensor big = tensor<float>({1000.f, 1001.f, 1002.f});
   std::vector<float> s = softmax(big, 0).to_vector<float>();

@@ -1,21 +1,24 @@
-// CPU GEMM through oneDNN's sgemm (the one CPU math library; kernels/cpu/onednn.h), on the same OpenMP threads
-// as the rest. 16-bit inputs are widened to float, multiplied, and rounded back once; float64, which oneDNN
-// lacks, runs a direct loop (tests and references only); integers run the shared body of kernels/gemm_bodies.h.
+// CPU GEMM on oneDNN (the one CPU math library; kernels/cpu/onednn.h), on the same OpenMP threads as the rest.
+// float32 runs oneDNN's sgemm. bfloat16 runs oneDNN's bf16 matmul primitive where the CPU has AVX512_BF16
+// (float32 accumulation, one rounding per output, as PyTorch's mkldnn matmul); float16, and bfloat16 elsewhere,
+// are widened to float, multiplied by sgemm and rounded back once. float64, which oneDNN lacks, runs a direct
+// loop (tests and references only); integers run the shared body of kernels/gemm_bodies.h.
 #include <oneapi/dnnl/dnnl.h>
 
+#include <bit>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "kernels/backends.h"
+#include "kernels/cpu/convert.h"
 #include "kernels/cpu/executor.h"
+#include "kernels/cpu/onednn.h"
 #include "kernels/gemm_bodies.h"
 
 namespace ht::kernels::cpu {
 
 namespace {
-template <class T>
-void widen(const T* src, float* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = float(src[i]);
-}
 // Extent in elements a (possibly transposed) row-major matrix with leading dim ld spans.
 int64_t span(int64_t rows, int64_t ld) { return rows == 0 ? 0 : (rows - 1) * ld; }
 
@@ -39,6 +42,75 @@ void dgemm(const GemmArgs& g, const double* a, const double* b, double* c) {
       out = g.alpha * acc + (g.beta == 0 ? 0.0 : g.beta * out);
     }
 }
+
+// Whether oneDNN multiplies bfloat16 natively here (AVX512_BF16).
+bool native_bf16() {
+  auto need = int(dnnl::cpu_isa::avx512_core_bf16);
+  static const bool yes = (int(dnnl::get_effective_cpu_isa()) & need) == need;
+  return yes;
+}
+
+using Matmul = std::pair<dnnl::matmul::primitive_desc, dnnl::matmul>;
+// A row-major (or, transposed, column-major) rows x cols bfloat16 matrix with leading dim ld.
+dnnl::memory::desc bf16_matrix(int64_t rows, int64_t cols, int64_t ld, bool trans) {
+  return dnnl::memory::desc({rows, cols}, dnnl::memory::data_type::bf16,
+                            trans ? dnnl::memory::dims{1, ld} : dnnl::memory::dims{ld, 1});
+}
+// One bfloat16 C = alpha * op(A) @ op(B) + beta * C on oneDNN's matmul primitive (alpha an output scale, beta
+// a sum post-op over C). false where oneDNN takes no primitive for these strides (nothing written).
+bool bf16_matmul(const GemmArgs& g, const BFloat16* a, const BFloat16* b, BFloat16* c) {
+  using dnnl::memory;
+  memory::desc a_md = bf16_matrix(g.m, g.k, g.lda, g.trans_a), b_md = bf16_matrix(g.k, g.n, g.ldb, g.trans_b);
+  memory::desc c_md = bf16_matrix(g.m, g.n, g.ldc, false);
+  onednn::Key key("matmul_bf16");
+  key.add(g.m).add(g.n).add(g.k).add(g.trans_a).add(g.trans_b).add(g.lda).add(g.ldb).add(g.ldc);
+  key.add(std::bit_cast<int64_t>(g.alpha)).add(std::bit_cast<int64_t>(g.beta));
+  std::shared_ptr<std::optional<Matmul>> made = onednn::cached<std::optional<Matmul>>(key, [&]() -> std::optional<Matmul> {
+    dnnl::primitive_attr attr = onednn::default_attr();
+    if (g.alpha != 1) attr.set_output_scales(0, {float(g.alpha)});
+    if (g.beta != 0) {
+      dnnl::post_ops ops;
+      ops.append_sum(float(g.beta));
+      attr.set_post_ops(ops);
+    }
+    try {
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), attr, onednn::engine());
+      return Matmul{pd, dnnl::matmul(pd)};
+    } catch (const dnnl::error&) {
+      return std::nullopt;
+    }
+  });
+  if (!made->has_value()) return false;
+  const Matmul& mm = **made;
+  onednn::execute(mm.second, mm.first.scratchpad_desc(),
+                  {{DNNL_ARG_SRC, onednn::wrap(a_md, a)}, {DNNL_ARG_WEIGHTS, onednn::wrap(b_md, b)},
+                   {DNNL_ARG_DST, onednn::wrap(c_md, c)}});
+  return true;
+}
+
+// 16-bit GEMM through sgemm: each matrix's span widened to float (gaps between rows included), one product,
+// each output rounded once.
+template <class T>
+void widened_gemm(const GemmArgs& g) {
+  int64_t a_rows = g.trans_a ? g.k : g.m, b_rows = g.trans_b ? g.n : g.k;
+  int64_t na = span(a_rows, g.lda) + (g.trans_a ? g.m : g.k);
+  int64_t nb = span(b_rows, g.ldb) + (g.trans_b ? g.k : g.n);
+  int64_t nc = span(g.m, g.ldc) + g.n;
+  auto* fa = static_cast<float*>(onednn::scratch(onednn::Buffer::Source32, size_t(na) * sizeof(float)));
+  auto* fb = static_cast<float*>(onednn::scratch(onednn::Buffer::Weights32, size_t(nb) * sizeof(float)));
+  auto* fc = static_cast<float*>(onednn::scratch(onednn::Buffer::Destination32, size_t(nc) * sizeof(float)));
+  for (int64_t b = 0; b < g.batch; ++b) {
+    const T* pa = static_cast<const T*>(g.a) + b * g.stride_a;
+    const T* pb = static_cast<const T*>(g.b) + b * g.stride_b;
+    T* pc = static_cast<T*>(g.c) + b * g.stride_c;
+    to_float(pa, fa, na);
+    to_float(pb, fb, nb);
+    for (int64_t i = 0; i < g.m; ++i)  // rows only: the gaps between C's rows are never read
+      if (g.beta != 0) to_float(pc + i * g.ldc, fc + i * g.ldc, g.n);
+    sgemm(g, fa, fb, fc);
+    for (int64_t i = 0; i < g.m; ++i) from_float(fc + i * g.ldc, pc + i * g.ldc, g.n);
+  }
+}
 }  // namespace
 
 void gemm(const GemmArgs& g) {
@@ -55,27 +127,17 @@ void gemm(const GemmArgs& g) {
     }
     return;
   }
-  visit_floating(g.dtype, "matmul", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
-      int64_t a_rows = g.trans_a ? g.k : g.m, b_rows = g.trans_b ? g.n : g.k;
-      int64_t na = span(a_rows, g.lda) + (g.trans_a ? g.m : g.k);
-      int64_t nb = span(b_rows, g.ldb) + (g.trans_b ? g.k : g.n);
-      int64_t nc = span(g.m, g.ldc) + g.n;
-      std::vector<float> fa(static_cast<size_t>(na)), fb(static_cast<size_t>(nb)), fc(static_cast<size_t>(nc));
-      for (int64_t b = 0; b < g.batch; ++b) {
-        const T* pa = static_cast<const T*>(g.a) + b * g.stride_a;
-        const T* pb = static_cast<const T*>(g.b) + b * g.stride_b;
-        T* pc = static_cast<T*>(g.c) + b * g.stride_c;
-        widen(pa, fa.data(), na);
-        widen(pb, fb.data(), nb);
-        if (g.beta != 0) widen(pc, fc.data(), nc);
-        sgemm(g, fa.data(), fb.data(), fc.data());
-        for (int64_t i = 0; i < g.m; ++i)
-          for (int64_t j = 0; j < g.n; ++j) pc[i * g.ldc + j] = T(fc[size_t(i * g.ldc + j)]);
-      }
-    }
-  });
+  if (g.dtype == kBFloat16 && native_bf16()) {
+    // whether oneDNN takes these strides is the same for every batch entry: settled by the first
+    for (int64_t b = 0; b < g.batch; ++b)
+      if (!bf16_matmul(g, static_cast<const BFloat16*>(g.a) + b * g.stride_a,
+                       static_cast<const BFloat16*>(g.b) + b * g.stride_b, static_cast<BFloat16*>(g.c) + b * g.stride_c))
+        return widened_gemm<BFloat16>(g);
+    return;
+  }
+  if (g.dtype == kBFloat16) return widened_gemm<BFloat16>(g);
+  HT_CHECK(g.dtype == kFloat16, "[matmul] no CPU GEMM for ", dtype_name(g.dtype));
+  widened_gemm<Half>(g);
 }
 
 }  // namespace ht::kernels::cpu
