@@ -17,6 +17,7 @@
 
 #include "kernels/cpu/conv_reference.h"
 #include "kernels/cpu/convert.h"
+#include "kernels/cpu/executor.h"
 #include "kernels/cpu/onednn.h"
 #include "kernels/nn_backends.h"
 
@@ -237,12 +238,15 @@ RawView contiguous_in(const RawView& v, DType dtype, Buffer role) {
 // Moves the 16-bit values of a 4-d window (any strides) to or from `dense`, a contiguous view of its shape:
 // plain 2-byte loads and stores, so that the conversion runs on dense memory (convert.h's vector loops).
 enum class Direction { ToDense, FromDense };
+// Parallel over the output channels: layer4's 512x512 windows are a quarter million scattered elements.
 void move_window_bits(const RawView& window, const RawView& dense, Direction direction) {
   const int64_t* n = window.sizes;
   const int64_t* st = window.strides;
   auto* base = static_cast<uint16_t*>(window.data);
-  auto* packed = static_cast<uint16_t*>(dense.data);
-  for (int64_t a = 0; a < n[0]; ++a)
+  const int64_t per_a = n[1] * n[2] * n[3];
+#pragma omp parallel for schedule(static) if (n[0] * per_a >= kParallelGrain)
+  for (int64_t a = 0; a < n[0]; ++a) {
+    uint16_t* packed = static_cast<uint16_t*>(dense.data) + a * per_a;
     for (int64_t b = 0; b < n[1]; ++b)
       for (int64_t c = 0; c < n[2]; ++c)
         for (int64_t d = 0; d < n[3]; ++d, ++packed) {
@@ -252,6 +256,7 @@ void move_window_bits(const RawView& window, const RawView& dense, Direction dir
           else
             *element = *packed;
         }
+  }
 }
 // The live taps' window of weights `w` as oneDNN computes it: the window itself (a strided view, no copy), or
 // for a dtype oneDNN does not compute in, widened to float32 — the window alone, so that a 3x3 kernel on a 1x1
