@@ -81,6 +81,64 @@ __attribute__((target("avx2,f16c"))) void narrow_image_f16c(const float* src, ui
     }
 }
 
+// The 8x8 transpose of eight rows of eight floats: r[k] becomes column k.
+__attribute__((target("avx2"))) inline void transpose8x8(__m256* r) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+// One 16-channel group of an NCHW float16 map (16 planes of hw values) to or from nChw16c float32 (hw rows of
+// 16): eight pixels at a time, 16 plane segments widened and transposed as two 8x8 tiles.
+__attribute__((target("avx2,f16c"))) void widen_planes16_f16c(const uint16_t* src, int64_t hw, float* dst) {
+  int64_t p = 0;
+  for (; p + 8 <= hw; p += 8) {
+    __m256 lo[8], hi[8];  // channels 0-7 and 8-15
+    for (int j = 0; j < 8; ++j) {
+      lo[j] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + j * hw + p)));
+      hi[j] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + (j + 8) * hw + p)));
+    }
+    transpose8x8(lo);
+    transpose8x8(hi);
+    for (int q = 0; q < 8; ++q) {
+      _mm256_storeu_ps(dst + (p + q) * 16, lo[q]);
+      _mm256_storeu_ps(dst + (p + q) * 16 + 8, hi[q]);
+    }
+  }
+  for (; p < hw; ++p)
+    for (int j = 0; j < 16; ++j) dst[p * 16 + j] = half_bits_to_float(src[j * hw + p]);
+}
+__attribute__((target("avx2,f16c"))) void narrow_planes16_f16c(const float* src, uint16_t* dst, int64_t hw) {
+  constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  int64_t p = 0;
+  for (; p + 8 <= hw; p += 8) {
+    __m256 lo[8], hi[8];  // pixels p..p+7, channels 0-7 and 8-15
+    for (int q = 0; q < 8; ++q) {
+      lo[q] = _mm256_loadu_ps(src + (p + q) * 16);
+      hi[q] = _mm256_loadu_ps(src + (p + q) * 16 + 8);
+    }
+    transpose8x8(lo);
+    transpose8x8(hi);
+    for (int j = 0; j < 8; ++j) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + j * hw + p), _mm256_cvtps_ph(lo[j], kRound));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + (j + 8) * hw + p), _mm256_cvtps_ph(hi[j], kRound));
+    }
+  }
+  for (; p < hw; ++p)
+    for (int j = 0; j < 16; ++j) dst[j * hw + p] = float_to_half_bits(src[p * 16 + j]);
+}
+
 bool has_f16c() {
   static const bool yes = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx2");
   return yes;
@@ -127,18 +185,28 @@ void from_float(const float* src, BFloat16* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) d[i] = float_to_bf16_bits(src[i]);
 }
 
-bool widen_nhwc_to_blocked16(const Half* src, float* dst, int64_t n, int64_t c, int64_t hw) {
+bool widen_to_blocked16(const Half* src, MapLayout layout, float* dst, int64_t n, int64_t c, int64_t hw) {
   if (!has_f16c() || c % 16 != 0) return false;
   const auto* s = reinterpret_cast<const uint16_t*>(src);
+  if (layout == MapLayout::ChannelsLast) {
 #pragma omp parallel for schedule(static) if (n * c * hw >= kParallelGrain)
-  for (int64_t i = 0; i < n; ++i) widen_image_f16c(s + i * hw * c, dst + i * hw * c, c, hw);
+    for (int64_t i = 0; i < n; ++i) widen_image_f16c(s + i * hw * c, dst + i * hw * c, c, hw);
+  } else {
+#pragma omp parallel for schedule(static) if (n * c * hw >= kParallelGrain)
+    for (int64_t g = 0; g < n * c / 16; ++g) widen_planes16_f16c(s + g * 16 * hw, hw, dst + g * 16 * hw);
+  }
   return true;
 }
-bool narrow_blocked16_to_nhwc(const float* src, Half* dst, int64_t n, int64_t c, int64_t hw) {
+bool narrow_from_blocked16(const float* src, Half* dst, MapLayout layout, int64_t n, int64_t c, int64_t hw) {
   if (!has_f16c() || c % 16 != 0) return false;
   auto* d = reinterpret_cast<uint16_t*>(dst);
+  if (layout == MapLayout::ChannelsLast) {
 #pragma omp parallel for schedule(static) if (n * c * hw >= kParallelGrain)
-  for (int64_t i = 0; i < n; ++i) narrow_image_f16c(src + i * hw * c, d + i * hw * c, c, hw);
+    for (int64_t i = 0; i < n; ++i) narrow_image_f16c(src + i * hw * c, d + i * hw * c, c, hw);
+  } else {
+#pragma omp parallel for schedule(static) if (n * c * hw >= kParallelGrain)
+    for (int64_t g = 0; g < n * c / 16; ++g) narrow_planes16_f16c(src + g * 16 * hw, d + g * 16 * hw, hw);
+  }
   return true;
 }
 

@@ -19,11 +19,12 @@ void to_float(const BFloat16* src, float* dst, int64_t n);
 void from_float(const float* src, Half* dst, int64_t n);
 void from_float(const float* src, BFloat16* dst, int64_t n);
 
-// Between a dense channels_last float16 map ([n][hw][c], c a multiple of 16) and float32 in oneDNN's blocked
-// layout nChw16c ([n][c/16][hw][16]): the conversion and the reorder in one pass. false (nothing written) where
-// the CPU lacks F16C; the caller then converts and reorders separately.
-bool widen_nhwc_to_blocked16(const Half* src, float* dst, int64_t n, int64_t c, int64_t hw);
-bool narrow_blocked16_to_nhwc(const float* src, Half* dst, int64_t n, int64_t c, int64_t hw);
+// Between a dense float16 map, NCHW ([n][c][hw]) or channels_last ([n][hw][c]), c a multiple of 16, and float32
+// in oneDNN's blocked layout nChw16c ([n][c/16][hw][16]): the conversion and the reorder in one pass. false
+// (nothing written) where the CPU lacks F16C; the caller then converts and reorders separately.
+enum class MapLayout { NCHW, ChannelsLast };
+bool widen_to_blocked16(const Half* src, MapLayout layout, float* dst, int64_t n, int64_t c, int64_t hw);
+bool narrow_from_blocked16(const float* src, Half* dst, MapLayout layout, int64_t n, int64_t c, int64_t hw);
 
 template <class T> inline constexpr bool is_16bit_float_v = std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>;
 // What a CPU kernel computes a T as: float for the 16-bit floats, T itself otherwise.

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -294,27 +295,36 @@ Cached backward_primitive(const Conv2dShape& s, const memory::desc& src, const m
 
 // An activation as oneDNN sees it: `original`, and `f32`, the view oneDNN is described with: `original` itself
 // where oneDNN computes in its dtype, else a float32 stand-in in a staging buffer. The stand-in is filled (or,
-// for an output, read back) only once the layout oneDNN runs in is known, so that a channels_last float16 map
-// goes to and from oneDNN's blocked layout in one pass instead of a conversion and a reorder.
+// for an output, read back) only once the layout oneDNN runs in is known, so that a float16 map (NCHW or
+// channels_last) goes to and from oneDNN's blocked layout in one pass instead of a conversion and a reorder.
 struct StandIn {
   RawView original, f32;
   bool converts() const { return original.data != f32.data; }
 };
 StandIn stand_in(const RawView& v, Buffer role) { return {v, float32_stand_in(v, role)}; }
-// Whether `layout` is nChw16c float32 over `v`, a channels_last float16 map with channels a multiple of 16.
-bool blocked16_over(const memory::desc& layout, const RawView& v) {
-  if (v.dtype != kFloat16 || !channels_last(v) || v.sizes[1] % 16 != 0) return false;
-  return layout == memory::desc({v.sizes[0], v.sizes[1], v.sizes[2], v.sizes[3]}, memory::data_type::f32,
-                                memory::format_tag::nChw16c);
+bool dense_nchw(const RawView& v) {
+  return v.ndim == 4 && v.strides[3] == 1 && v.strides[2] == v.sizes[3] && v.strides[1] == v.sizes[2] * v.sizes[3] &&
+         v.strides[0] == v.sizes[1] * v.strides[1];
+}
+// The layout of `v` when `layout` is nChw16c float32 over it, a dense (NCHW or channels_last) float16 map with
+// channels a multiple of 16: then one pass converts and reorders. nullopt otherwise.
+std::optional<MapLayout> blocked16_over(const memory::desc& layout, const RawView& v) {
+  if (v.dtype != kFloat16 || v.sizes[1] % 16 != 0) return std::nullopt;
+  if (layout != memory::desc({v.sizes[0], v.sizes[1], v.sizes[2], v.sizes[3]}, memory::data_type::f32,
+                             memory::format_tag::nChw16c))
+    return std::nullopt;
+  if (channels_last(v)) return MapLayout::ChannelsLast;  // first: a map dense in both layouts lies alike in both
+  if (dense_nchw(v)) return MapLayout::NCHW;
+  return std::nullopt;
 }
 // An input in `want`'s layout: widened straight into the blocked layout, or widened into the stand-in and then
 // reordered (into staging buffer `role` when the layouts differ).
 memory input_in(const StandIn& v, const memory::desc& want, Buffer role) {
-  if (v.converts() && blocked16_over(want, v.original)) {
+  if (std::optional<MapLayout> map = v.converts() ? blocked16_over(want, v.original) : std::nullopt) {
     void* blocked = onednn::scratch(role, want.get_size());
     const RawView& o = v.original;
-    if (widen_nhwc_to_blocked16(static_cast<const Half*>(o.data), static_cast<float*>(blocked), o.sizes[0],
-                                o.sizes[1], o.sizes[2] * o.sizes[3]))
+    if (widen_to_blocked16(static_cast<const Half*>(o.data), *map, static_cast<float*>(blocked), o.sizes[0],
+                           o.sizes[1], o.sizes[2] * o.sizes[3]))
       return memory(want, onednn::engine(), blocked);
   }
   if (v.converts()) convert_dense(v.original, v.f32);
@@ -323,10 +333,12 @@ memory input_in(const StandIn& v, const memory::desc& want, Buffer role) {
 // An output oneDNN wrote into `out.inner` moved into `v.original`: narrowed straight from the blocked layout, or
 // reordered into the stand-in and then narrowed.
 void output_done(const onednn::Output& out, const StandIn& v) {
-  if (v.converts() && out.inner.get() != out.user.get() && blocked16_over(out.inner.get_desc(), v.original)) {
+  std::optional<MapLayout> map;
+  if (v.converts() && out.inner.get() != out.user.get()) map = blocked16_over(out.inner.get_desc(), v.original);
+  if (map) {
     const RawView& o = v.original;
-    if (narrow_blocked16_to_nhwc(static_cast<const float*>(out.inner.get_data_handle()), static_cast<Half*>(o.data),
-                                 o.sizes[0], o.sizes[1], o.sizes[2] * o.sizes[3]))
+    if (narrow_from_blocked16(static_cast<const float*>(out.inner.get_data_handle()), static_cast<Half*>(o.data), *map,
+                              o.sizes[0], o.sizes[1], o.sizes[2] * o.sizes[3]))
       return;
   }
   out.copy_back();
