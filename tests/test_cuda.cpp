@@ -433,6 +433,42 @@ TEST_CASE("fp16 softmax and log_softmax backward on CUDA match the CPU", "[cuda]
   }
 }
 
+TEST_CASE("softmax and log_softmax on CUDA in every floating dtype, rows with -inf and NaN, match the CPU",
+          "[cuda]") {
+  if (!cuda_or_skip("softmax in every floating dtype")) return;
+  const Device gpu = kCUDA;
+  // per dtype: (forward, gradient) tolerance; both devices compute in float32 (float64 for float64) and round
+  // once, so only the summation order differs (16-bit outputs: one rounding step apart at most)
+  struct Case {
+    DType dt;
+    double forward, gradient;
+  };
+  for (Case c : {Case{kFloat32, 1e-5, 1e-5}, Case{kFloat64, 1e-12, 1e-12}, Case{kBFloat16, 8e-3, 2e-2},
+                 Case{kFloat16, 2e-3, 4e-3}}) {
+    for (int64_t cols : {1, 33, 1000, 70000}) {
+      INFO(dtype_name(c.dt) << ", " << cols << " columns");
+      Tensor x = sample({5, cols}, 11, c.dt);
+      // row 1 starts with -inf (weight 0), row 2 is all -inf and row 3 holds a NaN: both all NaN, as in PyTorch
+      x.select(0, 1).narrow(0, 0, 1).fill_(-INFINITY);
+      x.select(0, 2).fill_(-INFINITY);
+      x.select(0, 3).narrow(0, cols / 2, 1).fill_(NAN);
+      Tensor w = sample({5, cols}, 12, c.dt);
+      for (bool log : {false, true}) {
+        INFO((log ? "log_softmax" : "softmax"));
+        Tensor xc = x.clone().requires_grad_(), xg = x.to(gpu).detach().requires_grad_();
+        Tensor yc = log ? log_softmax(xc, 1) : softmax(xc, 1), yg = log ? log_softmax(xg, 1) : softmax(xg, 1);
+        REQUIRE(yg.dtype() == c.dt);
+        check_close(yg, yc, c.forward, c.forward, "forward");
+        CHECK(std::isnan(yg.select(0, 2).select(0, 0).to(kCPU).item_double()));
+        CHECK(std::isnan(yg.select(0, 3).select(0, 0).to(kCPU).item_double()));
+        sum(mul(yc, w)).backward();
+        sum(mul(yg, w.to(gpu))).backward();
+        check_close(xg.grad(), xc.grad(), c.gradient, c.gradient, "gradient");
+      }
+    }
+  }
+}
+
 TEST_CASE("channels_last convolution on CUDA matches NCHW and the CPU", "[cuda]") {
   if (!cuda_or_skip("channels_last cuDNN convolution")) return;
   for (DType dt : {kFloat32, kFloat16}) {
@@ -570,12 +606,12 @@ TEST_CASE("batch norm on CUDA in NCHW and channels_last: the same statistics, ou
 
 TEST_CASE("long single rows and many short rows reduce on CUDA as on the CPU", "[cuda][race]") {
   if (!cuda_or_skip("sliced reductions")) return;
-  for (DType dt : {kFloat32, kFloat16, kInt64}) {
+  for (DType dt : {kFloat32, kFloat16, kBFloat16, kInt64}) {
     for (Shape shape : {Shape{1, 5000011}, Shape{3, 2000003}, Shape{100000, 7}, Shape{1, 1}}) {
       INFO(dtype_name(dt) << " " << shape_str(shape));
       Tensor x = dt == kInt64 ? mul(sample(shape, 1), 1000.0).to(kInt64) : sample(shape, 1, dt);
       Tensor g = x.to(kCUDA);
-      const double tol = dt == kFloat16 ? 2e-3 : 1e-5;
+      const double tol = dt == kFloat16 ? 2e-3 : dt == kBFloat16 ? 1e-2 : 1e-5;
       // float sums differ only by summation order; the reference sums in float64
       Tensor ref_sum = sum(x.to(kFloat64), {1});
       check_close(sum(g, {1}).to(kCPU, kFloat64), ref_sum, tol * std::sqrt(double(shape[1])), tol, "sum");
@@ -599,6 +635,19 @@ TEST_CASE("long single rows and many short rows reduce on CUDA as on the CPU", "
   CHECK(argmax(t.to(kCUDA), 1).item<int64_t>() == 1500000);
   t.narrow(1, 2500000, 1).fill_(NAN);
   CHECK(argmax(t.to(kCUDA), 1).item<int64_t>() == 2500000);
+  // ties and NaN inside one block and one warp (a short row): the first one still wins
+  Tensor s = from_vector(std::vector<float>{1, 7, 3, 7, 7, 0, 7, 2}, {1, 8});
+  CHECK(argmax(s.to(kCUDA), 1).item<int64_t>() == 1);
+  CHECK(std::get<1>(max(s.to(kCUDA), 1)).item<int64_t>() == 1);
+  CHECK(argmin(neg(s).to(kCUDA), 1).item<int64_t>() == 1);
+  Tensor many = zeros({4, 1000});  // many short rows, each with ties at 3 and 900
+  many.narrow(1, 3, 1).fill_(5.0);
+  many.narrow(1, 900, 1).fill_(5.0);
+  many.select(0, 2).narrow(0, 500, 1).fill_(NAN);
+  many.select(0, 3).narrow(0, 600, 1).fill_(NAN);
+  many.select(0, 3).narrow(0, 700, 1).fill_(NAN);
+  check_equal(argmax(many.to(kCUDA), 1).to(kCPU), from_vector(std::vector<int64_t>{3, 3, 500, 600}, {4}),
+              "first maximum, first NaN");
 }
 
 TEST_CASE("tensors beyond 2^31 elements: elementwise, reductions and a convolution split by batch", "[cuda][big]") {
@@ -629,6 +678,22 @@ TEST_CASE("tensors beyond 2^31 elements: elementwise, reductions and a convoluti
     for (int64_t i : {int64_t(0), images - 1})
       check_close(y.narrow(0, i, 1), F::conv2d(x.narrow(0, i, 1), w, {}, 1, 1), 2e-3, 2e-3, "image " +
                   std::to_string(i));
+    y = Tensor();
+    // backward over both slices: the weight gradient sums over all images (images - 1 alike, and the last),
+    // the input gradient is per image. gy = 2^-14 keeps the fp16 weight gradient, a sum over 2^28 positions, finite.
+    const double g = std::ldexp(1.0, -14);
+    Tensor xg = x.detach().requires_grad_(), wg = w.detach().requires_grad_();
+    Tensor yg = F::conv2d(xg, wg, {}, 1, 1);
+    yg.backward(full(yg.sizes(), g, {.dtype = kFloat16, .device = kCUDA}));
+    yg = Tensor();
+    Tensor want_gw = zeros({8, 8, 3, 3}, {.dtype = kFloat64});
+    for (int64_t i : {int64_t(0), images - 1}) {
+      Tensor xi = x.narrow(0, i, 1).to(kFloat32).detach().requires_grad_(), wi = w.to(kFloat32).detach().requires_grad_();
+      F::conv2d(xi, wi, {}, 1, 1).backward(full({1, 8, 64, 64}, g, {.device = kCUDA}));
+      want_gw = add(want_gw, mul(wi.grad().to(kCPU, kFloat64), i == 0 ? double(images - 1) : 1.0));
+      check_close(xg.grad().narrow(0, i, 1), xi.grad(), 1e-6, 4e-3, "input gradient of image " + std::to_string(i));
+    }
+    check_close(wg.grad(), want_gw, 0, 4e-3, "weight gradient summed over both slices");
   } catch (const Error& e) {
     if (std::string(e.what()).find("out of memory") == std::string::npos) throw;
     WARN("not enough GPU memory for the 2^31-element convolution: " << e.what());
