@@ -45,8 +45,7 @@ void dgemm(const GemmArgs& g, const double* a, const double* b, double* c) {
 
 // Whether oneDNN multiplies bfloat16 natively here (AVX512_BF16).
 bool native_bf16() {
-  auto need = int(dnnl::cpu_isa::avx512_core_bf16);
-  static const bool yes = (int(dnnl::get_effective_cpu_isa()) & need) == need;
+  static const bool yes = onednn::has_isa(dnnl::cpu_isa::avx512_core_bf16);
   return yes;
 }
 

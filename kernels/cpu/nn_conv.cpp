@@ -99,8 +99,7 @@ bool channels_last(const RawView& v) {
          v.strides[0] == v.sizes[2] * v.sizes[3] * v.sizes[1];
 }
 bool has_avx512() {
-  auto need = int(dnnl::cpu_isa::avx512_core);
-  static const bool avx512 = (int(dnnl::get_effective_cpu_isa()) & need) == need;
+  static const bool avx512 = onednn::has_isa(dnnl::cpu_isa::avx512_core);
   return avx512;
 }
 bool runs_nhwc(DType t, std::initializer_list<const RawView*> activations) {

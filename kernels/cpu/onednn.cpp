@@ -19,6 +19,11 @@ dnnl::stream& stream() {
   return s;
 }
 
+bool has_isa(dnnl::cpu_isa isa) {
+  const int need = int(isa);
+  return (int(dnnl::get_effective_cpu_isa()) & need) == need;
+}
+
 memory::data_type data_type(DType t) {
   switch (t) {
     case kFloat32: return memory::data_type::f32;

@@ -16,6 +16,9 @@ namespace ht::kernels::cpu::onednn {
 dnnl::engine& engine();
 dnnl::stream& stream();
 
+// Whether oneDNN runs `isa`'s kernels on this CPU (the effective ISA includes it).
+bool has_isa(dnnl::cpu_isa isa);
+
 // f32 and bf16 (the types oneDNN computes in on this CPU); anything else is a caller's bug.
 dnnl::memory::data_type data_type(DType t);
 
