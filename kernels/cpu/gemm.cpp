@@ -55,16 +55,14 @@ dnnl::memory::desc bf16_matrix(int64_t rows, int64_t cols, int64_t ld, bool tran
   return dnnl::memory::desc({rows, cols}, dnnl::memory::data_type::bf16,
                             trans ? dnnl::memory::dims{1, ld} : dnnl::memory::dims{ld, 1});
 }
-// One bfloat16 C = alpha * op(A) @ op(B) + beta * C on oneDNN's matmul primitive (alpha an output scale, beta
-// a sum post-op over C). false where oneDNN takes no primitive for these strides (nothing written).
-bool bf16_matmul(const GemmArgs& g, const BFloat16* a, const BFloat16* b, BFloat16* c) {
-  using dnnl::memory;
-  memory::desc a_md = bf16_matrix(g.m, g.k, g.lda, g.trans_a), b_md = bf16_matrix(g.k, g.n, g.ldb, g.trans_b);
-  memory::desc c_md = bf16_matrix(g.m, g.n, g.ldc, false);
+// oneDNN's bfloat16 matmul primitive for g's shapes and strides, C = alpha * op(A) @ op(B) + beta * C (alpha an
+// output scale, beta a sum post-op over C), made on first use and kept for the process; null where oneDNN takes
+// no primitive for these strides.
+const Matmul* bf16_matmul(const GemmArgs& g) {
   onednn::Key key("matmul_bf16");
   key.add(g.m).add(g.n).add(g.k).add(g.trans_a).add(g.trans_b).add(g.lda).add(g.ldb).add(g.ldc);
   key.add(std::bit_cast<int64_t>(g.alpha)).add(std::bit_cast<int64_t>(g.beta));
-  std::shared_ptr<std::optional<Matmul>> made = onednn::cached<std::optional<Matmul>>(key, [&]() -> std::optional<Matmul> {
+  auto made = onednn::cached<std::optional<Matmul>>(key, [&]() -> std::optional<Matmul> {
     dnnl::primitive_attr attr = onednn::default_attr();
     if (g.alpha != 1) attr.set_output_scales(0, {float(g.alpha)});
     if (g.beta != 0) {
@@ -73,18 +71,15 @@ bool bf16_matmul(const GemmArgs& g, const BFloat16* a, const BFloat16* b, BFloat
       attr.set_post_ops(ops);
     }
     try {
-      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), attr, onednn::engine());
+      dnnl::matmul::desc d(bf16_matrix(g.m, g.k, g.lda, g.trans_a), bf16_matrix(g.k, g.n, g.ldb, g.trans_b),
+                           bf16_matrix(g.m, g.n, g.ldc, false));
+      dnnl::matmul::primitive_desc pd(d, attr, onednn::engine());
       return Matmul{pd, dnnl::matmul(pd)};
     } catch (const dnnl::error&) {
       return std::nullopt;
     }
   });
-  if (!made->has_value()) return false;
-  const Matmul& mm = **made;
-  onednn::execute(mm.second, mm.first.scratchpad_desc(),
-                  {{DNNL_ARG_SRC, onednn::wrap(a_md, a)}, {DNNL_ARG_WEIGHTS, onednn::wrap(b_md, b)},
-                   {DNNL_ARG_DST, onednn::wrap(c_md, c)}});
-  return true;
+  return made->has_value() ? &**made : nullptr;
 }
 
 // 16-bit GEMM through sgemm: each matrix's span widened to float (gaps between rows included), one product,
@@ -104,8 +99,8 @@ void widened_gemm(const GemmArgs& g) {
     T* pc = static_cast<T*>(g.c) + b * g.stride_c;
     to_float(pa, fa, na);
     to_float(pb, fb, nb);
-    for (int64_t i = 0; i < g.m; ++i)  // rows only: the gaps between C's rows are never read
-      if (g.beta != 0) to_float(pc + i * g.ldc, fc + i * g.ldc, g.n);
+    if (g.beta != 0)  // C's rows only: the gaps between them are never read
+      for (int64_t i = 0; i < g.m; ++i) to_float(pc + i * g.ldc, fc + i * g.ldc, g.n);
     sgemm(g, fa, fb, fc);
     for (int64_t i = 0; i < g.m; ++i) from_float(fc + i * g.ldc, pc + i * g.ldc, g.n);
   }
@@ -126,15 +121,20 @@ void gemm(const GemmArgs& g) {
     }
     return;
   }
-  if (g.dtype == kBFloat16 && native_bf16()) {
-    // whether oneDNN takes these strides is the same for every batch entry: settled by the first
-    for (int64_t b = 0; b < g.batch; ++b)
-      if (!bf16_matmul(g, static_cast<const BFloat16*>(g.a) + b * g.stride_a,
-                       static_cast<const BFloat16*>(g.b) + b * g.stride_b, static_cast<BFloat16*>(g.c) + b * g.stride_c))
-        return widened_gemm<BFloat16>(g);
+  if (g.dtype == kBFloat16) {
+    // one primitive (looked up once) for every batch entry
+    const Matmul* mm = native_bf16() ? bf16_matmul(g) : nullptr;
+    if (!mm) return widened_gemm<BFloat16>(g);
+    const auto* a = static_cast<const BFloat16*>(g.a);
+    const auto* b = static_cast<const BFloat16*>(g.b);
+    auto* c = static_cast<BFloat16*>(g.c);
+    for (int64_t i = 0; i < g.batch; ++i)
+      onednn::execute(mm->second, mm->first.scratchpad_desc(),
+                      {{DNNL_ARG_SRC, onednn::wrap(mm->first.src_desc(), a + i * g.stride_a)},
+                       {DNNL_ARG_WEIGHTS, onednn::wrap(mm->first.weights_desc(), b + i * g.stride_b)},
+                       {DNNL_ARG_DST, onednn::wrap(mm->first.dst_desc(), c + i * g.stride_c)}});
     return;
   }
-  if (g.dtype == kBFloat16) return widened_gemm<BFloat16>(g);
   HT_CHECK(g.dtype == kFloat16, "[matmul] no CPU GEMM for ", dtype_name(g.dtype));
   widened_gemm<Half>(g);
 }
